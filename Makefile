@@ -1,0 +1,34 @@
+# Quick start: `make run` serves the API on the embedded SQLite database,
+# `make test` runs the whole suite. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: venv run serve test bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: venv
+	$(BIN)/ar-ingest dev-setup --base-url http://$(HOST):$(PORT)
+	$(BIN)/ar-ingest run --host $(HOST) --port $(PORT) --with-threads --no-reload
+
+serve: venv
+	$(BIN)/ar-ingest db upgrade
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,38 @@
+"""ar-ingest: a multi-tenant HTTP ingest API for accounts-receivable collections data."""
+from flask import Flask
+
+from app.api import OPENAPI_SETTINGS, api
+from app.config import DEFAULTS, default_database_url, from_environment
+from app.db import bind_database
+
+
+def create_app(config=None):
+    """Build the Flask app: defaults, then the environment, then `config`."""
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app.config.update(DEFAULTS)
+    app.config.update(OPENAPI_SETTINGS)
+    app.config.update(from_environment())
+    app.config.update(config or {})
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = default_database_url(app.instance_path)
+    # The largest body any route takes; each route narrows it (see auth.py).
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BATCH_BODY_BYTES"]
+    app.json.sort_keys = False
+
+    # Binds the proxy only; the first query of each worker opens its connection.
+    bind_database(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_SECONDS"])
+
+    from app import auth, errors, observability
+    from app.api import accounts, contacts, ops
+
+    observability.init_observability(app)
+    auth.init_auth(app)
+    api.init_app(app)
+    for module in (accounts, contacts):
+        api.register_blueprint(module.blp)
+    app.register_blueprint(ops.blp)
+    errors.register_error_handlers(app)
+
+    from app.cli import register_commands
+    register_commands(app)
+    return app

@@ -1,0 +1,60 @@
+"""The HTTP API: a flask-smorest Api whose errors are documented as problem+json."""
+import http
+
+from flask_smorest import Api, Blueprint
+from flask_smorest.utils import prepare_response
+
+from app.api.body import BodyParser
+from app.errors import PROBLEM_MIMETYPE
+from schemas.problem import ProblemSchema
+
+API_PREFIX = "/api/v1/ingest"
+
+
+class IngestApi(Api):
+    """flask-smorest Api documenting problem+json errors and the X-API-Key scheme."""
+
+    ERROR_SCHEMA = ProblemSchema
+    DEFAULT_ERROR_RESPONSE_NAME = "DEFAULT_ERROR"
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Error (problem details)", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+    def init_app(self, app, *args, **kwargs):
+        super().init_app(app, *args, **kwargs)
+        self.spec.components.security_scheme(
+            "ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+        self.spec.options["security"] = [{"ApiKey": []}]
+
+
+class IngestBlueprint(Blueprint):
+    """A resource's blueprint: strict JSON bodies, problem+json validation errors."""
+
+    ARGUMENTS_PARSER = BodyParser()
+
+    def __init__(self, name, import_name, **kwargs):
+        kwargs.setdefault("url_prefix", API_PREFIX)
+        super().__init__(name, import_name, **kwargs)
+
+
+api = IngestApi()
+
+OPENAPI_SETTINGS = {
+    "API_TITLE": "ar-ingest",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.1.0",
+    "OPENAPI_URL_PREFIX": API_PREFIX,
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "API_SPEC_OPTIONS": {
+        "info": {"description": "Multi-tenant ingest API for accounts-receivable data."},
+        "servers": [{"url": "/"}],
+    },
+}

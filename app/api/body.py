@@ -1,0 +1,118 @@
+"""Reading requests: strict JSON bodies, conditional headers."""
+import json
+import re
+from decimal import Decimal
+
+from flask import request
+from webargs.flaskparser import FlaskParser
+
+from app.errors import (MalformedJson, UnsupportedMediaType, ValidationFailed,
+                        escape_pointer_token, field_errors)
+from app.services.records import ANY, Preconditions
+
+# Only escapes can smuggle these into a parsed string; raw ones are invalid JSON.
+_SUSPICIOUS_ESCAPE = re.compile(rb"\\u(0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _object_without_duplicates(pairs):
+    result = {}
+    for name, value in pairs:
+        if name in result:
+            raise ValueError(f"duplicate key {name!r}")
+        result[name] = value
+    return result
+
+
+def _unstorable(text):
+    return "\x00" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+def _unstorable_strings(value, pointer="#"):
+    """Pointers to strings holding NUL or unpaired surrogates, which no database stores."""
+    found = []
+    if isinstance(value, str):
+        if _unstorable(value):
+            found.append(pointer)
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            child = f"{pointer}/{escape_pointer_token(name)}"
+            if _unstorable(name):
+                found.append(child)
+            found.extend(_unstorable_strings(item, child))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_unstorable_strings(item, f"{pointer}/{index}"))
+    return found
+
+
+def parse_json(raw):
+    """Parse a JSON document strictly: exact decimals, no NaN, no duplicate keys."""
+    try:
+        return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant,
+                          object_pairs_hook=_object_without_duplicates)
+    except RecursionError:
+        raise MalformedJson("The JSON body is nested too deeply.") from None
+    except ValueError as error:  # includes JSONDecodeError and UnicodeDecodeError
+        raise MalformedJson(f"The body is not valid JSON: {error}.") from None
+
+
+def read_json_body():
+    """The request's JSON object, or the matching 415 / 400 / 413 / 422 error."""
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not (
+            mimetype.startswith("application/") and mimetype.endswith("+json")):
+        raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
+    raw = request.get_data(cache=True)  # raises 413 past the route's size limit
+    if not raw.strip():
+        raise MalformedJson("The request body is empty; send a JSON object.")
+    data = parse_json(raw)
+    if not isinstance(data, dict):
+        raise MalformedJson("The request body must be a JSON object.")
+    if _SUSPICIOUS_ESCAPE.search(raw):
+        bad = _unstorable_strings(data)
+        if bad:
+            raise ValidationFailed([
+                {"pointer": pointer,
+                 "detail": "Strings must not contain NUL characters or unpaired surrogates."}
+                for pointer in bad])
+    return data
+
+
+class BodyParser(FlaskParser):
+    """webargs parser whose JSON location is strict and whose errors are problem+json."""
+
+    def load_json(self, req, schema):
+        return read_json_body()
+
+    def handle_error(self, error, req, schema, *, error_status_code, error_headers):
+        messages = error.messages
+        if isinstance(messages, dict) and set(messages) <= {"json", "query", "headers"}:
+            if "json" in messages:
+                raise ValidationFailed(field_errors(messages["json"]))
+            if "query" in messages:
+                raise ValidationFailed(
+                    [dict(e, parameter=e["pointer"][2:]) for e in field_errors(messages["query"])],
+                    detail="The query string is invalid.")
+        raise ValidationFailed(field_errors(messages))
+
+
+def preconditions_from_request():
+    """If-Match / If-None-Match as the service understands them."""
+    if_match = None
+    if "If-Match" in request.headers:
+        tags = request.if_match
+        if tags.star_tag:
+            if_match = ANY
+        else:
+            versions = set()
+            for tag in tags.as_set(include_weak=True):
+                if tag.isdigit():
+                    versions.add(int(tag))
+            if_match = frozenset(versions)
+    if_none_match_any = "If-None-Match" in request.headers and request.if_none_match.star_tag
+    return Preconditions(if_match=if_match, if_none_match_any=if_none_match_any)
+

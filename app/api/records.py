@@ -1,0 +1,83 @@
+"""The five verbs on `/{collection}/{key}`, written once for every resource."""
+from flask import g, url_for
+from flask.views import MethodView
+
+from app.api.body import preconditions_from_request
+from app.services.records import (create_record, delete_record, etag, get_record, patch_record,
+                                  put_record)
+
+ETAG_HEADER = {"ETag": {"description": "The record's version, quoted", "schema": {"type": "string"}}}
+_PRECONDITION_HEADERS = [
+    {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+     "description": 'Only write when the record is at this version ("3").'},
+]
+
+
+def record_response(row, status=200, **headers):
+    """A single record with its ETag."""
+    return row, status, {"ETag": etag(row), **headers}
+
+
+def register_record_routes(blp, resource):
+    """Add GET, POST, PUT, PATCH and DELETE on `/{collection}/{key}` to a blueprint."""
+    key_field, schema, label = resource.key_field, resource.schema_class, resource.label
+    # Its own class, so the OpenAPI document names the partial body apart.
+    patch_schema = type(schema.__name__.replace("Schema", "PatchSchema"), (schema,), {})(partial=True)
+    endpoint = f"{blp.name}.{label.title().replace(' ', '')}Record"
+
+    def created(row):
+        location = url_for(endpoint, **{key_field: getattr(row, key_field)})
+        return record_response(row, 201, Location=location)
+
+    class RecordView(MethodView):
+        @blp.doc(summary=f"Get a {label}")
+        @blp.response(200, schema, headers=ETAG_HEADER)
+        @blp.alt_response(404, response="NOT_FOUND")
+        def get(self, **path):
+            return record_response(get_record(resource, g.tenant_id, path[key_field]))
+
+        @blp.doc(summary=f"Create a {label}")
+        @blp.arguments(schema)
+        @blp.response(201, schema, headers=ETAG_HEADER)
+        @blp.alt_response(409, response="CONFLICT")
+        @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+        def post(self, data, **path):
+            return created(create_record(resource, g.tenant_id, path[key_field], data))
+
+        @blp.doc(summary=f"Create or replace a {label}", parameters=_PRECONDITION_HEADERS + [
+            {"in": "header", "name": "If-None-Match", "required": False,
+             "schema": {"type": "string", "enum": ["*"]},
+             "description": "`*`: only create, never replace."}])
+        @blp.arguments(schema)
+        @blp.response(200, schema, headers=ETAG_HEADER, description="Replaced or unchanged")
+        @blp.alt_response(201, schema=schema, headers=ETAG_HEADER, success=True,
+                          description="Created")
+        @blp.alt_response(412, response="PRECONDITION_FAILED")
+        @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+        def put(self, data, **path):
+            row, outcome = put_record(resource, g.tenant_id, path[key_field], data,
+                                      preconditions_from_request())
+            return created(row) if outcome == "created" else record_response(row)
+
+        @blp.doc(summary=f"Change some fields of a {label}", parameters=_PRECONDITION_HEADERS)
+        @blp.arguments(patch_schema)
+        @blp.response(200, schema, headers=ETAG_HEADER)
+        @blp.alt_response(404, response="NOT_FOUND")
+        @blp.alt_response(412, response="PRECONDITION_FAILED")
+        @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+        def patch(self, data, **path):
+            row = patch_record(resource, g.tenant_id, path[key_field], data,
+                               preconditions_from_request())
+            return record_response(row)
+
+        @blp.doc(summary=f"Delete a {label}", parameters=_PRECONDITION_HEADERS)
+        @blp.response(204)
+        @blp.alt_response(404, response="NOT_FOUND")
+        @blp.alt_response(409, response="CONFLICT")
+        @blp.alt_response(412, response="PRECONDITION_FAILED")
+        def delete(self, **path):
+            delete_record(resource, g.tenant_id, path[key_field], preconditions_from_request())
+
+    RecordView.__name__ = endpoint.split(".", 1)[1]
+    blp.route(f"/{resource.name}/<{key_field}>")(RecordView)
+    return RecordView

@@ -1,0 +1,47 @@
+"""Every request under the API prefix: API key, scope, path keys and body size."""
+from flask import current_app, g, request
+from marshmallow import ValidationError
+
+from app.api import API_PREFIX
+from app.errors import Forbidden, Unauthorized, ValidationFailed, field_error
+from app.services.tenants import KeyAuthenticator
+from schemas.common import validate_key
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PUBLIC_PATHS = frozenset({f"{API_PREFIX}/openapi.json"})
+# POST endpoints that only read, so a read key may call them.
+READ_ONLY_POST_SUFFIXES = (":lookup",)
+BATCH_SUFFIXES = (":batch", ":link", ":unlink")
+
+
+def _authenticate_request():
+    if not request.path.startswith(API_PREFIX + "/") or request.path in PUBLIC_PATHS:
+        return
+    authenticator = current_app.extensions["ar_ingest_keys"]
+    principal = authenticator.authenticate(request.headers.get("X-API-Key"))
+    if principal is None:
+        raise Unauthorized("Send a valid, unrevoked API key in the X-API-Key header.",
+                           headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
+    g.tenant_id, g.key_id = principal.tenant_id, principal.key_id
+    if request.method in WRITE_METHODS and not principal.can_write and \
+            not request.path.endswith(READ_ONLY_POST_SUFFIXES):
+        raise Forbidden("This API key may only read; writing needs a key with scope 'write'.")
+
+    limit_name = "MAX_BATCH_BODY_BYTES" if request.path.endswith(BATCH_SUFFIXES) else "MAX_BODY_BYTES"
+    request.max_content_length = current_app.config[limit_name]
+
+    errors = []
+    for name, value in (request.view_args or {}).items():
+        try:
+            validate_key(value)
+        except ValidationError as error:
+            errors.extend(field_error(name, message) for message in error.messages)
+    if errors:
+        raise ValidationFailed([dict(e, parameter=e["pointer"][2:]) for e in errors],
+                               detail="A key in the path is not valid.")
+
+
+def init_auth(app):
+    """Install the key checker and its before-request hook."""
+    app.extensions["ar_ingest_keys"] = KeyAuthenticator(app.config["API_KEY_CACHE_SECONDS"])
+    app.before_request(_authenticate_request)

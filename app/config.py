@@ -1,0 +1,45 @@
+"""Configuration: defaults, then the environment, then the caller's mapping."""
+import os
+
+DEFAULTS = {
+    "DATABASE_URL": None,  # None: an SQLite file under the instance folder
+    "MAX_BATCH_ITEMS": 1000,
+    "MAX_BODY_BYTES": 1024 * 1024,
+    "MAX_BATCH_BODY_BYTES": 32 * 1024 * 1024,
+    "RATE_LIMIT": "",
+    "RATE_LIMIT_STORAGE_URL": "memory://",
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "json",
+    "API_KEY_CACHE_SECONDS": 5.0,
+    "SQLITE_BUSY_TIMEOUT_SECONDS": 30,
+    "ENABLE_NOOP_ROUTE": True,
+}
+
+_INTEGER_SETTINGS = {"MAX_BATCH_ITEMS", "MAX_BODY_BYTES", "MAX_BATCH_BODY_BYTES",
+                     "SQLITE_BUSY_TIMEOUT_SECONDS"}
+_FLOAT_SETTINGS = {"API_KEY_CACHE_SECONDS"}
+_BOOLEAN_SETTINGS = {"ENABLE_NOOP_ROUTE"}
+
+
+def from_environment(environ=None):
+    """Return the settings the environment overrides, converted to their types."""
+    environ = os.environ if environ is None else environ
+    settings = {}
+    for name in DEFAULTS:
+        if name not in environ:
+            continue
+        raw = environ[name]
+        if name in _INTEGER_SETTINGS:
+            settings[name] = int(raw)
+        elif name in _FLOAT_SETTINGS:
+            settings[name] = float(raw)
+        elif name in _BOOLEAN_SETTINGS:
+            settings[name] = raw.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            settings[name] = raw
+    return settings
+
+
+def default_database_url(instance_path):
+    """The embedded SQLite database used when DATABASE_URL is not set."""
+    return "sqlite:///" + os.path.join(instance_path, "ar-ingest.sqlite3")

@@ -1,0 +1,217 @@
+"""Every failure becomes an RFC 9457 problem+json response; this is the only place that says how."""
+import json
+import logging
+
+from flask import g, request
+from marshmallow import ValidationError
+from peewee import IntegrityError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from app.db import release_broken_connection
+
+log = logging.getLogger("ar_ingest.errors")
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+_TITLES = {
+    "validation-error": "Validation failed",
+    "malformed-json": "Malformed JSON",
+    "unsupported-media-type": "Unsupported media type",
+    "payload-too-large": "Payload too large",
+    "unauthorized": "Unauthorized",
+    "forbidden": "Forbidden",
+    "not-found": "Not found",
+    "method-not-allowed": "Method not allowed",
+    "conflict": "Conflict",
+    "precondition-failed": "Precondition failed",
+    "rate-limited": "Too many requests",
+    "idempotency-key-reused": "Idempotency key reused",
+    "idempotency-key-in-use": "Idempotency key in use",
+    "internal-error": "Internal error",
+}
+
+_CODE_BY_STATUS = {
+    400: "malformed-json", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+    405: "method-not-allowed", 409: "conflict", 412: "precondition-failed",
+    413: "payload-too-large", 415: "unsupported-media-type", 422: "validation-error",
+    429: "rate-limited",
+}
+
+
+class ApiError(Exception):
+    """An error the API answers on purpose; subclasses fix status and code."""
+
+    status = 500
+    code = "internal-error"
+
+    def __init__(self, detail=None, errors=None, headers=None, **extra):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class MalformedJson(ApiError):
+    status, code = 400, "malformed-json"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not-found"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class PreconditionFailed(ApiError):
+    status, code = 412, "precondition-failed"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload-too-large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported-media-type"
+
+
+class ValidationFailed(ApiError):
+    """422 with one `errors` entry per offending field."""
+
+    status, code = 422, "validation-error"
+
+    def __init__(self, errors, detail=None, **kwargs):
+        if detail is None:
+            names = ", ".join(e["pointer"] for e in errors[:5])
+            detail = f"The request has {len(errors)} invalid field(s): {names}."
+        super().__init__(detail, errors=errors, **kwargs)
+
+
+def escape_pointer_token(token):
+    """Escape one JSON Pointer reference token (RFC 6901)."""
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def field_errors(messages, prefix="#"):
+    """Flatten marshmallow's nested messages into `[{"pointer", "detail"}]`, sorted by pointer."""
+    found = []
+
+    def walk(node, pointer):
+        if isinstance(node, dict):
+            for name, value in node.items():
+                walk(value, pointer if name == "_schema" else f"{pointer}/{escape_pointer_token(name)}")
+        elif isinstance(node, (list, tuple)):
+            for item in node:
+                walk(item, pointer)
+        else:
+            found.append({"pointer": pointer, "detail": str(node)})
+
+    walk(messages, prefix)
+    found.sort(key=lambda error: error["pointer"])
+    return found
+
+
+def field_error(field, detail, prefix="#"):
+    """One validation error for one named field."""
+    return {"pointer": f"{prefix}/{escape_pointer_token(field)}", "detail": detail}
+
+
+def problem_response(status, code, detail=None, errors=None, headers=None, title=None, **extra):
+    """Build the problem+json response (the only place one is built)."""
+    from flask import current_app
+
+    body = {
+        "type": f"/problems/{code}",
+        "title": title or _TITLES.get(code, "Error"),
+        "status": status,
+        "detail": detail or title or _TITLES.get(code, "Error"),
+        "instance": request.path if request else None,
+        "code": code,
+        "request_id": g.get("request_id"),
+    }
+    if errors is not None:
+        body["errors"] = errors
+    body.update(extra)
+    response = current_app.response_class(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_MIMETYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _handle_api_error(error):
+    return problem_response(error.status, error.code, error.detail, error.errors,
+                            error.headers, **error.extra)
+
+
+def _handle_marshmallow_error(error):
+    return problem_response(422, "validation-error", errors=field_errors(error.messages),
+                            detail="The request body is invalid.")
+
+
+def _handle_http_exception(error):
+    status = error.code or 500
+    code = _CODE_BY_STATUS.get(status, "internal-error")
+    headers = {}
+    if status == 405 and getattr(error, "valid_methods", None):
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages")
+    if status == 422 and messages:
+        # webargs reports {location: {field: [...]}}; pointers are into the body.
+        body_messages = messages.get("json", messages)
+        return problem_response(422, code, "The request body is invalid.",
+                                field_errors(body_messages), headers)
+    if status == 404:
+        detail = "No such resource."
+    elif status == 405:
+        detail = f"{request.method} is not allowed on this resource."
+    elif status == 413:
+        detail = "The request body is larger than this endpoint accepts."
+    elif status >= 500:
+        detail = "The server could not complete the request."
+    else:
+        detail = error.description
+    return problem_response(status, code, detail, headers=headers)
+
+
+def _handle_database_unavailable(error):
+    release_broken_connection()
+    log.error("database unavailable", extra={"request_id": g.get("request_id"),
+                                             "error": type(error).__name__})
+    return problem_response(503, "internal-error", "The database is unavailable; retry later.",
+                            headers={"Retry-After": "1"}, title="Service unavailable")
+
+
+def _handle_integrity_error(error):
+    # Reached only when a concurrent writer won a race the service could not
+    # resolve itself; the caller's retry will see the settled state.
+    log.warning("integrity conflict", extra={"request_id": g.get("request_id")})
+    return problem_response(409, "conflict",
+                            "The write conflicted with a concurrent change; retry the request.")
+
+
+def _handle_unexpected(error):
+    release_broken_connection()
+    log.exception("unhandled exception", extra={"request_id": g.get("request_id")})
+    return problem_response(500, "internal-error", "The server could not complete the request.")
+
+
+def register_error_handlers(app):
+    """Install the handlers; registered last so they replace flask-smorest's JSON ones."""
+    app.register_error_handler(ApiError, _handle_api_error)
+    app.register_error_handler(ValidationError, _handle_marshmallow_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(IntegrityError, _handle_integrity_error)
+    app.register_error_handler(OperationalError, _handle_database_unavailable)
+    app.register_error_handler(InterfaceError, _handle_database_unavailable)
+    app.register_error_handler(Exception, _handle_unexpected)

@@ -1,0 +1,55 @@
+"""Versioned schema migrations: `ar-ingest db upgrade` applies the ones not yet applied."""
+from peewee import IntegerField, TextField
+
+from app.db import database, is_postgresql
+from app.models import Account, ApiKey, BaseModel, Contact, Tenant, utcnow
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField(primary_key=True)
+    description = TextField()
+    applied_at = TextField()
+
+    class Meta:
+        table_name = "schema_version"
+
+
+def _create_tables(*models):
+    def apply():
+        database.create_tables(models, safe=True)
+    return apply
+
+
+# Append only: a released migration is never edited, a new one is added.
+MIGRATIONS = [
+    (1, "tenants, api keys, accounts and contacts",
+     _create_tables(Tenant, ApiKey, Account, Contact)),
+]
+
+
+def current_version():
+    """The highest applied migration, 0 on an empty database."""
+    if not database.table_exists(SchemaVersion._meta.table_name):
+        return 0
+    row = SchemaVersion.select(SchemaVersion.version).order_by(
+        SchemaVersion.version.desc()).first()
+    return row.version if row else 0
+
+
+def upgrade():
+    """Apply every pending migration in one transaction; return the versions applied."""
+    applied = []
+    with database.atomic():
+        if is_postgresql():
+            # Two deploys upgrading at once wait for each other instead of racing.
+            database.execute_sql("SELECT pg_advisory_xact_lock(4242001)")
+        database.create_tables([SchemaVersion], safe=True)
+        done = current_version()
+        for version, description, apply in MIGRATIONS:
+            if version <= done:
+                continue
+            apply()
+            SchemaVersion.create(version=version, description=description,
+                                 applied_at=utcnow().isoformat() + "Z")
+            applied.append(version)
+    return applied

@@ -1,0 +1,182 @@
+"""Peewee models: tenants, API keys and the tenant-scoped records."""
+import datetime
+import json
+from decimal import Decimal
+
+from peewee import (SQL, BigIntegerField, BooleanField, CharField,
+                    DateTimeField, ForeignKeyField, IntegerField, Model, TextField)
+
+from app.db import database
+
+AMOUNT_SCALE = 4
+_AMOUNT_FACTOR = 10 ** AMOUNT_SCALE
+
+
+def utcnow():
+    """The current time in UTC, as a naive datetime (how it is stored)."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class AmountField(BigIntegerField):
+    """An exact decimal with 4 places, stored as a scaled 64-bit integer.
+
+    Both databases then store and compare it exactly; SQLite has no exact
+    decimal type of its own.
+    """
+
+    def db_value(self, value):
+        if value is None:
+            return None
+        return int(Decimal(value).scaleb(AMOUNT_SCALE).to_integral_exact())
+
+    def python_value(self, value):
+        if value is None:
+            return None
+        return Decimal(int(value)).scaleb(-AMOUNT_SCALE)
+
+
+class JSONTextField(TextField):
+    """A JSON value stored as canonical text (sorted keys), portable to both databases."""
+
+    def db_value(self, value):
+        if value is None:
+            return None
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def python_value(self, value):
+        if value is None:
+            return None
+        return json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Tenant(BaseModel):
+    name = CharField(max_length=255, unique=True)
+    internal_domains = JSONTextField(default=list)
+    change_seq = BigIntegerField(default=0)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "tenants"
+
+
+class ApiKey(BaseModel):
+    key_id = CharField(max_length=32, unique=True)
+    tenant = ForeignKeyField(Tenant, backref="api_keys", on_delete="CASCADE")
+    name = CharField(max_length=255, null=True)
+    scope = CharField(max_length=16, default="write")
+    secret_hash = CharField(max_length=64)
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "api_keys"
+
+
+class Record(BaseModel):
+    """Columns every tenant-scoped record has; subclasses add the key and fields."""
+
+    tenant = ForeignKeyField(Tenant, on_delete="RESTRICT")
+    custom_fields = JSONTextField(default=dict)
+    version = IntegerField(default=1)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    change_seq = BigIntegerField(default=0)
+
+
+def _unique_key(column):
+    """The caller's key is unique per tenant: a table constraint, so foreign keys can name it."""
+    return SQL(f"UNIQUE (tenant_id, {column})")
+
+
+def _references(column, table, key_column):
+    """A composite foreign key (tenant_id, column) to another table's unique key."""
+    return SQL(f"FOREIGN KEY (tenant_id, {column}) REFERENCES {table} (tenant_id, {key_column})")
+
+
+class Account(Record):
+    account_number = CharField(max_length=128)
+    name = CharField(max_length=255)
+    display_reference = CharField(max_length=255, null=True)
+    currency = CharField(max_length=3, null=True)
+    language = CharField(max_length=2, null=True)
+    email = CharField(max_length=254, null=True)
+    phone = CharField(max_length=50, null=True)
+    mobile_phone = CharField(max_length=50, null=True)
+    fax = CharField(max_length=50, null=True)
+    billing_address = JSONTextField(null=True)
+    payment_terms = CharField(max_length=100, null=True)
+    credit_limit = AmountField(null=True)
+    account_group = CharField(max_length=100, null=True)
+    parent_account_number = CharField(max_length=128, null=True)
+    description = TextField(null=True)
+    vat = CharField(max_length=255, null=True)
+    company_registration_number = CharField(max_length=255, null=True)
+
+    class Meta:
+        table_name = "accounts"
+        indexes = (
+            (("tenant", "change_seq", "id"), False),
+            (("tenant", "parent_account_number"), False),
+        )
+        constraints = [_unique_key("account_number"),
+                       _references("parent_account_number", "accounts", "account_number")]
+
+
+class Contact(Record):
+    reference = CharField(max_length=128)
+    account_number = CharField(max_length=128, null=True)
+    name = CharField(max_length=255, null=True)
+    first_name = CharField(max_length=255, null=True)
+    last_name = CharField(max_length=255, null=True)
+    function = CharField(max_length=100, null=True)
+    email = CharField(max_length=254, null=True)
+    email_status = CharField(max_length=16, null=True)
+    phone = CharField(max_length=50, null=True)
+    mobile_phone = CharField(max_length=50, null=True)
+    fax = CharField(max_length=50, null=True)
+    title = CharField(max_length=100, null=True)
+    department = CharField(max_length=100, null=True)
+    contact_type = CharField(max_length=100, null=True)
+    language = CharField(max_length=2, null=True)
+    address1 = CharField(max_length=255, null=True)
+    address2 = CharField(max_length=255, null=True)
+    city = CharField(max_length=255, null=True)
+    state = CharField(max_length=255, null=True)
+    zip = CharField(max_length=50, null=True)
+    country = CharField(max_length=2, null=True)
+    notes = TextField(null=True)
+    is_primary = BooleanField(default=False)
+
+    @property
+    def full_name(self):
+        """`name`, or first and last name joined."""
+        if self.name:
+            return self.name
+        joined = " ".join(part for part in (self.first_name, self.last_name) if part)
+        return joined or None
+
+    class Meta:
+        table_name = "contacts"
+        indexes = (
+            (("tenant", "change_seq", "id"), False),
+            (("tenant", "account_number"), False),
+        )
+        constraints = [_unique_key("reference"),
+                       _references("account_number", "accounts", "account_number")]
+
+
+# At most one primary contact per account, enforced by the database itself.
+Contact.add_index(
+    Contact.index(Contact.tenant, Contact.account_number, unique=True,
+                  where=SQL("is_primary"), name="contacts_one_primary"))
+
+TENANT_MODELS = [Tenant, ApiKey]
+RECORD_MODELS = [Account, Contact]
+ALL_MODELS = TENANT_MODELS + RECORD_MODELS

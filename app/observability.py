@@ -1,0 +1,79 @@
+"""Request ids, one JSON log line per request, and the logging set-up."""
+import datetime
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import g, request
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+access_log = logging.getLogger("ar_ingest.access")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: the message, its level, and the record's extra fields."""
+
+    _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    def format(self, record):
+        entry = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+            .strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({key: value for key, value in vars(record).items()
+                      if key not in self._STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(app):
+    """Send the app's logs to stderr as JSON lines (or text with LOG_FORMAT=text)."""
+    logger = logging.getLogger("ar_ingest")
+    logger.setLevel(app.config["LOG_LEVEL"].upper())
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        if getattr(handler, "_ar_ingest", False):
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._ar_ingest = True
+    if app.config["LOG_FORMAT"] == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger.addHandler(handler)
+
+
+def _start_request():
+    g.started = time.perf_counter()
+    offered = request.headers.get("X-Request-Id", "")
+    g.request_id = offered if _SANE_REQUEST_ID.match(offered) else uuid.uuid4().hex
+
+
+def _finish_request(response):
+    response.headers["X-Request-Id"] = g.get("request_id", "")
+    if access_log.isEnabledFor(logging.INFO):
+        rule = request.url_rule.rule if request.url_rule is not None else None
+        access_log.info("request", extra={
+            "request_id": g.get("request_id"),
+            "tenant": g.get("tenant_id"),
+            "key_id": g.get("key_id"),
+            "method": request.method,
+            "route": rule,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 3),
+        })
+    return response
+
+
+def init_observability(app):
+    """Install logging and the request-id / access-log hooks (request id first of all hooks)."""
+    configure_logging(app)
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_request)
+    app.after_request(_finish_request)

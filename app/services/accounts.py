@@ -1,0 +1,18 @@
+"""Accounts: a customer account, optionally below a parent account."""
+from app.models import Account, Contact
+from app.services.resources import Resource
+from schemas.accounts import AccountSchema
+
+
+class AccountResource(Resource):
+    name, label = "accounts", "account"
+    model, schema_class, key_field = Account, AccountSchema, "account_number"
+    references = {"parent_account_number": (Account, "account_number")}
+    hierarchy_field = "parent_account_number"
+    dependents = (
+        (Contact, "account_number", "contact", "contacts"),
+        (Account, "parent_account_number", "child account", "child accounts"),
+    )
+
+
+ACCOUNTS = AccountResource()

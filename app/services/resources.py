@@ -1,0 +1,139 @@
+"""What a resource is: its model, schema, key, references and rules.
+
+The four verbs are written once (services/records.py) against this
+description; a resource module declares only what is its own.
+"""
+from marshmallow import fields
+
+from app.db import database
+from app.errors import field_error
+from schemas.common import CustomFields
+
+
+class Resource:
+    """A tenant-scoped collection of records keyed by the caller's reference."""
+
+    name = None            # collection name in URLs: "accounts"
+    label = None           # singular, for messages: "account"
+    model = None
+    schema_class = None
+    key_field = None       # "account_number"
+    # field -> (model, key field) of the record it must name in the same tenant
+    references = {}
+    # a reference to the same collection that must not loop back (parent, supervisor)
+    hierarchy_field = None
+    # (model, field, singular, plural): records whose field names this one
+    dependents = ()
+
+    def __init__(self):
+        self.schema = self.schema_class()
+        self.patch_schema = self.schema_class(partial=True)
+        self.writable_fields = tuple(self.schema.load_fields)
+        self.object_fields = {
+            name: (tuple(field.schema.load_fields) if isinstance(field, fields.Nested) else None)
+            for name, field in self.schema.load_fields.items()
+            if isinstance(field, (fields.Nested, CustomFields))}
+
+    @property
+    def key_column(self):
+        return getattr(self.model, self.key_field)
+
+    def select(self, tenant_id):
+        """Every record of the tenant."""
+        return self.model.select().where(self.model.tenant == tenant_id)
+
+    def find(self, tenant_id, key):
+        """The tenant's record with this key, or None."""
+        return self.select(tenant_id).where(self.key_column == key).first()
+
+    def values_of(self, row):
+        """The writable fields of a stored record, as a PUT body would give them."""
+        return {name: getattr(row, name) for name in self.writable_fields}
+
+    def normalise(self, values):
+        """Give object fields their stored shape: every sub-field present, {} or None when empty."""
+        for name, sub_fields in self.object_fields.items():
+            value = values.get(name)
+            if sub_fields is None:  # custom fields
+                values[name] = dict(value) if value else {}
+            elif value is not None:
+                shaped = {sub: value.get(sub) for sub in sub_fields}
+                values[name] = shaped if any(v is not None for v in shaped.values()) else None
+        return values
+
+    def merge(self, current, patch):
+        """Apply a PATCH body: fields present replace, objects merge key by key (null removes)."""
+        merged = dict(current)
+        for name, value in patch.items():
+            if name in self.object_fields and value is not None:
+                combined = dict(current.get(name) or {})
+                for sub, sub_value in value.items():
+                    if sub_value is None:
+                        combined.pop(sub, None)
+                    else:
+                        combined[sub] = sub_value
+                merged[name] = combined
+            else:
+                merged[name] = value
+        return merged
+
+    def check(self, tenant_id, key, values, row):
+        """Rules that need the whole record or the database; returns field errors."""
+        errors = []
+        for name, (target_model, target_key) in self.references.items():
+            value = values.get(name)
+            if value is None or (row is not None and getattr(row, name) == value):
+                continue
+            if name == self.hierarchy_field and value == key:
+                errors.append(field_error(name, f"Cannot name the {self.label} itself."))
+                continue
+            target_column = getattr(target_model, target_key)
+            exists = (target_model.select(target_model.id)
+                      .where(target_model.tenant == tenant_id, target_column == value).exists())
+            if not exists:
+                errors.append(field_error(name, f"No {target_key.replace('_', ' ')} {value!r} exists."))
+            elif name == self.hierarchy_field and row is not None and \
+                    self.ancestors_include(tenant_id, value, key):
+                errors.append(field_error(
+                    name, f"{value!r} is below {key!r} in the hierarchy; this would make a cycle."))
+        return errors + self.check_own_rules(values)
+
+    def check_own_rules(self, values):
+        """Cross-field rules of this resource on the merged record; returns field errors."""
+        return []
+
+    def ancestors_include(self, tenant_id, start, key):
+        """True when `key` is `start` or one of its ancestors along the hierarchy field."""
+        table = self.model._meta.table_name
+        key_column, parent_column = self.key_field, self.hierarchy_field
+        p = database.param
+        sql = (
+            f"WITH RECURSIVE chain(k, depth) AS ("
+            f" SELECT {key_column}, 0 FROM {table} WHERE tenant_id = {p} AND {key_column} = {p}"
+            f" UNION ALL"
+            f" SELECT t.{parent_column}, chain.depth + 1 FROM {table} t"
+            f" JOIN chain ON t.tenant_id = {p} AND t.{key_column} = chain.k"
+            f" WHERE t.{parent_column} IS NOT NULL AND chain.depth < 100000"
+            f") SELECT 1 FROM chain WHERE k = {p} LIMIT 1")
+        params = (tenant_id, start, tenant_id, key)
+        return database.execute_sql(sql, params).fetchone() is not None
+
+    def derived_values(self, values, row):
+        """Stored, read-only columns that follow from the written values."""
+        return {}
+
+    def before_write(self, txn, key, values, row):
+        """Changes to other records that must happen in the same transaction."""
+
+    def dependent_counts(self, tenant_id, key):
+        """[(count, singular, plural)] of records that still name this one."""
+        counts = []
+        for model, field, singular, plural in self.dependents:
+            count = (model.select().where(model.tenant == tenant_id,
+                                          getattr(model, field) == key).count())
+            if count:
+                counts.append((count, singular, plural))
+        return counts
+
+    def before_delete(self, txn, row):
+        """Remove what goes away with the record (links), in the same transaction."""

@@ -1,0 +1,1 @@
+"""Marshmallow schemas of the ar-ingest API, one module per resource."""

@@ -1,0 +1,245 @@
+"""Field types and the base schema shared by every resource."""
+import datetime
+import math
+import re
+from decimal import Decimal, InvalidOperation
+
+import pycountry
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
+
+LANGUAGE_CODES = frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
+COUNTRY_CODES = frozenset(country.alpha_2 for country in pycountry.countries)
+CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
+
+KEY_MAX_LENGTH = 128
+AMOUNT_MAX_INTEGER_DIGITS = 13
+AMOUNT_MAX_DECIMALS = 4
+CUSTOM_FIELDS_MAX_KEYS = 50
+CUSTOM_FIELD_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+CUSTOM_FIELD_MAX_STRING = 1000
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PLAIN_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+
+
+def validate_key(value):
+    """Check a caller's key (account number, reference...): raise ValidationError if unusable."""
+    if not isinstance(value, str):
+        raise ValidationError("Not a valid string.")
+    if not 1 <= len(value) <= KEY_MAX_LENGTH:
+        raise ValidationError(f"Must be 1 to {KEY_MAX_LENGTH} characters long.")
+    if value != value.strip():
+        raise ValidationError("Must not start or end with whitespace.")
+    if "/" in value:
+        raise ValidationError("Must not contain '/'.")
+    if value in (".", ".."):
+        raise ValidationError("Must not be '.' or '..'.")
+    if not value.isprintable():
+        raise ValidationError("Must contain printable characters only (no control characters).")
+
+
+class Key(fields.String):
+    """A caller's key naming another record of the same tenant."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {}).update(minLength=1, maxLength=KEY_MAX_LENGTH)
+        super().__init__(validate=validate_key, **kwargs)
+
+
+def Text(max_length, **kwargs):
+    """A string field of at most `max_length` characters."""
+    return fields.String(validate=validate.Length(max=max_length), **kwargs)
+
+
+class _CodeField(fields.String):
+    """A code checked against a real ISO list, normalised to one case."""
+
+    codes = frozenset()
+    length = 2
+    upper = True
+    label = "code"
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        code = text.upper() if self.upper else text.lower()
+        if len(code) != self.length or code not in self.codes:
+            raise ValidationError(f"Not a valid {self.label}: {text!r}.")
+        return code
+
+
+class Language(_CodeField):
+    codes, length, upper, label = LANGUAGE_CODES, 2, False, "ISO 639-1 language code"
+
+
+class Country(_CodeField):
+    codes, length, upper, label = COUNTRY_CODES, 2, True, "ISO 3166-1 alpha-2 country code"
+
+
+class Currency(_CodeField):
+    codes, length, upper, label = CURRENCY_CODES, 3, True, "ISO 4217 currency code"
+
+
+def Email(**kwargs):
+    """An email address of at most 254 characters."""
+    return fields.Email(validate=validate.Length(max=254), **kwargs)
+
+
+def format_amount(value):
+    """Render an exact amount as a string with at least two decimals ("12.50", "0.1234")."""
+    whole, _, fraction = format(value, "f").partition(".")
+    return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
+
+
+class Amount(fields.Field):
+    """A money amount: JSON number or numeric string, stored exactly, returned as a string."""
+
+    def __init__(self, minimum=None, **kwargs):
+        self.minimum = minimum
+        kwargs.setdefault("metadata", {}).update(
+            type="string", pattern=r"^-?\d{1,13}(\.\d{1,4})?$",
+            description="Decimal amount, up to 13 integer digits and 4 decimals; "
+                        "a JSON number or a string on input, a string on output.")
+        super().__init__(**kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else format_amount(Decimal(value))
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
+            raise ValidationError("Must be a number or a numeric string.")
+        if isinstance(value, str) and not _PLAIN_DECIMAL.match(value.strip()):
+            raise ValidationError("Must be a number or a numeric string.")
+        try:
+            amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+        except InvalidOperation:
+            raise ValidationError("Must be a number or a numeric string.") from None
+        if not amount.is_finite():
+            raise ValidationError("Must be a finite number.")
+        if amount != amount.quantize(Decimal(1).scaleb(-AMOUNT_MAX_DECIMALS), rounding="ROUND_DOWN"):
+            raise ValidationError(f"At most {AMOUNT_MAX_DECIMALS} decimal places are allowed.")
+        if abs(amount) >= Decimal(10) ** AMOUNT_MAX_INTEGER_DIGITS:
+            raise ValidationError(f"At most {AMOUNT_MAX_INTEGER_DIGITS} integer digits are allowed.")
+        if self.minimum is not None and amount < self.minimum:
+            raise ValidationError(f"Must be greater than or equal to {self.minimum}.")
+        # "+ 0" turns -0 into 0, as the database would store it.
+        return amount.quantize(Decimal(1).scaleb(-AMOUNT_MAX_DECIMALS)) + 0
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON true or false; no strings or numbers standing in for them."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Not a valid boolean (use true or false).")
+        return value
+
+
+class StrictDate(fields.Date):
+    """A calendar date written exactly as YYYY-MM-DD."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not _DATE.match(value):
+            raise ValidationError("Must be a date written as YYYY-MM-DD.")
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            raise ValidationError("Not a valid calendar date.") from None
+
+
+class Timestamp(fields.DateTime):
+    """A stored UTC time rendered as RFC 3339 with a trailing Z."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite may hand back text
+            value = datetime.datetime.fromisoformat(value)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _custom_field_value(value):
+    if value is None or isinstance(value, (bool, str)):
+        if isinstance(value, str) and len(value) > CUSTOM_FIELD_MAX_STRING:
+            raise ValidationError(f"Strings are limited to {CUSTOM_FIELD_MAX_STRING} characters.")
+        return value
+    if isinstance(value, (int, float, Decimal)):
+        number = Decimal(value) if not isinstance(value, Decimal) else value
+        if not number.is_finite():
+            raise ValidationError("Must be a finite number.")
+        if number == number.to_integral_value() and abs(number) < 2 ** 63:
+            return int(number)
+        as_float = float(number)
+        if math.isinf(as_float):
+            raise ValidationError("Number out of range.")
+        return as_float
+    raise ValidationError("Must be a string, number, boolean or null (no objects or arrays).")
+
+
+class CustomFields(fields.Field):
+    """A flat object of caller-defined values."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {}).update(
+            type="object", maxProperties=CUSTOM_FIELDS_MAX_KEYS,
+            additionalProperties={"type": ["string", "number", "boolean", "null"]},
+            description="Flat object of caller-defined values (at most 50 keys).")
+        super().__init__(**kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return {} if value is None else value
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise ValidationError("Must be an object.")
+        if len(value) > CUSTOM_FIELDS_MAX_KEYS:
+            raise ValidationError(f"At most {CUSTOM_FIELDS_MAX_KEYS} keys are allowed.")
+        errors, result = {}, {}
+        for key, item in value.items():
+            if not CUSTOM_FIELD_KEY.match(key):
+                errors[key] = ["Key must match ^[A-Za-z_][A-Za-z0-9_.-]{0,63}$."]
+                continue
+            try:
+                result[key] = _custom_field_value(item)
+            except ValidationError as error:
+                errors[key] = error.messages
+        if errors:
+            raise ValidationError(errors)
+        return result
+
+
+class StrictSchema(Schema):
+    """Rejects unknown fields, ignores read-only ones, strips strings, reads "" as null."""
+
+    class Meta:
+        unknown = RAISE
+
+    @pre_load
+    def _normalise_input(self, data, **kwargs):
+        if not isinstance(data, dict):
+            return data
+        read_only = self._read_only_names()
+        cleaned = {}
+        for name, value in data.items():
+            if name in read_only:
+                continue
+            if isinstance(value, str) and isinstance(self.fields.get(name), fields.String):
+                value = value.strip() or None
+            cleaned[name] = value
+        return cleaned
+
+    @classmethod
+    def _read_only_names(cls):
+        names = cls.__dict__.get("_read_only_cache")
+        if names is None:
+            names = frozenset(name for name, field in cls._declared_fields.items()
+                              if field.dump_only)
+            cls._read_only_cache = names
+        return names
+
+
+class RecordSchema(StrictSchema):
+    """Fields every record has; each resource adds its key field and its own fields."""
+
+    custom_fields = CustomFields(load_default=dict, allow_none=True)
+    version = fields.Integer(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)

@@ -1,0 +1,94 @@
+"""The real server under gunicorn, driven over HTTP the way an ETL job drives it."""
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from app.models import Account, Contact
+from app.services import tenants as tenant_service
+from live_server import GunicornServer
+
+pytestmark = pytest.mark.slow
+BASE = "/api/v1/ingest"
+
+
+@pytest.fixture
+def server(app, database_url):
+    with GunicornServer(database_url, workers=3) as running:
+        yield running
+
+
+@pytest.fixture
+def session(tenant, api_key):
+    with requests.Session() as http:
+        http.headers["X-API-Key"] = api_key
+        yield http
+
+
+def test_etl_job_against_gunicorn(server, session, other_key):
+    url = server.url + BASE
+    for n in range(20):
+        response = session.put(f"{url}/accounts/ACCT-{n}", json={"name": f"Customer {n}",
+                                                                 "currency": "eur"})
+        assert response.status_code == 201, response.text
+        assert response.headers["ETag"] == '"1"' and response.headers["X-Request-Id"]
+    for n in range(20):
+        contact = {"account_number": f"ACCT-{n}", "first_name": "Pat", "last_name": f"No {n}",
+                   "email": f"pat{n}@customer.example", "is_primary": True}
+        assert session.put(f"{url}/contacts/C-{n}", json=contact).status_code == 201
+        retry = session.put(f"{url}/contacts/C-{n}", json=contact)
+        assert retry.status_code == 200 and retry.json()["version"] == 1
+
+    fetched = session.get(f"{url}/accounts/ACCT-3")
+    assert fetched.json()["currency"] == "EUR"
+    replaced = session.put(f"{url}/accounts/ACCT-3", json=fetched.json())
+    assert replaced.status_code == 200 and replaced.json()["version"] == 1
+
+    patched = session.patch(f"{url}/accounts/ACCT-3", json={"credit_limit": 5000},
+                            headers={"If-Match": '"1"'})
+    assert patched.status_code == 200 and patched.json()["credit_limit"] == "5000.00"
+    stale = session.patch(f"{url}/accounts/ACCT-3", json={"credit_limit": 1},
+                          headers={"If-Match": '"1"'})
+    assert stale.status_code == 412 and stale.headers["ETag"] == '"2"'
+    assert stale.headers["Content-Type"] == "application/problem+json"
+
+    blocked = session.delete(f"{url}/accounts/ACCT-3")
+    assert blocked.status_code == 409 and "1 contact" in blocked.json()["detail"]
+    assert session.delete(f"{url}/contacts/C-3").status_code == 204
+    assert session.delete(f"{url}/accounts/ACCT-3").status_code == 204
+
+    other = requests.get(f"{url}/accounts/ACCT-4", headers={"X-API-Key": other_key})
+    assert other.status_code == 404
+    assert requests.get(f"{url}/accounts/ACCT-4").status_code == 401
+    too_big = session.put(f"{url}/accounts/BIG", json={"name": "x", "notes": "n" * 2_000_000})
+    assert too_big.status_code == 413
+    assert Account.select().count() == 19 and Contact.select().count() == 19
+
+
+def test_parallel_writers_lose_nothing_and_never_duplicate(server, tenant, api_key):
+    url = server.url + BASE
+    headers = {"X-API-Key": api_key}
+    requests.put(f"{url}/accounts/SHARED", json={"name": "shared"}, headers=headers)
+
+    def put_distinct(n):
+        return requests.put(f"{url}/contacts/D-{n}", headers=headers,
+                            json={"account_number": "SHARED", "name": f"d{n}"}).status_code
+
+    def put_same(_):
+        return requests.put(f"{url}/contacts/SAME", headers=headers,
+                            json={"account_number": "SHARED", "name": "same"}).status_code
+
+    def make_primary(n):
+        return requests.patch(f"{url}/contacts/D-{n}", headers=headers,
+                              json={"is_primary": True}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        distinct = list(pool.map(put_distinct, range(40)))
+        same = list(pool.map(put_same, range(16)))
+        primaries = list(pool.map(make_primary, range(16)))
+    assert distinct == [201] * 40
+    assert sorted(same) == [200] * 15 + [201]
+    assert primaries == [200] * 16
+    assert Contact.select().where(Contact.reference.startswith("D-")).count() == 40
+    assert Contact.select().where(Contact.reference == "SAME").count() == 1
+    assert Contact.select().where(Contact.is_primary).count() == 1

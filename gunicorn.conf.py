@@ -4,10 +4,12 @@ import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
-# Threads keep connections alive for ETL clients that reuse sessions; each
-# thread has its own database connection, opened on its first query.
+# gthread keeps idle keep-alive connections of ETL clients in a poller. The
+# work is CPU-bound Python, so one thread per worker measured best on SQLite
+# (bench/); raise GUNICORN_THREADS where the database is far away. Each thread
+# has its own database connection, opened on its first query.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 20

@@ -1,6 +1,8 @@
 """The one database proxy, how it is bound from a URL, and write transactions."""
+import fcntl
 import os
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 
 from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect as connect_url
@@ -34,13 +36,69 @@ def open_database(url, busy_timeout_seconds=30):
     return connect_url(url)
 
 
+class SqliteWriterQueue:
+    """Lets one writer at a time into an SQLite file, across threads and processes.
+
+    SQLite's busy handler polls with sleeps of up to 100 ms, so writers that
+    collide idle while the file is free. A blocking flock() on a side file
+    wakes the next writer the moment the previous one commits; BEGIN
+    IMMEDIATE and the busy timeout stay as the safety net.
+    """
+
+    def __init__(self, database_path):
+        self.path = database_path + "-writer.lock"
+        self._thread_lock = threading.Lock()
+        self._fd = None
+        self._pid = None
+
+    def _descriptor(self):
+        if self._pid != os.getpid():  # opened after fork, once per process
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def __enter__(self):
+        self._thread_lock.acquire()
+        try:
+            fcntl.flock(self._descriptor(), fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+
+_writer_queue = None
+
+
 def bind_database(url, busy_timeout_seconds=30):
     """Point the module-wide proxy at the database of this URL (no connection yet)."""
+    global _writer_queue
     old = database.obj
     if old is not None and not old.is_closed():
         old.close()
     database.initialize(open_database(url, busy_timeout_seconds))
+    path = database.obj.database if isinstance(database.obj, SqliteDatabase) else None
+    _writer_queue = SqliteWriterQueue(os.path.abspath(path)) if path and path != ":memory:" \
+        else None
     return database.obj
+
+
+_compiled_sql = {}
+
+
+def compiled_sql(name, build):
+    """SQL text built once per kind of database: Peewee's builder costs more than the query."""
+    cache_key = (type(database.obj), name)
+    sql = _compiled_sql.get(cache_key)
+    if sql is None:
+        sql = _compiled_sql[cache_key] = build()
+    return sql
 
 
 def is_postgresql():
@@ -99,22 +157,23 @@ class WriteTransaction:
         if self._seq is None:
             from app.models import Tenant
 
-            query = (Tenant.update(change_seq=Tenant.change_seq + 1)
-                     .where(Tenant.id == self.tenant_id)
-                     .returning(Tenant.change_seq))
-            self._seq = next(iter(query.execute())).change_seq
+            sql = compiled_sql("next_change_seq", lambda: (
+                Tenant.update(change_seq=Tenant.change_seq + 1).where(Tenant.id == 0)
+                .returning(Tenant.change_seq).sql()[0]))
+            self._seq = database.execute_sql(sql, (1, self.tenant_id)).fetchone()[0]
         return self._seq
 
 
 @contextmanager
 def write_transaction(tenant_id):
     """Run a block as one write transaction of a tenant (BEGIN IMMEDIATE on SQLite)."""
-    with database.atomic():
+    with _writer_queue or nullcontext(), database.atomic():
         if is_postgresql():
             # Serialise a tenant's writers on its counter row before they read
             # anything, so every writer locks in the same order (no deadlock).
             from app.models import Tenant
 
-            (Tenant.select(Tenant.id).where(Tenant.id == tenant_id)
-             .for_update().execute())
+            sql = compiled_sql("lock_tenant", lambda: (
+                Tenant.select(Tenant.id).where(Tenant.id == 0).for_update().sql()[0]))
+            database.execute_sql(sql, (tenant_id,))
         yield WriteTransaction(tenant_id)

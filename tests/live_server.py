@@ -22,10 +22,13 @@ class GunicornServer:
     def __init__(self, database_url, workers=2, threads=4, worker_class="gthread", env=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        overrides = {"WEB_CONCURRENCY": workers, "GUNICORN_THREADS": threads,
+                     "GUNICORN_WORKER_CLASS": worker_class}
         self.env = dict(os.environ, DATABASE_URL=database_url, BIND=f"127.0.0.1:{self.port}",
-                        WEB_CONCURRENCY=str(workers), GUNICORN_THREADS=str(threads),
-                        GUNICORN_WORKER_CLASS=worker_class, LOG_LEVEL="WARNING",
-                        **(env or {}))
+                        LOG_LEVEL="WARNING", **(env or {}))
+        # None keeps gunicorn.conf.py's own setting.
+        self.env.update({name: str(value) for name, value in overrides.items()
+                         if value is not None})
         self.process = None
 
     def start(self, timeout=30):

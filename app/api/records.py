@@ -20,9 +20,12 @@ def record_response(row, status=200, **headers):
 
 def register_record_routes(blp, resource):
     """Add GET, POST, PUT, PATCH and DELETE on `/{collection}/{key}` to a blueprint."""
-    key_field, schema, label = resource.key_field, resource.schema_class, resource.label
+    # Instances, not classes: webargs would build (and deep-copy) a class per request.
+    key_field, schema, label = resource.key_field, resource.schema, resource.label
     # Its own class, so the OpenAPI document names the partial body apart.
-    patch_schema = type(schema.__name__.replace("Schema", "PatchSchema"), (schema,), {})(partial=True)
+    schema_class = resource.schema_class
+    patch_schema = type(schema_class.__name__.replace("Schema", "PatchSchema"), (schema_class,),
+                        {})(partial=True)
     endpoint = f"{blp.name}.{label.title().replace(' ', '')}Record"
 
     def created(row):

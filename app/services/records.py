@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from app.db import write_transaction
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from app.services import statements
 
 ANY = "*"
 
@@ -67,22 +68,17 @@ def _insert(resource, txn, key, values):
     columns = dict(values, **resource.derived_values(values, None))
     columns.update({resource.key_field: key, "tenant": txn.tenant_id, "version": 1,
                     "created_at": now, "updated_at": now, "change_seq": txn.change_seq})
-    cursor = (model.insert(**columns)
-              .on_conflict(conflict_target=[model.tenant, resource.key_column], action="IGNORE")
-              .returning(model.id)
-              .execute())
-    inserted = list(cursor)
-    if not inserted:
+    new_id = statements.insert_returning_id(model, resource.key_field, columns)
+    if new_id is None:
         return None
-    columns["id"] = inserted[0].id
-    return model(**columns)
+    return model(id=new_id, **columns)
 
 
 def _update(resource, txn, row, values):
     model = resource.model
     columns = dict(values, **resource.derived_values(values, row))
     columns.update({"updated_at": txn.now, "change_seq": txn.change_seq})
-    model.update(version=model.version + 1, **columns).where(model.id == row.id).execute()
+    statements.update_by_id(model, row.id, columns)
     for name, value in columns.items():
         setattr(row, name, value)
     row.version += 1

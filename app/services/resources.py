@@ -7,6 +7,7 @@ from marshmallow import fields
 
 from app.db import database
 from app.errors import field_error
+from app.services import statements
 from schemas.common import CustomFields
 
 
@@ -44,7 +45,7 @@ class Resource:
 
     def find(self, tenant_id, key):
         """The tenant's record with this key, or None."""
-        return self.select(tenant_id).where(self.key_column == key).first()
+        return statements.find_one(self.model, self.key_field, tenant_id, key)
 
     def values_of(self, row):
         """The writable fields of a stored record, as a PUT body would give them."""
@@ -87,10 +88,7 @@ class Resource:
             if name == self.hierarchy_field and value == key:
                 errors.append(field_error(name, f"Cannot name the {self.label} itself."))
                 continue
-            target_column = getattr(target_model, target_key)
-            exists = (target_model.select(target_model.id)
-                      .where(target_model.tenant == tenant_id, target_column == value).exists())
-            if not exists:
+            if not statements.exists(target_model, target_key, tenant_id, value):
                 errors.append(field_error(name, f"No {target_key.replace('_', ' ')} {value!r} exists."))
             elif name == self.hierarchy_field and row is not None and \
                     self.ancestors_include(tenant_id, value, key):

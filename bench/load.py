@@ -1,0 +1,62 @@
+"""A small closed-loop HTTP load generator: N processes, one keep-alive connection each."""
+import http.client
+import json
+import multiprocessing
+import time
+from urllib.parse import quote, urlsplit
+
+
+def _worker(args):
+    base_url, api_key, requests_list = args
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
+    latencies, statuses = [], {}
+    for method, path, body in requests_list:
+        payload = None if body is None else json.dumps(body)
+        started = time.perf_counter()
+        for attempt in range(3):
+            try:
+                connection.request(method, quote(path), body=payload, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                connection.close()
+                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        else:
+            raise RuntimeError(f"{method} {path}: no answer after 3 attempts")
+        latencies.append(time.perf_counter() - started)
+        statuses[response.status] = statuses.get(response.status, 0) + 1
+    connection.close()
+    return latencies, statuses
+
+
+def percentile(sorted_values, fraction):
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, int(round(fraction * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def run_load(base_url, api_key, requests_per_client, items_per_request=1):
+    """Send each client's list of (method, path, body) in its own process; return the figures."""
+    with multiprocessing.get_context("fork").Pool(len(requests_per_client)) as pool:
+        started = time.perf_counter()
+        results = pool.map(_worker, [(base_url, api_key, reqs) for reqs in requests_per_client])
+        elapsed = time.perf_counter() - started
+    latencies = sorted(latency for result in results for latency in result[0])
+    statuses = {}
+    for _, counts in results:
+        for status, count in counts.items():
+            statuses[status] = statuses.get(status, 0) + count
+    total = len(latencies)
+    return {
+        "requests": total,
+        "seconds": round(elapsed, 3),
+        "requests_per_s": round(total / elapsed, 1),
+        "records_per_s": round(total * items_per_request / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }

@@ -23,12 +23,12 @@ def create_app(config=None):
     bind_database(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_SECONDS"])
 
     from app import auth, errors, observability
-    from app.api import accounts, contacts, ops
+    from app.api import accounts, contacts, documents, ops, representatives
 
     observability.init_observability(app)
     auth.init_auth(app)
     api.init_app(app)
-    for module in (accounts, contacts):
+    for module in (accounts, contacts, documents, representatives):
         api.register_blueprint(module.blp)
     app.register_blueprint(ops.blp)
     errors.register_error_handlers(app)

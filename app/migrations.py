@@ -2,7 +2,8 @@
 from peewee import IntegerField, TextField
 
 from app.db import database, is_postgresql
-from app.models import Account, ApiKey, BaseModel, Contact, Tenant, utcnow
+from app.models import (Account, ApiKey, BaseModel, Contact, Document, Representative,
+                        RepresentativeAccount, RepresentativeDocument, Tenant, utcnow)
 
 
 class SchemaVersion(BaseModel):
@@ -24,6 +25,8 @@ def _create_tables(*models):
 MIGRATIONS = [
     (1, "tenants, api keys, accounts and contacts",
      _create_tables(Tenant, ApiKey, Account, Contact)),
+    (2, "documents, representatives and their links",
+     _create_tables(Document, Representative, RepresentativeAccount, RepresentativeDocument)),
 ]
 
 

@@ -3,7 +3,7 @@ import datetime
 import json
 from decimal import Decimal
 
-from peewee import (SQL, BigIntegerField, BooleanField, CharField,
+from peewee import (SQL, BigIntegerField, BooleanField, CharField, DateField,
                     DateTimeField, ForeignKeyField, IntegerField, Model, TextField)
 
 from app.db import database
@@ -95,9 +95,11 @@ def _unique_key(column):
     return SQL(f"UNIQUE (tenant_id, {column})")
 
 
-def _references(column, table, key_column):
+def _references(column, table, key_column, on_delete=""):
     """A composite foreign key (tenant_id, column) to another table's unique key."""
-    return SQL(f"FOREIGN KEY (tenant_id, {column}) REFERENCES {table} (tenant_id, {key_column})")
+    action = f" ON DELETE {on_delete}" if on_delete else ""
+    return SQL(f"FOREIGN KEY (tenant_id, {column}) REFERENCES {table} (tenant_id, {key_column})"
+               + action)
 
 
 class Account(Record):
@@ -177,6 +179,93 @@ Contact.add_index(
     Contact.index(Contact.tenant, Contact.account_number, unique=True,
                   where=SQL("is_primary"), name="contacts_one_primary"))
 
+class Document(Record):
+    document_number = CharField(max_length=128)
+    account_number = CharField(max_length=128)
+    document_type = CharField(max_length=16, default="invoice")
+    invoice_date = DateField()
+    due_date = DateField()
+    currency = CharField(max_length=3, null=True)
+    amount = AmountField(null=True)
+    open_amount = AmountField(null=True)
+    status = CharField(max_length=8, default="closed")
+    applies_to_invoice = CharField(max_length=128, null=True)
+    po_number = CharField(max_length=100, null=True)
+    description = TextField(null=True)
+
+    class Meta:
+        table_name = "documents"
+        indexes = (
+            (("tenant", "change_seq", "id"), False),
+            (("tenant", "account_number", "document_number"), False),
+            (("tenant", "applies_to_invoice"), False),
+        )
+        constraints = [_unique_key("document_number"),
+                       _references("account_number", "accounts", "account_number"),
+                       _references("applies_to_invoice", "documents", "document_number")]
+
+
+class Representative(Record):
+    reference = CharField(max_length=128)
+    name = CharField(max_length=255, null=True)
+    email = CharField(max_length=254, null=True)
+    email_status = CharField(max_length=16, null=True)
+    phone = CharField(max_length=50, null=True)
+    mobile_phone = CharField(max_length=50, null=True)
+    fax = CharField(max_length=50, null=True)
+    language = CharField(max_length=2, null=True)
+    title = CharField(max_length=100, null=True)
+    department = CharField(max_length=100, null=True)
+    representative_type = CharField(max_length=100, null=True)
+    supervisor_representative_reference = CharField(max_length=128, null=True)
+    extra_info = TextField(null=True)
+
+    class Meta:
+        table_name = "representatives"
+        indexes = (
+            (("tenant", "change_seq", "id"), False),
+            (("tenant", "supervisor_representative_reference"), False),
+        )
+        constraints = [_unique_key("reference"),
+                       _references("supervisor_representative_reference", "representatives",
+                                   "reference")]
+
+
+class Link(BaseModel):
+    """A representative looking after a record; both sides named by key, one row per pair."""
+
+    tenant = ForeignKeyField(Tenant, on_delete="RESTRICT")
+    representative = CharField(max_length=128)
+    created_at = DateTimeField(default=utcnow)
+
+
+class RepresentativeAccount(Link):
+    account_number = CharField(max_length=128)
+
+    class Meta:
+        table_name = "representative_accounts"
+        # The unique constraint serves the representative's side in key order,
+        # the index the account's side.
+        indexes = ((("tenant", "account_number", "representative"), False),)
+        constraints = [
+            SQL("UNIQUE (tenant_id, representative, account_number)"),
+            _references("representative", "representatives", "reference", "CASCADE"),
+            _references("account_number", "accounts", "account_number", "CASCADE")]
+
+
+class RepresentativeDocument(Link):
+    document_number = CharField(max_length=128)
+
+    class Meta:
+        table_name = "representative_documents"
+        indexes = ((("tenant", "document_number", "representative"), False),)
+        constraints = [
+            SQL("UNIQUE (tenant_id, representative, document_number)"),
+            _references("representative", "representatives", "reference", "CASCADE"),
+            _references("document_number", "documents", "document_number", "CASCADE")]
+
+
 TENANT_MODELS = [Tenant, ApiKey]
-RECORD_MODELS = [Account, Contact]
-ALL_MODELS = TENANT_MODELS + RECORD_MODELS
+RECORD_MODELS = [Account, Contact, Document, Representative]
+LINK_MODELS = [RepresentativeAccount, RepresentativeDocument]
+ALL_MODELS = TENANT_MODELS + RECORD_MODELS + LINK_MODELS

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import main
+from app.migrations import MIGRATIONS
 from app.models import ApiKey, Tenant
 
 KEY = re.compile(r"^ark_[0-9a-f]{16}_[A-Za-z0-9_-]+$")
@@ -29,9 +30,10 @@ def test_console_script_upgrades_a_fresh_database_twice(tmp_path):
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path}/fresh.sqlite3")
     first = subprocess.run([script, "db", "upgrade"], env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
-    assert "Applied migrations 1" in first.stdout
+    latest = MIGRATIONS[-1][0]
+    assert f"Applied migrations {', '.join(str(m[0]) for m in MIGRATIONS)}" in first.stdout
     second = subprocess.run([script, "db", "upgrade"], env=env, capture_output=True, text=True)
-    assert second.returncode == 0 and "already at version 1" in second.stdout
+    assert second.returncode == 0 and f"already at version {latest}" in second.stdout
 
 
 def test_tenant_and_key_lifecycle(run, api):

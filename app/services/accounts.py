@@ -1,5 +1,5 @@
 """Accounts: a customer account, optionally below a parent account."""
-from app.models import Account, Contact
+from app.models import Account, Contact, Document
 from app.services.resources import Resource
 from schemas.accounts import AccountSchema
 
@@ -10,6 +10,7 @@ class AccountResource(Resource):
     references = {"parent_account_number": (Account, "account_number")}
     hierarchy_field = "parent_account_number"
     dependents = (
+        (Document, "account_number", "document", "documents"),
         (Contact, "account_number", "contact", "contacts"),
         (Account, "parent_account_number", "child account", "child accounts"),
     )

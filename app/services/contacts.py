@@ -1,13 +1,13 @@
 """Contacts: people at the customer, at most one primary per account."""
 from app.errors import field_error
 from app.models import Account, Contact
-from app.services.resources import Resource
+from app.services.resources import Resource, TracksEmailStatus
 from schemas.contacts import ContactSchema
 
 _SPLIT_NAME = ("first_name", "last_name")
 
 
-class ContactResource(Resource):
+class ContactResource(TracksEmailStatus, Resource):
     name, label = "contacts", "contact"
     model, schema_class, key_field = Contact, ContactSchema, "reference"
     references = {"account_number": (Account, "account_number")}
@@ -21,18 +21,10 @@ class ContactResource(Resource):
             merged["name"] = None
         return merged
 
-    def check_own_rules(self, values):
+    def check_own_rules(self, tenant_id, key, values, row):
         if values["is_primary"] and values["account_number"] is None:
             return [field_error("is_primary", "A primary contact needs an account_number.")]
         return []
-
-    def derived_values(self, values, row):
-        """A new email address starts out valid; no address, no status."""
-        if values["email"] is None:
-            return {"email_status": None}
-        if row is not None and row.email is not None and row.email.lower() == values["email"].lower():
-            return {}
-        return {"email_status": "valid"}
 
     def before_write(self, txn, key, values, row):
         """Becoming primary takes the flag from the account's other contacts."""

@@ -46,7 +46,7 @@ def get_record(resource, tenant_id, key):
     row = resource.find(tenant_id, key)
     if row is None:
         raise _not_found(resource, key)
-    return row
+    return resource.with_related(tenant_id, row)
 
 
 def _validated(resource, tenant_id, key, values, row):
@@ -105,7 +105,7 @@ def create_record(resource, tenant_id, key, data):
             resource.before_write(txn, key, values, None)
             row = _insert(resource, txn, key, values)
             if row is not None:
-                return row
+                return resource.with_related(tenant_id, row)
         raise Conflict(f"A {resource.label} with {resource.key_field} {key!r} already exists; "
                        "use PUT to replace it or PATCH to change it.")
 
@@ -117,9 +117,9 @@ def put_record(resource, tenant_id, key, data, preconditions=NO_PRECONDITIONS):
         preconditions.check(row)
         values = _validated(resource, tenant_id, key, data, row)
         if row is not None and _unchanged(resource, row, values):
-            return row, "unchanged"
+            return resource.with_related(tenant_id, row), "unchanged"
         row, created = _write(resource, txn, key, values, row)
-        return row, "created" if created else "replaced"
+        return resource.with_related(tenant_id, row), "created" if created else "replaced"
 
 
 def patch_record(resource, tenant_id, key, patch, preconditions=NO_PRECONDITIONS):
@@ -131,9 +131,9 @@ def patch_record(resource, tenant_id, key, patch, preconditions=NO_PRECONDITIONS
         preconditions.check(row)
         merged = resource.merge(resource.values_of(row), patch)
         values = _validated(resource, tenant_id, key, merged, row)
-        if _unchanged(resource, row, values):
-            return row
-        return _write(resource, txn, key, values, row)[0]
+        if not _unchanged(resource, row, values):
+            row = _write(resource, txn, key, values, row)[0]
+        return resource.with_related(tenant_id, row)
 
 
 def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS):

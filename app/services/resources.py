@@ -94,9 +94,11 @@ class Resource:
                     self.ancestors_include(tenant_id, value, key):
                 errors.append(field_error(
                     name, f"{value!r} is below {key!r} in the hierarchy; this would make a cycle."))
-        return errors + self.check_own_rules(values)
+        reported = {error["pointer"] for error in errors}
+        return errors + [error for error in self.check_own_rules(tenant_id, key, values, row)
+                         if error["pointer"] not in reported]
 
-    def check_own_rules(self, values):
+    def check_own_rules(self, tenant_id, key, values, row):
         """Cross-field rules of this resource on the merged record; returns field errors."""
         return []
 
@@ -123,6 +125,10 @@ class Resource:
     def before_write(self, txn, key, values, row):
         """Changes to other records that must happen in the same transaction."""
 
+    def with_related(self, tenant_id, row):
+        """The record as it is returned: subclasses attach what GET embeds."""
+        return row
+
     def dependent_counts(self, tenant_id, key):
         """[(count, singular, plural)] of records that still name this one."""
         counts = []
@@ -134,4 +140,15 @@ class Resource:
         return counts
 
     def before_delete(self, txn, row):
-        """Remove what goes away with the record (links), in the same transaction."""
+        """Remove what goes away with the record, in the same transaction."""
+
+
+class TracksEmailStatus:
+    """For people: `email_status` starts out valid with each new address, null without one."""
+
+    def derived_values(self, values, row):
+        if values["email"] is None:
+            return {"email_status": None}
+        if row is not None and row.email is not None and row.email.lower() == values["email"].lower():
+            return {}
+        return {"email_status": "valid"}

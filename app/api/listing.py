@@ -1,0 +1,79 @@
+"""Paginated lists and representative links, written once for every pair of resources."""
+from flask import g
+
+from app.services import links as link_service
+from schemas.links import (AccountLinkSchema, DocumentLinkSchema, KeyPageSchema, PageArgsSchema,
+                           record_page_schema)
+
+PAGE_ARGS = PageArgsSchema()
+_LINK_SCHEMAS = {"accounts": AccountLinkSchema(), "documents": DocumentLinkSchema()}
+
+
+def register_page_route(blp, path, endpoint, page_schema, load_page, summary):
+    """GET `path?page&limit`: a page from `load_page(tenant_id, page, limit, **path_args)`."""
+
+    @blp.route(path, endpoint=endpoint, methods=["GET"])
+    @blp.doc(summary=summary)
+    @blp.arguments(PAGE_ARGS, location="query", as_kwargs=True)
+    @blp.response(200, page_schema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def list_page(page, limit, **path_args):
+        return load_page(g.tenant_id, page, limit, **path_args)
+
+    return list_page
+
+
+def register_child_list(blp, parent, child, field):
+    """GET /{parent}/{key}/{child}: the child records that name the parent, in key order."""
+    def load(tenant_id, page, limit, **path_args):
+        return link_service.child_records(tenant_id, parent, path_args[parent.key_field],
+                                          child, field, page, limit)
+
+    register_page_route(blp, f"/{parent.name}/<{parent.key_field}>/{child.name}",
+                        f"{parent.label}_{child.name}", record_page_schema(child.schema_class),
+                        load, f"The {child.name} of a {parent.label}")
+
+
+def register_linked_representatives(blp, kind, representative_schema_class):
+    """GET /{target}/{key}/representatives: who looks after this record."""
+    target = kind.target
+
+    def load(tenant_id, page, limit, **path_args):
+        return link_service.linked_representatives(tenant_id, kind, path_args[target.key_field],
+                                                   page, limit)
+
+    register_page_route(blp, f"/{target.name}/<{target.key_field}>/representatives",
+                        f"{target.label}_representatives",
+                        record_page_schema(representative_schema_class), load,
+                        f"The representatives linked to a {target.label} (without their "
+                        "link summaries)")
+
+
+def register_link_routes(blp, kind):
+    """PUT / DELETE /representatives/{reference}/{kind}/{key}, and the page of linked keys."""
+    target_field = kind.target_field
+    link_schema = _LINK_SCHEMAS[kind.name]
+
+    @blp.route(f"/representatives/<reference>/{kind.name}/<{target_field}>",
+               endpoint=f"link_{kind.name}", methods=["PUT"])
+    @blp.doc(summary=f"Link a representative to a {kind.target.label} (idempotent)")
+    @blp.response(200, link_schema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def put_link(reference, **path_args):
+        return link_service.link(g.tenant_id, kind, reference, path_args[target_field])[0]
+
+    @blp.route(f"/representatives/<reference>/{kind.name}/<{target_field}>",
+               endpoint=f"unlink_{kind.name}", methods=["DELETE"])
+    @blp.doc(summary=f"Unlink a representative from a {kind.target.label}")
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete_link(reference, **path_args):
+        link_service.unlink(g.tenant_id, kind, reference, path_args[target_field])
+
+    def load(tenant_id, page, limit, reference):
+        return link_service.linked_keys(tenant_id, kind, reference, page, limit)
+
+    register_page_route(blp, f"/representatives/<reference>/{kind.name}",
+                        f"linked_{kind.name}", KeyPageSchema(), load,
+                        f"The {kind.name} a representative is linked to, in key order")

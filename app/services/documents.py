@@ -1,0 +1,65 @@
+"""Documents: invoices and credit notes of an account."""
+from app.errors import field_error
+from app.models import Account, Document
+from app.services.resources import Resource
+from schemas.documents import DocumentSchema
+
+
+class DocumentResource(Resource):
+    name, label = "documents", "document"
+    model, schema_class, key_field = Document, DocumentSchema, "document_number"
+    references = {"account_number": (Account, "account_number"),
+                  "applies_to_invoice": (Document, "document_number")}
+    dependents = ((Document, "applies_to_invoice", "credit note", "credit notes"),)
+
+    def normalise(self, values):
+        """`open_amount` defaults to `amount`."""
+        values = super().normalise(values)
+        if values["open_amount"] is None:
+            values["open_amount"] = values["amount"]
+        return values
+
+    def derived_values(self, values, row):
+        """`status` is open while something is still owed (or owed back)."""
+        return {"status": "open" if values["open_amount"] else "closed"}
+
+    def check_own_rules(self, tenant_id, key, values, row):
+        errors = []
+        is_invoice = values["document_type"] == "invoice"
+        if is_invoice and values["due_date"] < values["invoice_date"]:
+            errors.append(field_error("due_date", "An invoice cannot fall due before its "
+                                                  "invoice_date."))
+        applies_to = values["applies_to_invoice"]
+        if values["document_type"] == "credit_note":
+            if applies_to is None:
+                errors.append(field_error("applies_to_invoice",
+                                          "A credit note must name the invoice it applies to."))
+            else:
+                errors.extend(self._check_target_invoice(tenant_id, values))
+        elif applies_to is not None:
+            errors.append(field_error("applies_to_invoice",
+                                      "Only credit notes apply to an invoice."))
+        if row is not None and row.document_type == "invoice" and (
+                not is_invoice or values["account_number"] != row.account_number):
+            credit_notes = self.select(tenant_id).where(Document.applies_to_invoice == key).count()
+            if credit_notes:
+                field = "document_type" if not is_invoice else "account_number"
+                errors.append(field_error(field, f"{credit_notes} credit note(s) apply to this "
+                                                 "invoice; it must stay an invoice of its account."))
+        return errors
+
+    def _check_target_invoice(self, tenant_id, values):
+        target = self.find(tenant_id, values["applies_to_invoice"])
+        if target is None:
+            return []  # reported by the reference check
+        if target.document_type != "invoice":
+            return [field_error("applies_to_invoice",
+                                f"{target.document_number!r} is a {target.document_type}, "
+                                "not an invoice.")]
+        if target.account_number != values["account_number"]:
+            return [field_error("applies_to_invoice",
+                                f"{target.document_number!r} belongs to another account.")]
+        return []
+
+
+DOCUMENTS = DocumentResource()

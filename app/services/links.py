@@ -1,0 +1,148 @@
+"""Representatives' links to accounts and documents, and the paginated lists around records."""
+from dataclasses import dataclass
+
+from peewee import fn
+
+from app.db import write_transaction
+from app.errors import NotFound
+from app.models import Representative, RepresentativeAccount, RepresentativeDocument, utcnow
+from app.services import statements
+from app.services.accounts import ACCOUNTS
+from app.services.documents import DOCUMENTS
+from app.services.resources import Resource
+
+SUMMARY_SIZE = 100
+
+
+@dataclass(frozen=True)
+class LinkKind:
+    """One kind of link: representative -> record of the target resource."""
+
+    name: str               # "accounts": the path segment after the representative
+    model: type             # link table
+    target: Resource
+
+    @property
+    def target_field(self):
+        return self.target.key_field
+
+    @property
+    def target_column(self):
+        return getattr(self.model, self.target.key_field)
+
+
+ACCOUNT_LINKS = LinkKind("accounts", RepresentativeAccount, ACCOUNTS)
+DOCUMENT_LINKS = LinkKind("documents", RepresentativeDocument, DOCUMENTS)
+LINK_KINDS = (ACCOUNT_LINKS, DOCUMENT_LINKS)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: its items and the count of all of them."""
+
+    items: list
+    page: int
+    limit: int
+    total: int
+
+
+def _representative_exists(tenant_id, reference):
+    return statements.exists(Representative, "reference", tenant_id, reference)
+
+
+def _require(resource, tenant_id, key):
+    if not statements.exists(resource.model, resource.key_field, tenant_id, key):
+        raise NotFound(f"No {resource.label} with {resource.key_field} {key!r}.")
+
+
+def _require_representative(tenant_id, reference):
+    if not _representative_exists(tenant_id, reference):
+        raise NotFound(f"No representative with reference {reference!r}.")
+
+
+def link(tenant_id, kind, reference, target_key):
+    """Link a representative to a record; returns (link fields, created). Linking twice is fine."""
+    with write_transaction(tenant_id):
+        missing = []
+        if not _representative_exists(tenant_id, reference):
+            missing.append(f"no representative with reference {reference!r}")
+        if not statements.exists(kind.target.model, kind.target_field, tenant_id, target_key):
+            missing.append(f"no {kind.target.label} with {kind.target_field} {target_key!r}")
+        if missing:
+            raise NotFound("There is " + " and ".join(missing) + ".",
+                           missing=[m.split(" with ")[0][3:] for m in missing])
+        now = utcnow()
+        inserted = (kind.model.insert(tenant=tenant_id, representative=reference,
+                                      created_at=now, **{kind.target_field: target_key})
+                    .on_conflict(conflict_target=[kind.model.tenant, kind.model.representative,
+                                                  kind.target_column], action="IGNORE")
+                    .returning(kind.model.created_at).execute())
+        row = next(iter(inserted), None)
+        if row is not None:
+            return {"representative": reference, kind.target_field: target_key,
+                    "linked_at": now}, True
+        existing = (kind.model.select(kind.model.created_at)
+                    .where(kind.model.tenant == tenant_id, kind.model.representative == reference,
+                           kind.target_column == target_key).get())
+        return {"representative": reference, kind.target_field: target_key,
+                "linked_at": existing.created_at}, False
+
+
+def unlink(tenant_id, kind, reference, target_key):
+    """Remove a link; NotFound when there is none."""
+    with write_transaction(tenant_id):
+        removed = (kind.model.delete()
+                   .where(kind.model.tenant == tenant_id, kind.model.representative == reference,
+                          kind.target_column == target_key).execute())
+    if not removed:
+        raise NotFound(f"Representative {reference!r} is not linked to {kind.target.label} "
+                       f"{target_key!r}.")
+
+
+def _page(query, count_query, page, limit, scalars=False):
+    """Count everything, then read one page (no read at all when there is nothing)."""
+    total = count_query.scalar()
+    if not total:
+        return Page(items=[], page=page, limit=limit, total=0)
+    rows = query.limit(limit).offset((page - 1) * limit)
+    items = [row[0] for row in rows.tuples()] if scalars else list(rows)
+    return Page(items=items, page=page, limit=limit, total=total)
+
+
+def _linked_keys_queries(tenant_id, kind, reference):
+    where = (kind.model.tenant == tenant_id) & (kind.model.representative == reference)
+    keys = kind.model.select(kind.target_column).where(where).order_by(kind.target_column)
+    return keys, kind.model.select(fn.COUNT(kind.model.id)).where(where)
+
+
+def linked_keys(tenant_id, kind, reference, page=1, limit=SUMMARY_SIZE):
+    """A page of the keys a representative is linked to, in key order."""
+    _require_representative(tenant_id, reference)
+    return _page(*_linked_keys_queries(tenant_id, kind, reference), page, limit, scalars=True)
+
+
+def link_summary(tenant_id, kind, reference):
+    """{"total", "items"}: the count and the first keys a representative is linked to."""
+    page = _page(*_linked_keys_queries(tenant_id, kind, reference), 1, SUMMARY_SIZE,
+                 scalars=True)
+    return {"total": page.total, "items": page.items}
+
+
+def linked_representatives(tenant_id, kind, target_key, page=1, limit=SUMMARY_SIZE):
+    """A page of the full representatives linked to a record, in reference order."""
+    _require(kind.target, tenant_id, target_key)
+    on = ((kind.model.tenant == Representative.tenant)
+          & (kind.model.representative == Representative.reference))
+    where = (kind.model.tenant == tenant_id) & (kind.target_column == target_key)
+    records = (Representative.select().join(kind.model, on=on).where(where)
+               .order_by(Representative.reference))
+    return _page(records, kind.model.select(fn.COUNT(kind.model.id)).where(where), page, limit)
+
+
+def child_records(tenant_id, parent, parent_key, child, field, page=1, limit=SUMMARY_SIZE):
+    """A page of the child resource's records whose `field` names the parent, in key order."""
+    _require(parent, tenant_id, parent_key)
+    query = child.select(tenant_id).where(getattr(child.model, field) == parent_key)
+    count = child.model.select(fn.COUNT(child.model.id)).where(
+        child.model.tenant == tenant_id, getattr(child.model, field) == parent_key)
+    return _page(query.order_by(child.key_column), count, page, limit)

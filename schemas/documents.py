@@ -1,0 +1,24 @@
+"""Document: an invoice or credit note of an account."""
+from marshmallow import fields, validate
+
+from schemas.common import Amount, Currency, Key, RecordSchema, StrictDate, Text
+
+DOCUMENT_TYPES = ("invoice", "credit_note", "other")
+
+
+class DocumentSchema(RecordSchema):
+    document_number = fields.String(dump_only=True)
+    account_number = Key(required=True)
+    document_type = fields.String(load_default="invoice", validate=validate.OneOf(DOCUMENT_TYPES))
+    invoice_date = StrictDate(required=True)
+    due_date = StrictDate(required=True)
+    currency = Currency(allow_none=True, load_default=None)
+    amount = Amount(allow_none=True, load_default=None)
+    open_amount = Amount(allow_none=True, load_default=None, metadata={
+        "description": "Defaults to amount."})
+    status = fields.String(dump_only=True, metadata={
+        "enum": ["open", "closed"], "description": "open while open_amount is non-zero"})
+    applies_to_invoice = Key(allow_none=True, load_default=None, metadata={
+        "description": "Required for credit notes: an invoice of the same account."})
+    po_number = Text(100, allow_none=True, load_default=None)
+    description = Text(4000, allow_none=True, load_default=None)

@@ -17,7 +17,7 @@ def _worker(args):
         started = time.perf_counter()
         for attempt in range(3):
             try:
-                connection.request(method, quote(path), body=payload, headers=headers)
+                connection.request(method, quote(path, safe="/?&=:"), body=payload, headers=headers)
                 response = connection.getresponse()
                 response.read()
                 break

@@ -19,7 +19,8 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "tests"), HERE]
 from load import run_load  # noqa: E402
 from live_server import GunicornServer  # noqa: E402
 
-TARGETS = {"put_new": 0.5, "put_replace": 0.5, "get": 0.7}
+TARGETS = {"put_new": 0.5, "put_replace": 0.5, "get": 0.7, "link_put": None, "link_list": None}
+LINKS_PER_REPRESENTATIVE = 10_000
 
 
 def contact_body(client, index, note):
@@ -29,17 +30,35 @@ def contact_body(client, index, note):
             "custom_fields": {"crm_id": f"{client}-{index}", "score": index}}
 
 
-def prepare_database(url):
-    """Create the schema, a tenant, a key and one account per client; return the key."""
+def prepare_database(url, clients, per_client):
+    """Schema, tenant, key; one representative per client already linked to 10,000 accounts.
+
+    Written with bulk inserts: setting up is not what is measured.
+    """
     from app import create_app
     from app.db import database
     from app.migrations import upgrade
+    from app.models import Account, Representative, RepresentativeAccount
     from app.services.tenants import create_api_key, create_tenant
 
     create_app({"DATABASE_URL": url})
     upgrade()
     tenant = create_tenant(f"bench-{int(time.time() * 1000)}")
     key = create_api_key(tenant, name="bench")[1]
+    accounts = LINKS_PER_REPRESENTATIVE + clients * per_client
+    with database.atomic():
+        for start in range(0, accounts, 500):
+            Account.insert_many([{"tenant": tenant.id, "account_number": f"L{n:06d}",
+                                  "name": f"Linked {n}"}
+                                 for n in range(start, min(accounts, start + 500))]).execute()
+        Representative.insert_many([{"tenant": tenant.id, "reference": f"REP-{c}"}
+                                    for c in range(clients)]).execute()
+        for c in range(clients):
+            for start in range(0, LINKS_PER_REPRESENTATIVE, 500):
+                RepresentativeAccount.insert_many([
+                    {"tenant": tenant.id, "representative": f"REP-{c}",
+                     "account_number": f"L{n:06d}"}
+                    for n in range(start, start + 500)]).execute()
     database.close()
     return key
 
@@ -58,6 +77,12 @@ def scenarios(clients, per_client):
         ("put_replace", each(lambda c, i: ("PUT", f"/api/v1/ingest/contacts/B-{c}-{i}",
                                            contact_body(c, i, "second")))),
         ("get", each(lambda c, i: ("GET", f"/api/v1/ingest/contacts/B-{c}-{i}", None))),
+        ("link_put", each(lambda c, i: (
+            "PUT", f"/api/v1/ingest/representatives/REP-{c}/accounts/"
+                   f"L{LINKS_PER_REPRESENTATIVE + c * per_client + i:06d}", None))),
+        ("link_list", each(lambda c, i: (
+            "GET", f"/api/v1/ingest/representatives/REP-{c}/accounts"
+                   f"?limit=100&page={1 + (i * 37) % (LINKS_PER_REPRESENTATIVE // 100)}", None))),
         ("noop_again", each(lambda c, i: ("GET", "/_noop", None))),
     ]
 
@@ -74,8 +99,8 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         url = (f"sqlite:///{scratch}/bench.sqlite3" if args.database == "sqlite"
                else args.database)
-        key = prepare_database(url)
         per_client = max(1, args.requests // args.clients)
+        key = prepare_database(url, args.clients, per_client)
         results = {}
         with GunicornServer(url, workers=None, threads=None, worker_class=None) as server:
             for name, plan in scenarios(args.clients, per_client):
@@ -100,6 +125,10 @@ def main():
         json.dump({"database": args.database.split("@")[-1], "clients": args.clients,
                    "results": results}, handle, indent=2)
     print(f"\nwritten to {args.output}")
+    failed = {name: figures["statuses"] for name, figures in results.items()
+              if any(not status.startswith("2") for status in figures["statuses"])}
+    if failed:
+        sys.exit(f"unexpected statuses (the figures above are not valid): {failed}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.models import Account, Contact
+from app.models import (Account, Contact, Representative, RepresentativeAccount,
+                        RepresentativeDocument)
 from app.services import tenants as tenant_service
 from live_server import GunicornServer
 
@@ -92,3 +93,65 @@ def test_parallel_writers_lose_nothing_and_never_duplicate(server, tenant, api_k
     assert Contact.select().where(Contact.reference.startswith("D-")).count() == 40
     assert Contact.select().where(Contact.reference == "SAME").count() == 1
     assert Contact.select().where(Contact.is_primary).count() == 1
+
+
+def test_documents_representatives_and_links_over_http(server, session):
+    url = server.url + BASE
+    assert session.put(f"{url}/accounts/ACCT", json={"name": "Acme"}).status_code == 201
+    invoice = {"account_number": "ACCT", "invoice_date": "2026-03-01", "due_date": "2026-03-31",
+               "amount": 1200.5}
+    assert session.put(f"{url}/documents/INV", json=invoice).status_code == 201
+    credit = dict(invoice, document_type="credit_note", applies_to_invoice="INV", amount="-200")
+    assert session.put(f"{url}/documents/CN", json=credit).json()["status"] == "open"
+    assert session.put(f"{url}/representatives/BOSS", json={"name": "Boss"}).status_code == 201
+    for n in range(10):
+        rep = {"name": f"Rep {n}", "supervisor_representative_reference": "BOSS"}
+        assert session.put(f"{url}/representatives/R{n}", json=rep).status_code == 201
+
+    def link(n):
+        return (session.put(f"{url}/representatives/R{n % 10}/accounts/ACCT").status_code,
+                session.put(f"{url}/representatives/R{n % 10}/documents/INV").status_code)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(link, range(40))) == {(200, 200)}
+    assert RepresentativeAccount.select().count() == 10
+    assert RepresentativeDocument.select().count() == 10
+
+    listing = session.get(f"{url}/accounts/ACCT/representatives?limit=3&page=2").json()
+    assert [r["reference"] for r in listing["items"]] == ["R3", "R4", "R5"]
+    assert listing["total"] == 10
+    rep = session.get(f"{url}/representatives/R1").json()
+    assert rep["accounts"] == {"total": 1, "items": ["ACCT"]}
+
+    assert session.delete(f"{url}/documents/INV").status_code == 409
+    assert session.delete(f"{url}/documents/CN").status_code == 204
+    assert session.delete(f"{url}/documents/INV").status_code == 204
+    assert RepresentativeDocument.select().count() == 0
+    assert session.delete(f"{url}/representatives/BOSS").status_code == 409
+
+
+def test_concurrent_supervisor_changes_never_make_a_cycle(server, session):
+    url = server.url + BASE
+    chain = ["S0", "S1", "S2", "S3", "S4", "S5"]
+    for ref in chain:
+        session.put(f"{url}/representatives/{ref}", json={"name": ref})
+
+    def point(pair):
+        child, boss = pair
+        return session.patch(f"{url}/representatives/{child}",
+                             json={"supervisor_representative_reference": boss}).status_code
+
+    # Every representative tries to report to the next one, and the last to the first:
+    # all of them at once would be a loop, so at least one must be refused.
+    pairs = [(chain[i], chain[(i + 1) % len(chain)]) for i in range(len(chain))] * 3
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(point, pairs))
+    assert set(statuses) <= {200, 422} and 422 in statuses
+    supervisors = {r.reference: r.supervisor_representative_reference
+                   for r in Representative.select()}
+    for start in chain:
+        seen, current = set(), start
+        while current is not None:
+            assert current not in seen, f"cycle through {current}"
+            seen.add(current)
+            current = supervisors[current]

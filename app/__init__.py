@@ -1,7 +1,8 @@
 """ar-ingest: a multi-tenant HTTP ingest API for accounts-receivable collections data."""
 from flask import Flask
+from flask_swagger_ui import get_swaggerui_blueprint
 
-from app.api import OPENAPI_SETTINGS, api
+from app.api import API_PREFIX, OPENAPI_SETTINGS, api
 from app.config import DEFAULTS, default_database_url, from_environment
 from app.db import bind_database
 
@@ -31,6 +32,8 @@ def create_app(config=None):
     for module in (accounts, contacts, documents, representatives):
         api.register_blueprint(module.blp)
     app.register_blueprint(ops.blp)
+    app.register_blueprint(get_swaggerui_blueprint(
+        "/docs", f"{API_PREFIX}/openapi.json", config={"app_name": "ar-ingest API"}))
     errors.register_error_handlers(app)
 
     from app.cli import register_commands

@@ -1,6 +1,7 @@
 """Paginated lists and representative links, written once for every pair of resources."""
 from flask import g
 
+from app.api.records import with_article
 from app.services import links as link_service
 from schemas.links import (AccountLinkSchema, DocumentLinkSchema, KeyPageSchema, PageArgsSchema,
                            record_page_schema)
@@ -32,7 +33,7 @@ def register_child_list(blp, parent, child, field):
 
     register_page_route(blp, f"/{parent.name}/<{parent.key_field}>/{child.name}",
                         f"{parent.label}_{child.name}", record_page_schema(child.schema_class),
-                        load, f"The {child.name} of a {parent.label}")
+                        load, f"The {child.name} of {with_article(parent.label)}")
 
 
 def register_linked_representatives(blp, kind, representative_schema_class):
@@ -46,7 +47,7 @@ def register_linked_representatives(blp, kind, representative_schema_class):
     register_page_route(blp, f"/{target.name}/<{target.key_field}>/representatives",
                         f"{target.label}_representatives",
                         record_page_schema(representative_schema_class), load,
-                        f"The representatives linked to a {target.label} (without their "
+                        f"The representatives linked to {with_article(target.label)} (without their "
                         "link summaries)")
 
 
@@ -57,7 +58,7 @@ def register_link_routes(blp, kind):
 
     @blp.route(f"/representatives/<reference>/{kind.name}/<{target_field}>",
                endpoint=f"link_{kind.name}", methods=["PUT"])
-    @blp.doc(summary=f"Link a representative to a {kind.target.label} (idempotent)")
+    @blp.doc(summary=f"Link a representative to {with_article(kind.target.label)} (idempotent)")
     @blp.response(200, link_schema)
     @blp.alt_response(404, response="NOT_FOUND")
     def put_link(reference, **path_args):
@@ -65,7 +66,7 @@ def register_link_routes(blp, kind):
 
     @blp.route(f"/representatives/<reference>/{kind.name}/<{target_field}>",
                endpoint=f"unlink_{kind.name}", methods=["DELETE"])
-    @blp.doc(summary=f"Unlink a representative from a {kind.target.label}")
+    @blp.doc(summary=f"Unlink a representative from {with_article(kind.target.label)}")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete_link(reference, **path_args):

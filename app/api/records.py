@@ -13,6 +13,11 @@ _PRECONDITION_HEADERS = [
 ]
 
 
+def with_article(noun):
+    """'an account', 'a contact'."""
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
 def record_response(row, status=200, **headers):
     """A single record with its ETag."""
     return row, status, {"ETag": etag(row), **headers}
@@ -22,6 +27,7 @@ def register_record_routes(blp, resource):
     """Add GET, POST, PUT, PATCH and DELETE on `/{collection}/{key}` to a blueprint."""
     # Instances, not classes: webargs would build (and deep-copy) a class per request.
     key_field, schema, label = resource.key_field, resource.schema, resource.label
+    a_label = with_article(label)
     # Its own class, so the OpenAPI document names the partial body apart.
     schema_class = resource.schema_class
     patch_schema = type(schema_class.__name__.replace("Schema", "PatchSchema"), (schema_class,),
@@ -33,13 +39,13 @@ def register_record_routes(blp, resource):
         return record_response(row, 201, Location=location)
 
     class RecordView(MethodView):
-        @blp.doc(summary=f"Get a {label}")
+        @blp.doc(summary=f"Get {a_label}")
         @blp.response(200, schema, headers=ETAG_HEADER)
         @blp.alt_response(404, response="NOT_FOUND")
         def get(self, **path):
             return record_response(get_record(resource, g.tenant_id, path[key_field]))
 
-        @blp.doc(summary=f"Create a {label}")
+        @blp.doc(summary=f"Create {a_label}")
         @blp.arguments(schema)
         @blp.response(201, schema, headers=ETAG_HEADER)
         @blp.alt_response(409, response="CONFLICT")
@@ -47,7 +53,7 @@ def register_record_routes(blp, resource):
         def post(self, data, **path):
             return created(create_record(resource, g.tenant_id, path[key_field], data))
 
-        @blp.doc(summary=f"Create or replace a {label}", parameters=_PRECONDITION_HEADERS + [
+        @blp.doc(summary=f"Create or replace {a_label}", parameters=_PRECONDITION_HEADERS + [
             {"in": "header", "name": "If-None-Match", "required": False,
              "schema": {"type": "string", "enum": ["*"]},
              "description": "`*`: only create, never replace."}])
@@ -62,7 +68,7 @@ def register_record_routes(blp, resource):
                                       preconditions_from_request())
             return created(row) if outcome == "created" else record_response(row)
 
-        @blp.doc(summary=f"Change some fields of a {label}", parameters=_PRECONDITION_HEADERS)
+        @blp.doc(summary=f"Change some fields of {a_label}", parameters=_PRECONDITION_HEADERS)
         @blp.arguments(patch_schema)
         @blp.response(200, schema, headers=ETAG_HEADER)
         @blp.alt_response(404, response="NOT_FOUND")
@@ -73,7 +79,7 @@ def register_record_routes(blp, resource):
                                preconditions_from_request())
             return record_response(row)
 
-        @blp.doc(summary=f"Delete a {label}", parameters=_PRECONDITION_HEADERS)
+        @blp.doc(summary=f"Delete {a_label}", parameters=_PRECONDITION_HEADERS)
         @blp.response(204)
         @blp.alt_response(404, response="NOT_FOUND")
         @blp.alt_response(409, response="CONFLICT")

@@ -123,3 +123,9 @@ def assert_problem(response, status, code, pointers=None):
     if pointers is not None:
         assert sorted(e["pointer"] for e in body.get("errors", [])) == sorted(pointers), body
     return body
+
+
+def key_parts(api_key):
+    """(key id, secret) of an `ark_<id>_<secret>` key; the secret may itself hold '_'."""
+    _, key_id, secret = api_key.split("_", 2)
+    return key_id, secret

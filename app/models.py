@@ -239,30 +239,28 @@ class Link(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
-class RepresentativeAccount(Link):
-    account_number = CharField(max_length=128)
+def _link_model(class_name, table, target_field, target_table):
+    """A link table: one row per (representative, target) pair of a tenant.
 
-    class Meta:
-        table_name = "representative_accounts"
-        # The unique constraint serves the representative's side in key order,
-        # the index the account's side.
-        indexes = ((("tenant", "account_number", "representative"), False),)
-        constraints = [
-            SQL("UNIQUE (tenant_id, representative, account_number)"),
+    The unique pair serves the representative's side in key order, the index
+    the target's side; both sides cascade, so deleting either drops the link.
+    """
+    meta = type("Meta", (), {
+        "table_name": table,
+        "indexes": (((("tenant", target_field, "representative"), False),)),
+        "constraints": [
+            SQL(f"UNIQUE (tenant_id, representative, {target_field})"),
             _references("representative", "representatives", "reference", "CASCADE"),
-            _references("account_number", "accounts", "account_number", "CASCADE")]
+            _references(target_field, target_table, target_field, "CASCADE")],
+    })
+    return type(class_name, (Link,), {
+        "__module__": __name__, target_field: CharField(max_length=128), "Meta": meta})
 
 
-class RepresentativeDocument(Link):
-    document_number = CharField(max_length=128)
-
-    class Meta:
-        table_name = "representative_documents"
-        indexes = ((("tenant", "document_number", "representative"), False),)
-        constraints = [
-            SQL("UNIQUE (tenant_id, representative, document_number)"),
-            _references("representative", "representatives", "reference", "CASCADE"),
-            _references("document_number", "documents", "document_number", "CASCADE")]
+RepresentativeAccount = _link_model("RepresentativeAccount", "representative_accounts",
+                                    "account_number", "accounts")
+RepresentativeDocument = _link_model("RepresentativeDocument", "representative_documents",
+                                     "document_number", "documents")
 
 
 TENANT_MODELS = [Tenant, ApiKey]

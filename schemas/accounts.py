@@ -1,17 +1,12 @@
 """Account: a customer account of the tenant."""
 from marshmallow import fields
 
-from schemas.common import (Amount, Country, Currency, Email, Key, Language, RecordSchema,
-                            StrictSchema, Text)
+from schemas.common import (AddressFields, Amount, Currency, Email, Key, Language, RecordSchema,
+                            Text)
 
 
-class AddressSchema(StrictSchema):
-    address1 = Text(255, allow_none=True, load_default=None)
-    address2 = Text(255, allow_none=True, load_default=None)
-    city = Text(255, allow_none=True, load_default=None)
-    state = Text(255, allow_none=True, load_default=None)
-    zip = Text(50, allow_none=True, load_default=None)
-    country = Country(allow_none=True, load_default=None)
+class AddressSchema(AddressFields):
+    """The account's billing address."""
 
 
 class AccountSchema(RecordSchema):

@@ -243,3 +243,28 @@ class RecordSchema(StrictSchema):
     version = fields.Integer(dump_only=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
+
+
+class AddressFields(StrictSchema):
+    """A postal address: nested in accounts, flat in contacts."""
+
+    address1 = Text(255, allow_none=True, load_default=None)
+    address2 = Text(255, allow_none=True, load_default=None)
+    city = Text(255, allow_none=True, load_default=None)
+    state = Text(255, allow_none=True, load_default=None)
+    zip = Text(50, allow_none=True, load_default=None)
+    country = Country(allow_none=True, load_default=None)
+
+
+class PersonFields(StrictSchema):
+    """How to reach a person: contacts and representatives alike."""
+
+    email = Email(allow_none=True, load_default=None)
+    email_status = fields.String(dump_only=True, metadata={
+        "enum": ["valid", "bounced", "complained", None]})
+    phone = Text(50, allow_none=True, load_default=None)
+    mobile_phone = Text(50, allow_none=True, load_default=None)
+    fax = Text(50, allow_none=True, load_default=None)
+    language = Language(allow_none=True, load_default=None)
+    title = Text(100, allow_none=True, load_default=None)
+    department = Text(100, allow_none=True, load_default=None)

@@ -1,10 +1,10 @@
 """Contact: a person at the customer."""
 from marshmallow import ValidationError, fields, validates_schema
 
-from schemas.common import Country, Email, Key, Language, RecordSchema, StrictBoolean, Text
+from schemas.common import AddressFields, Key, PersonFields, RecordSchema, StrictBoolean, Text
 
 
-class ContactSchema(RecordSchema):
+class ContactSchema(RecordSchema, PersonFields, AddressFields):
     reference = fields.String(dump_only=True)
     account_number = Key(allow_none=True, load_default=None)
     name = Text(255, allow_none=True, load_default=None)
@@ -12,22 +12,7 @@ class ContactSchema(RecordSchema):
     last_name = Text(255, allow_none=True, load_default=None)
     full_name = fields.String(dump_only=True)
     function = Text(100, allow_none=True, load_default=None)
-    email = Email(allow_none=True, load_default=None)
-    email_status = fields.String(dump_only=True, metadata={
-        "enum": ["valid", "bounced", "complained", None]})
-    phone = Text(50, allow_none=True, load_default=None)
-    mobile_phone = Text(50, allow_none=True, load_default=None)
-    fax = Text(50, allow_none=True, load_default=None)
-    title = Text(100, allow_none=True, load_default=None)
-    department = Text(100, allow_none=True, load_default=None)
     contact_type = Text(100, allow_none=True, load_default=None)
-    language = Language(allow_none=True, load_default=None)
-    address1 = Text(255, allow_none=True, load_default=None)
-    address2 = Text(255, allow_none=True, load_default=None)
-    city = Text(255, allow_none=True, load_default=None)
-    state = Text(255, allow_none=True, load_default=None)
-    zip = Text(50, allow_none=True, load_default=None)
-    country = Country(allow_none=True, load_default=None)
     notes = Text(4000, allow_none=True, load_default=None)
     is_primary = StrictBoolean(load_default=False)
 

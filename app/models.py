@@ -82,7 +82,8 @@ class ApiKey(BaseModel):
 class Record(BaseModel):
     """Columns every tenant-scoped record has; subclasses add the key and fields."""
 
-    tenant = ForeignKeyField(Tenant, on_delete="RESTRICT")
+    # No index of its own: every table's unique (tenant_id, key) leads with it.
+    tenant = ForeignKeyField(Tenant, on_delete="RESTRICT", index=False)
     custom_fields = JSONTextField(default=dict)
     version = IntegerField(default=1)
     created_at = DateTimeField(default=utcnow)
@@ -234,7 +235,7 @@ class Representative(Record):
 class Link(BaseModel):
     """A representative looking after a record; both sides named by key, one row per pair."""
 
-    tenant = ForeignKeyField(Tenant, on_delete="RESTRICT")
+    tenant = ForeignKeyField(Tenant, on_delete="RESTRICT", index=False)
     representative = CharField(max_length=128)
     created_at = DateTimeField(default=utcnow)
 

@@ -20,9 +20,18 @@ def find_one(model, key_field, tenant_id, key):
     row = database.execute_sql(sql, (tenant_id, key, 1)).fetchone()
     if row is None:
         return None
-    # As Peewee's own cursor wrapper does: no defaults computed for loaded rows.
-    return model(__no_default__=1, **{field.name: field.python_value(value)
-                                      for field, value in zip(model._meta.sorted_fields, row)})
+    return load_row(model, row)
+
+
+def load_row(model, row):
+    """A model instance from a full row in field order, as Peewee's own cursor wrapper builds
+    it (`Model(__no_default__=1, **data)`) but without a descriptor call per column."""
+    instance = model.__new__(model)
+    instance.__data__ = {field.name: field.python_value(value)
+                         for field, value in zip(model._meta.sorted_fields, row)}
+    instance._dirty = set()
+    instance.__rel__ = {}
+    return instance
 
 
 def exists(model, key_field, tenant_id, key):

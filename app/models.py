@@ -104,6 +104,7 @@ def _references(column, table, key_column, on_delete=""):
 
 
 class Account(Record):
+    KEY_FIELD = "account_number"
     account_number = CharField(max_length=128)
     name = CharField(max_length=255)
     display_reference = CharField(max_length=255, null=True)
@@ -133,6 +134,8 @@ class Account(Record):
 
 
 class Contact(Record):
+    KEY_FIELD = "reference"
+    EXCLUSIVE_FLAGS = ("is_primary",)  # at most one per account (contacts_one_primary)
     reference = CharField(max_length=128)
     account_number = CharField(max_length=128, null=True)
     name = CharField(max_length=255, null=True)
@@ -181,6 +184,7 @@ Contact.add_index(
                   where=SQL("is_primary"), name="contacts_one_primary"))
 
 class Document(Record):
+    KEY_FIELD = "document_number"
     document_number = CharField(max_length=128)
     account_number = CharField(max_length=128)
     document_type = CharField(max_length=16, default="invoice")
@@ -207,6 +211,7 @@ class Document(Record):
 
 
 class Representative(Record):
+    KEY_FIELD = "reference"
     reference = CharField(max_length=128)
     name = CharField(max_length=255, null=True)
     email = CharField(max_length=254, null=True)

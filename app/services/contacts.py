@@ -21,24 +21,42 @@ class ContactResource(TracksEmailStatus, Resource):
             merged["name"] = None
         return merged
 
-    def check_own_rules(self, tenant_id, key, values, row):
+    def check_own_rules(self, ctx, key, values, row):
         if values["is_primary"] and values["account_number"] is None:
             return [field_error("is_primary", "A primary contact needs an account_number.")]
         return []
 
-    def before_write(self, txn, key, values, row):
-        """Becoming primary takes the flag from the account's other contacts."""
+    def prefetch_for(self, ctx, values_list):
+        """Also the current primary contact of every account an item makes a primary for."""
+        super().prefetch_for(ctx, values_list)
+        accounts = {values["account_number"] for values in values_list
+                    if values["is_primary"] and values["account_number"]}
+        self._load_primaries(ctx, accounts)
+
+    def _load_primaries(self, ctx, accounts):
+        primaries = ctx.state("primary_contacts", dict)
+        wanted = [account for account in accounts if account not in primaries]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = (Contact.select(Contact.reference, Contact.account_number)
+                    .where(Contact.tenant == ctx.tenant_id, Contact.is_primary == True,  # noqa: E712
+                           Contact.account_number.in_(chunk)).tuples())
+            primaries.update({account: None for account in chunk})
+            primaries.update({account: reference for reference, account in rows})
+        return primaries
+
+    def before_write(self, ctx, key, values, row):
+        """Becoming primary takes the flag from the account's other contact."""
+        primaries = self._load_primaries(ctx, [values["account_number"]]
+                                         if values["is_primary"] else [])
+        if row is not None and row.is_primary:
+            primaries[row.account_number] = None  # it gives the flag up, or takes it again below
         if not values["is_primary"]:
             return
-        if row is not None and row.is_primary and row.account_number == values["account_number"]:
-            return
-        (Contact.update(is_primary=False, version=Contact.version + 1,
-                        updated_at=txn.now, change_seq=txn.change_seq)
-         .where(Contact.tenant == txn.tenant_id,
-                Contact.account_number == values["account_number"],
-                Contact.is_primary == True,  # noqa: E712
-                Contact.reference != key)
-         .execute())
+        current = primaries.get(values["account_number"])
+        if current is not None and current != key:
+            ctx.change_other(Contact, "reference", current, is_primary=False)
+        primaries[values["account_number"]] = key
 
 
 CONTACTS = ContactResource()

@@ -23,7 +23,7 @@ class DocumentResource(Resource):
         """`status` is open while something is still owed (or owed back)."""
         return {"status": "open" if values["open_amount"] else "closed"}
 
-    def check_own_rules(self, tenant_id, key, values, row):
+    def check_own_rules(self, ctx, key, values, row):
         errors = []
         is_invoice = values["document_type"] == "invoice"
         if is_invoice and values["due_date"] < values["invoice_date"]:
@@ -35,21 +35,22 @@ class DocumentResource(Resource):
                 errors.append(field_error("applies_to_invoice",
                                           "A credit note must name the invoice it applies to."))
             else:
-                errors.extend(self._check_target_invoice(tenant_id, values))
+                errors.extend(self._check_target_invoice(ctx, values))
         elif applies_to is not None:
             errors.append(field_error("applies_to_invoice",
                                       "Only credit notes apply to an invoice."))
         if row is not None and row.document_type == "invoice" and (
                 not is_invoice or values["account_number"] != row.account_number):
-            credit_notes = self.select(tenant_id).where(Document.applies_to_invoice == key).count()
+            credit_notes = len(ctx.rows_where(Document, "document_number", "applies_to_invoice",
+                                              key))
             if credit_notes:
                 field = "document_type" if not is_invoice else "account_number"
                 errors.append(field_error(field, f"{credit_notes} credit note(s) apply to this "
                                                  "invoice; it must stay an invoice of its account."))
         return errors
 
-    def _check_target_invoice(self, tenant_id, values):
-        target = self.find(tenant_id, values["applies_to_invoice"])
+    def _check_target_invoice(self, ctx, values):
+        target = ctx.record(Document, "document_number", values["applies_to_invoice"])
         if target is None:
             return []  # reported by the reference check
         if target.document_type != "invoice":

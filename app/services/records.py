@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 from app.db import write_transaction
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
-from app.services import statements
+from app.services.writes import WriteItem, apply_writes
 
 ANY = "*"
 
@@ -49,91 +49,27 @@ def get_record(resource, tenant_id, key):
     return resource.with_related(tenant_id, row)
 
 
-def _validated(resource, tenant_id, key, values, row):
-    values = resource.normalise(values)
-    errors = resource.check(tenant_id, key, values, row)
-    if errors:
-        raise ValidationFailed(errors)
-    return values
-
-
-def _unchanged(resource, row, values):
-    return all(getattr(row, name) == values[name] for name in resource.writable_fields)
-
-
-def _insert(resource, txn, key, values):
-    """Insert atomically; None when another writer holds the key already."""
-    model = resource.model
-    now = txn.now
-    columns = dict(values, **resource.derived_values(values, None))
-    columns.update({resource.key_field: key, "tenant": txn.tenant_id, "version": 1,
-                    "created_at": now, "updated_at": now, "change_seq": txn.change_seq})
-    new_id = statements.insert_returning_id(model, resource.key_field, columns)
-    if new_id is None:
-        return None
-    return model(id=new_id, **columns)
-
-
-def _update(resource, txn, row, values):
-    model = resource.model
-    columns = dict(values, **resource.derived_values(values, row))
-    columns.update({"updated_at": txn.now, "change_seq": txn.change_seq})
-    statements.update_by_id(model, row.id, columns)
-    for name, value in columns.items():
-        setattr(row, name, value)
-    row.version += 1
-    return row
-
-
-def _write(resource, txn, key, values, row):
-    """Store validated values as a new record or a new version; returns (row, created)."""
-    resource.before_write(txn, key, values, row)
-    if row is None:
-        created = _insert(resource, txn, key, values)
-        if created is not None:
-            return created, True
-        row = resource.find(txn.tenant_id, key)  # lost an insert race: replace instead
-    return _update(resource, txn, row, values), False
+def _write_one(resource, tenant_id, item):
+    with write_transaction(tenant_id) as txn:
+        outcome = apply_writes(resource, txn, [item])[0]
+        if outcome.error is not None:
+            raise outcome.error
+        return resource.with_related(tenant_id, outcome.row), outcome.status
 
 
 def create_record(resource, tenant_id, key, data):
     """POST: create the record; Conflict when the key is taken."""
-    with write_transaction(tenant_id) as txn:
-        existing = resource.find(tenant_id, key)
-        if existing is None:
-            values = _validated(resource, tenant_id, key, data, None)
-            resource.before_write(txn, key, values, None)
-            row = _insert(resource, txn, key, values)
-            if row is not None:
-                return resource.with_related(tenant_id, row)
-        raise Conflict(f"A {resource.label} with {resource.key_field} {key!r} already exists; "
-                       "use PUT to replace it or PATCH to change it.")
+    return _write_one(resource, tenant_id, WriteItem(key, data, "create"))[0]
 
 
 def put_record(resource, tenant_id, key, data, preconditions=NO_PRECONDITIONS):
-    """PUT: create or replace; returns (row, status) with status "created", "replaced" or "unchanged"."""
-    with write_transaction(tenant_id) as txn:
-        row = resource.find(tenant_id, key)
-        preconditions.check(row)
-        values = _validated(resource, tenant_id, key, data, row)
-        if row is not None and _unchanged(resource, row, values):
-            return resource.with_related(tenant_id, row), "unchanged"
-        row, created = _write(resource, txn, key, values, row)
-        return resource.with_related(tenant_id, row), "created" if created else "replaced"
+    """PUT: create or replace; returns (row, "created" | "replaced" | "unchanged")."""
+    return _write_one(resource, tenant_id, WriteItem(key, data, "put", preconditions))
 
 
 def patch_record(resource, tenant_id, key, patch, preconditions=NO_PRECONDITIONS):
     """PATCH: change the fields present; the merged record must pass every rule."""
-    with write_transaction(tenant_id) as txn:
-        row = resource.find(tenant_id, key)
-        if row is None:
-            raise _not_found(resource, key)
-        preconditions.check(row)
-        merged = resource.merge(resource.values_of(row), patch)
-        values = _validated(resource, tenant_id, key, merged, row)
-        if not _unchanged(resource, row, values):
-            row = _write(resource, txn, key, values, row)[0]
-        return resource.with_related(tenant_id, row)
+    return _write_one(resource, tenant_id, WriteItem(key, patch, "patch", preconditions))[0]
 
 
 def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS):

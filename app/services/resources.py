@@ -78,8 +78,13 @@ class Resource:
                 merged[name] = value
         return merged
 
-    def check(self, tenant_id, key, values, row):
-        """Rules that need the whole record or the database; returns field errors."""
+    def prefetch_for(self, ctx, values_list):
+        """Load, in bulk, what the rules of these items will read."""
+        for name, (target_model, target_key) in self.references.items():
+            ctx.prefetch(target_model, target_key, [values.get(name) for values in values_list])
+
+    def check(self, ctx, key, values, row):
+        """Rules that need the whole record or other records; returns field errors."""
         errors = []
         for name, (target_model, target_key) in self.references.items():
             value = values.get(name)
@@ -87,23 +92,34 @@ class Resource:
                 continue
             if name == self.hierarchy_field and value == key:
                 errors.append(field_error(name, f"Cannot name the {self.label} itself."))
-                continue
-            if not statements.exists(target_model, target_key, tenant_id, value):
+            elif not ctx.exists(target_model, target_key, value):
                 errors.append(field_error(name, f"No {target_key.replace('_', ' ')} {value!r} exists."))
             elif name == self.hierarchy_field and row is not None and \
-                    self.ancestors_include(tenant_id, value, key):
+                    self.ancestors_include(ctx, value, key):
                 errors.append(field_error(
                     name, f"{value!r} is below {key!r} in the hierarchy; this would make a cycle."))
         reported = {error["pointer"] for error in errors}
-        return errors + [error for error in self.check_own_rules(tenant_id, key, values, row)
+        return errors + [error for error in self.check_own_rules(ctx, key, values, row)
                          if error["pointer"] not in reported]
 
-    def check_own_rules(self, tenant_id, key, values, row):
+    def check_own_rules(self, ctx, key, values, row):
         """Cross-field rules of this resource on the merged record; returns field errors."""
         return []
 
-    def ancestors_include(self, tenant_id, start, key):
-        """True when `key` is `start` or one of its ancestors along the hierarchy field."""
+    def ancestors_include(self, ctx, start, key):
+        """True when `key` is `start` or above it, as the hierarchy stands in this transaction."""
+        ctx.prefetch(self.model, self.key_field, self._stored_chain(ctx.tenant_id, start))
+        seen, current = set(), start
+        while current is not None and current not in seen:
+            if current == key:
+                return True
+            seen.add(current)
+            row = ctx.record(self.model, self.key_field, current)
+            current = getattr(row, self.hierarchy_field) if row is not None else None
+        return False
+
+    def _stored_chain(self, tenant_id, start):
+        """Keys from `start` up its stored chain of parents, in one recursive query."""
         table = self.model._meta.table_name
         key_column, parent_column = self.key_field, self.hierarchy_field
         p = database.param
@@ -114,15 +130,14 @@ class Resource:
             f" SELECT t.{parent_column}, chain.depth + 1 FROM {table} t"
             f" JOIN chain ON t.tenant_id = {p} AND t.{key_column} = chain.k"
             f" WHERE t.{parent_column} IS NOT NULL AND chain.depth < 100000"
-            f") SELECT 1 FROM chain WHERE k = {p} LIMIT 1")
-        params = (tenant_id, start, tenant_id, key)
-        return database.execute_sql(sql, params).fetchone() is not None
+            f") SELECT k FROM chain")
+        return [row[0] for row in database.execute_sql(sql, (tenant_id, start, tenant_id))]
 
     def derived_values(self, values, row):
         """Stored, read-only columns that follow from the written values."""
         return {}
 
-    def before_write(self, txn, key, values, row):
+    def before_write(self, ctx, key, values, row):
         """Changes to other records that must happen in the same transaction."""
 
     def with_related(self, tenant_id, row):

@@ -4,6 +4,8 @@ Peewee builds a 30-column statement in about 0.3 ms, several times what
 SQLite needs to run it; these statements never change shape, so their text
 is built once and only the parameters are bound per call.
 """
+from peewee import __exception_wrapper__
+
 from app.db import compiled_sql, database
 
 
@@ -42,42 +44,69 @@ def exists(model, key_field, tenant_id, key):
     return database.execute_sql(sql, (tenant_id, key, 1)).fetchone() is not None
 
 
-def _column_list(model, names):
-    fields = [model._meta.fields[name] for name in names]
-    return fields, [field.column_name for field in fields]
+_CHUNK = 500
 
 
-def insert_returning_id(model, key_field, columns):
-    """INSERT ... ON CONFLICT (tenant, key) DO NOTHING RETURNING id; None on conflict."""
-    names = tuple(sorted(columns))
+def _column_names(model):
+    return [field.column_name for field in model._meta.sorted_fields]
+
+
+def find_many(model, key_field, tenant_id, keys):
+    """The tenant's records with these keys (any order), 500 keys per query."""
+    keys = list(keys)
+    if len(keys) == 1:
+        row = find_one(model, key_field, tenant_id, keys[0])
+        return [] if row is None else [row]
+    found = []
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start:start + _CHUNK]
+        sql = compiled_sql(("find_many", model, len(chunk)), lambda: (
+            f"SELECT {', '.join(map(_quote, _column_names(model)))} "
+            f"FROM {_quote(model._meta.table_name)} WHERE {_quote('tenant_id')} = "
+            f"{database.param} AND {_quote(key_field)} IN "
+            f"({', '.join([database.param] * len(chunk))})"))
+        cursor = database.execute_sql(sql, [tenant_id, *chunk])
+        found.extend(load_row(model, row) for row in cursor.fetchall())
+    return found
+
+
+def _executemany(sql, params):
+    with __exception_wrapper__:
+        cursor = database.cursor()
+        cursor.executemany(sql, params)
+        return cursor.rowcount
+
+
+def insert_rows(model, rows):
+    """INSERT new rows with one prepared statement; returns how many were inserted.
+
+    ON CONFLICT DO NOTHING keeps a concurrent insert of the same key from
+    failing the statement; the caller compares the count.
+    """
+    fields = [field for field in model._meta.sorted_fields if field.name != "id"]
 
     def build():
-        _, column_names = _column_list(model, names)
         return (f"INSERT INTO {_quote(model._meta.table_name)} "
-                f"({', '.join(map(_quote, column_names))}) "
-                f"VALUES ({', '.join([database.param] * len(names))}) "
-                f"ON CONFLICT ({_quote('tenant_id')}, {_quote(key_field)}) DO NOTHING "
-                f"RETURNING {_quote('id')}")
+                f"({', '.join(_quote(field.column_name) for field in fields)}) "
+                f"VALUES ({', '.join([database.param] * len(fields))}) "
+                f"ON CONFLICT ({_quote('tenant_id')}, {_quote(model.KEY_FIELD)}) DO NOTHING")
 
-    sql = compiled_sql(("insert", model, names), build)
-    fields = [model._meta.fields[name] for name in names]
-    params = [field.db_value(columns[field.name]) for field in fields]
-    row = database.execute_sql(sql, params).fetchone()
-    return None if row is None else row[0]
+    sql = compiled_sql(("insert_rows", model), build)
+    return _executemany(sql, [[field.db_value(row.__data__.get(field.name)) for field in fields]
+                              for row in rows])
 
 
-def update_by_id(model, row_id, columns):
-    """UPDATE one record by id: set these columns and move its version on by one."""
-    names = tuple(sorted(columns))
+def update_rows(model, rows):
+    """UPDATE changed rows by id, every mutable column, with one prepared statement."""
+    fixed = {"id", "tenant", "created_at", model.KEY_FIELD}
+    fields = [field for field in model._meta.sorted_fields if field.name not in fixed]
 
     def build():
-        _, column_names = _column_list(model, names)
-        assignments = [f"{_quote(column)} = {database.param}" for column in column_names]
-        assignments.append(f"{_quote('version')} = {_quote('version')} + 1")
-        return (f"UPDATE {_quote(model._meta.table_name)} SET {', '.join(assignments)} "
+        assignments = ", ".join(f"{_quote(field.column_name)} = {database.param}"
+                                for field in fields)
+        return (f"UPDATE {_quote(model._meta.table_name)} SET {assignments} "
                 f"WHERE {_quote('id')} = {database.param}")
 
-    sql = compiled_sql(("update", model, names), build)
-    fields = [model._meta.fields[name] for name in names]
-    params = [field.db_value(columns[field.name]) for field in fields] + [row_id]
-    database.execute_sql(sql, params)
+    sql = compiled_sql(("update_rows", model), build)
+    _executemany(sql, [[field.db_value(row.__data__.get(field.name)) for field in fields]
+                       + [row.id] for row in rows])

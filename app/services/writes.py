@@ -1,0 +1,204 @@
+"""The one write engine: any number of PUT/PATCH/POST items of a resource, in one transaction.
+
+Items are applied in order against a WriteContext: the database as it was
+when the transaction began, plus everything earlier items changed. The
+context fetches what the items need in bulk, rules read from it, and at the
+end every new or changed row is written with a handful of statements. A
+single PUT is a batch of one, so every rule holds the same way in both.
+"""
+from dataclasses import dataclass, field
+
+from app.errors import ApiError, Conflict, NotFound, ValidationFailed
+from app.services import statements
+
+
+@dataclass
+class WriteItem:
+    """One write: its key, the loaded body, and how to apply it."""
+
+    key: str
+    data: dict
+    mode: str = "put"             # "put", "patch" or "create"
+    preconditions: object = None  # records.Preconditions, or None
+
+
+@dataclass
+class Outcome:
+    """What became of one item: "created", "replaced", "unchanged", or an error."""
+
+    key: str
+    status: str = None
+    row: object = None
+    error: ApiError = None
+    version: int = None
+
+
+@dataclass
+class _Tracked:
+    row: object
+    new: bool = False
+    dirty: bool = False
+    order: int = 0
+    original: dict = field(default_factory=dict)  # stored values, for rows read from the database
+
+
+class WriteContext:
+    """The rows a write transaction has seen or changed, by (model, key)."""
+
+    def __init__(self, txn):
+        self.txn = txn
+        self.tenant_id = txn.tenant_id
+        self._rows = {}       # (model, key) -> _Tracked, or None when known not to exist
+        self._state = {}      # free-form per-rule state (e.g. primary contacts)
+        self._staged = 0
+
+    # -- reading ----------------------------------------------------------
+    def prefetch(self, model, key_field, keys):
+        """Load the rows of these keys in one query per 500 (absent ones remembered as absent)."""
+        wanted = [key for key in set(keys) if key is not None and (model, key) not in self._rows]
+        for key in wanted:
+            self._rows[(model, key)] = None
+        for row in statements.find_many(model, key_field, self.tenant_id, wanted):
+            self._rows[(model, getattr(row, key_field))] = _Tracked(row,
+                                                                   original=dict(row.__data__))
+
+    def record(self, model, key_field, key):
+        """The row as this transaction sees it now, or None (fetched if not seen yet)."""
+        if (model, key) not in self._rows:
+            self.prefetch(model, key_field, [key])
+        tracked = self._rows[(model, key)]
+        return tracked.row if tracked else None
+
+    def exists(self, model, key_field, key):
+        return self.record(model, key_field, key) is not None
+
+    def rows_where(self, model, key_field, field_name, value):
+        """Rows whose `field_name` is `value`: the database's, as changed by this transaction."""
+        keys = [getattr(row, key_field) for row in
+                model.select(getattr(model, key_field)).where(
+                    model.tenant == self.tenant_id, getattr(model, field_name) == value)]
+        self.prefetch(model, key_field, keys)
+        return [t.row for (m, _), t in self._rows.items()
+                if m is model and t is not None and getattr(t.row, field_name) == value]
+
+    def state(self, name, factory):
+        """Per-transaction memory of a rule, created on first use."""
+        if name not in self._state:
+            self._state[name] = factory()
+        return self._state[name]
+
+    # -- changing ---------------------------------------------------------
+    def stage(self, model, key, row, new):
+        """Record the new state of a row; it is written at flush."""
+        tracked = self._rows.get((model, key))
+        if tracked is None:
+            tracked = self._rows[(model, key)] = _Tracked(row, new=new)
+        if not tracked.dirty:  # written in the order first changed (parents before children)
+            self._staged += 1
+            tracked.order = self._staged
+        tracked.row, tracked.dirty = row, True
+
+    def change_other(self, model, key_field, key, **changes):
+        """A side effect on another record (it moves to a new version, like any change)."""
+        row = self.record(model, key_field, key)
+        for name, value in changes.items():
+            setattr(row, name, value)
+        row.version += 1
+        row.updated_at, row.change_seq = self.txn.now, self.txn.change_seq
+        self.stage(model, key, row, new=self._rows[(model, key)].new)
+
+    def flush(self):
+        """Write what changed, in an order every constraint accepts, one statement per group.
+
+        First the rows that give up an exclusive flag (a primary contact being
+        replaced), then new rows in the order they were staged (parents before
+        the rows naming them), then the remaining changed rows.
+        """
+        pending = sorted((t for t in self._rows.values() if t is not None and t.dirty),
+                         key=lambda t: t.order)
+        groups = {}
+        for tracked in pending:
+            model = type(tracked.row)
+            if tracked.new:
+                phase = 1
+            elif any(tracked.original.get(flag) and not getattr(tracked.row, flag)
+                     for flag in getattr(model, "EXCLUSIVE_FLAGS", ())):
+                phase = 0
+            else:
+                phase = 2
+            groups.setdefault((phase, model), []).append(tracked)
+        for (phase, model), group in sorted(groups.items(), key=lambda item: item[0][0]):
+            rows = [tracked.row for tracked in group]
+            if phase == 1:
+                if statements.insert_rows(model, rows) != len(rows):
+                    raise Conflict("Another writer created one of these records at the same "
+                                   "time; retry the request.")
+            else:
+                statements.update_rows(model, rows)
+            for tracked in group:
+                tracked.dirty, tracked.new = False, False
+                tracked.original = dict(tracked.row.__data__)
+
+
+def apply_writes(resource, txn, items, all_or_nothing=False):
+    """Apply items in order; returns one Outcome per item. Failed items change nothing."""
+    ctx = WriteContext(txn)
+    ctx.prefetch(resource.model, resource.key_field, [item.key for item in items])
+    # Values as the items stand against the database: enough to fetch what rules need.
+    hints = [_values(resource, ctx, item) for item in items]
+    resource.prefetch_for(ctx, [values for values in hints if values is not None])
+    outcomes = []
+    for item in items:
+        try:
+            outcomes.append(_apply_one(resource, ctx, item))
+        except ApiError as error:
+            outcomes.append(Outcome(item.key, error=error))
+    if all_or_nothing and any(outcome.error for outcome in outcomes):
+        return outcomes
+    ctx.flush()
+    return outcomes
+
+
+def _values(resource, ctx, item):
+    """The item's full values against the record as it stands now (None: PATCH of nothing)."""
+    if item.mode != "patch":
+        return resource.normalise(dict(item.data))
+    row = ctx.record(resource.model, resource.key_field, item.key)
+    if row is None:
+        return None
+    return resource.normalise(resource.merge(resource.values_of(row), item.data))
+
+
+def _apply_one(resource, ctx, item):
+    model, key = resource.model, item.key
+    row = ctx.record(model, resource.key_field, key)
+    if item.mode == "create" and row is not None:
+        raise Conflict(f"A {resource.label} with {resource.key_field} {key!r} already exists; "
+                       "use PUT to replace it or PATCH to change it.")
+    if item.mode == "patch" and row is None:
+        raise NotFound(f"No {resource.label} with {resource.key_field} {key!r}.")
+    if item.preconditions is not None:
+        item.preconditions.check(row)
+    values = _values(resource, ctx, item)
+    errors = resource.check(ctx, key, values, row)
+    if errors:
+        raise ValidationFailed(errors)
+    if row is not None and all(getattr(row, name) == values[name]
+                               for name in resource.writable_fields):
+        return Outcome(key, "unchanged", row, version=row.version)
+    resource.before_write(ctx, key, values, row)
+    columns = dict(values, **resource.derived_values(values, row))
+    txn = ctx.txn
+    if row is None:
+        new_row = model(tenant=ctx.tenant_id, version=1, created_at=txn.now,
+                        updated_at=txn.now, change_seq=txn.change_seq,
+                        **{resource.key_field: key}, **columns)
+        ctx.stage(model, key, new_row, new=True)
+        return Outcome(key, "created", new_row, version=1)
+    for name, value in columns.items():
+        setattr(row, name, value)
+    row.version += 1
+    row.updated_at, row.change_seq = txn.now, txn.change_seq
+    ctx.stage(model, key, row, new=False)
+    return Outcome(key, "replaced", row, version=row.version)
+

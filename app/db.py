@@ -164,9 +164,29 @@ class WriteTransaction:
         return self._seq
 
 
+_active = threading.local()
+
+
 @contextmanager
 def write_transaction(tenant_id):
-    """Run a block as one write transaction of a tenant (BEGIN IMMEDIATE on SQLite)."""
+    """Run a block as one write transaction of a tenant (BEGIN IMMEDIATE on SQLite).
+
+    Inside another write transaction of the same tenant it is a savepoint of
+    that one: an idempotent POST keeps its stored answer in the same
+    transaction as the work it answers for.
+    """
+    outer = getattr(_active, "txn", None)
+    if outer is not None:
+        if outer.tenant_id != tenant_id:
+            raise RuntimeError("write transactions of two tenants cannot nest")
+        seq_before = outer._seq
+        try:
+            with database.atomic():
+                yield outer
+        except BaseException:
+            outer._seq = seq_before  # the counter update was rolled back with the savepoint
+            raise
+        return
     with _writer_queue or nullcontext(), database.atomic():
         if is_postgresql():
             # Serialise a tenant's writers on its counter row before they read
@@ -176,4 +196,8 @@ def write_transaction(tenant_id):
             sql = compiled_sql("lock_tenant", lambda: (
                 Tenant.select(Tenant.id).where(Tenant.id == 0).for_update().sql()[0]))
             database.execute_sql(sql, (tenant_id,))
-        yield WriteTransaction(tenant_id)
+        _active.txn = WriteTransaction(tenant_id)
+        try:
+            yield _active.txn
+        finally:
+            _active.txn = None

@@ -2,8 +2,9 @@
 from peewee import IntegerField, TextField
 
 from app.db import database, is_postgresql
-from app.models import (Account, ApiKey, BaseModel, Contact, Document, Representative,
-                        RepresentativeAccount, RepresentativeDocument, Tenant, utcnow)
+from app.models import (Account, ApiKey, BaseModel, Contact, Document, IdempotencyKey,
+                        Representative, RepresentativeAccount, RepresentativeDocument, Tenant,
+                        Tombstone, utcnow)
 
 
 class SchemaVersion(BaseModel):
@@ -27,6 +28,8 @@ MIGRATIONS = [
      _create_tables(Tenant, ApiKey, Account, Contact)),
     (2, "documents, representatives and their links",
      _create_tables(Document, Representative, RepresentativeAccount, RepresentativeDocument)),
+    (3, "tombstones for the change feed, idempotency keys",
+     _create_tables(Tombstone, IdempotencyKey)),
 ]
 
 

@@ -269,7 +269,44 @@ RepresentativeDocument = _link_model("RepresentativeDocument", "representative_d
                                      "document_number", "documents")
 
 
+class Tombstone(BaseModel):
+    """A deleted record, shown in its collection's change feed for 30 days."""
+
+    tenant = ForeignKeyField(Tenant, on_delete="CASCADE", index=False)
+    collection = CharField(max_length=32)
+    key = CharField(max_length=128)
+    version = IntegerField()
+    deleted_at = DateTimeField(default=utcnow)
+    change_seq = BigIntegerField()
+
+    class Meta:
+        table_name = "tombstones"
+        indexes = (
+            (("tenant", "collection", "change_seq", "id"), False),
+            (("tenant", "deleted_at"), False),
+        )
+
+
+class IdempotencyKey(BaseModel):
+    """The first answer to a POST sent with an Idempotency-Key, kept 24 hours."""
+
+    tenant = ForeignKeyField(Tenant, on_delete="CASCADE", index=False)
+    key = CharField(max_length=255)
+    fingerprint = CharField(max_length=64)
+    claimed_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    status = IntegerField(null=True)       # null while the first request is still running
+    headers = JSONTextField(null=True)
+    body = TextField(null=True)
+
+    class Meta:
+        table_name = "idempotency_keys"
+        indexes = (((("tenant", "expires_at"), False),))
+        constraints = [SQL("UNIQUE (tenant_id, key)")]
+
+
 TENANT_MODELS = [Tenant, ApiKey]
 RECORD_MODELS = [Account, Contact, Document, Representative]
 LINK_MODELS = [RepresentativeAccount, RepresentativeDocument]
-ALL_MODELS = TENANT_MODELS + RECORD_MODELS + LINK_MODELS
+SYNC_MODELS = [Tombstone, IdempotencyKey]
+ALL_MODELS = TENANT_MODELS + RECORD_MODELS + LINK_MODELS + SYNC_MODELS

@@ -115,7 +115,8 @@ def test_body_over_one_mib_is_413(api):
 
 def test_unknown_route_is_404_problem(api):
     assert_problem(api.get("/nothing/here"), 404, "not-found")
-    assert_problem(api.get("/accounts"), 404, "not-found")
+    assert_problem(api.get("/accounts/A/unknown"), 404, "not-found")
+    assert_problem(api.post("/accounts:explode", json={}), 404, "not-found")
 
 
 def test_wrong_method_is_405_problem(api):

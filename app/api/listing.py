@@ -1,10 +1,18 @@
 """Paginated lists and representative links, written once for every pair of resources."""
 from flask import g
+from marshmallow import Schema, fields
 
 from app.api.records import with_article
+from app.api.collections import parse_envelope
+from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from app.services import batch as batch_service
 from app.services import links as link_service
 from schemas.links import (AccountLinkSchema, DocumentLinkSchema, KeyPageSchema, PageArgsSchema,
                            record_page_schema)
+from schemas.sync import LinkBatchResultSchema, LinkBatchSchema, LinkSchema
+
+LinkBatchDocSchema = Schema.from_dict({"links": fields.List(fields.Nested(LinkSchema),
+                                                            required=True)}, name="LinkBatch")
 
 PAGE_ARGS = PageArgsSchema()
 _LINK_SCHEMAS = {"accounts": AccountLinkSchema(), "documents": DocumentLinkSchema()}
@@ -78,3 +86,23 @@ def register_link_routes(blp, kind):
     register_page_route(blp, f"/representatives/<reference>/{kind.name}",
                         f"linked_{kind.name}", KeyPageSchema(), load,
                         f"The {kind.name} a representative is linked to, in key order")
+
+
+def register_link_batch_routes(blp):
+    """POST /representatives:link and :unlink, up to 1,000 pairs each."""
+    for remove, action in ((False, "link"), (True, "unlink")):
+        register_link_batch_route(blp, action, remove)
+
+
+def register_link_batch_route(blp, action, remove):
+    @blp.route(f"/representatives:{action}", endpoint=f"batch_{action}", methods=["POST"])
+    @blp.doc(summary=f"{action.title()} up to 1,000 representative/record pairs",
+             parameters=[IDEMPOTENCY_HEADER],
+             requestBody={"required": True, "content": {"application/json": {
+                 "schema": LinkBatchDocSchema}}})
+    @idempotent
+    @blp.response(200, LinkBatchResultSchema())
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def batch_links():
+        links = parse_envelope(LinkBatchSchema(), "MAX_BATCH_ITEMS")
+        return batch_service.batch_links(g.tenant_id, links, remove=remove)

@@ -3,6 +3,7 @@ from flask import g, url_for
 from flask.views import MethodView
 
 from app.api.body import preconditions_from_request
+from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.services.records import (create_record, delete_record, etag, get_record, patch_record,
                                   put_record)
 
@@ -45,7 +46,8 @@ def register_record_routes(blp, resource):
         def get(self, **path):
             return record_response(get_record(resource, g.tenant_id, path[key_field]))
 
-        @blp.doc(summary=f"Create {a_label}")
+        @blp.doc(summary=f"Create {a_label}", parameters=[IDEMPOTENCY_HEADER])
+        @idempotent
         @blp.arguments(schema)
         @blp.response(201, schema, headers=ETAG_HEADER)
         @blp.alt_response(409, response="CONFLICT")

@@ -9,6 +9,9 @@ class AccountResource(Resource):
     model, schema_class, key_field = Account, AccountSchema, "account_number"
     references = {"parent_account_number": (Account, "account_number")}
     hierarchy_field = "parent_account_number"
+    search_fields = ("account_number", "name", "display_reference", "email", "phone",
+                     "mobile_phone")
+    feed_filters = {"parent_account_number": "exact", "account_group": "exact"}
     dependents = (
         (Document, "account_number", "document", "documents"),
         (Contact, "account_number", "contact", "contacts"),

@@ -11,6 +11,9 @@ class ContactResource(TracksEmailStatus, Resource):
     name, label = "contacts", "contact"
     model, schema_class, key_field = Contact, ContactSchema, "reference"
     references = {"account_number": (Account, "account_number")}
+    search_fields = ("reference", "name", "first_name", "last_name", "email", "phone",
+                     "mobile_phone")
+    feed_filters = {"account_number": "exact", "email": "ci", "is_primary": "bool"}
 
     def merge(self, current, patch):
         """Setting one name form clears the other."""

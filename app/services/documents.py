@@ -11,6 +11,9 @@ class DocumentResource(Resource):
     references = {"account_number": (Account, "account_number"),
                   "applies_to_invoice": (Document, "document_number")}
     dependents = ((Document, "applies_to_invoice", "credit note", "credit notes"),)
+    search_fields = ("document_number", "po_number", "account_number")
+    feed_filters = {"account_number": "exact", "status": ("open", "closed"),
+                    "document_type": ("invoice", "credit_note", "other")}
 
     def normalise(self, values):
         """`open_amount` defaults to `amount`."""

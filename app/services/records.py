@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from app.db import write_transaction
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from app.services.feed import record_tombstone
 from app.services.writes import WriteItem, apply_writes
 
 ANY = "*"
@@ -89,4 +90,5 @@ def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS):
                            dependents={plural: count for count, _, plural in counts})
         resource.before_delete(txn, row)
         resource.model.delete().where(resource.model.id == row.id).execute()
+        record_tombstone(txn, resource, row)
 

@@ -10,6 +10,8 @@ class RepresentativeResource(TracksEmailStatus, Resource):
     model, schema_class, key_field = Representative, RepresentativeSchema, "reference"
     references = {"supervisor_representative_reference": (Representative, "reference")}
     hierarchy_field = "supervisor_representative_reference"
+    search_fields = ("reference", "name", "email", "phone", "mobile_phone")
+    feed_filters = {"supervisor_representative_reference": "exact"}
     dependents = ((Representative, "supervisor_representative_reference",
                    "supervised representative", "supervised representatives"),)
 

@@ -8,7 +8,7 @@ from marshmallow import fields
 from app.db import database
 from app.errors import field_error
 from app.services import statements
-from schemas.common import CustomFields
+from schemas.common import CustomFields, Key
 
 
 class Resource:
@@ -25,10 +25,16 @@ class Resource:
     hierarchy_field = None
     # (model, field, singular, plural): records whose field names this one
     dependents = ()
+    # columns the feed's `q` searches, and its filters: "exact", "ci", "bool" or choices
+    search_fields = ()
+    feed_filters = {}
 
     def __init__(self):
         self.schema = self.schema_class()
-        self.patch_schema = self.schema_class(partial=True)
+        # A batch item carries its key in the body; elsewhere the key is read-only there.
+        self.batch_item_schema = type(
+            self.schema_class.__name__.replace("Schema", "BatchItemSchema"), (self.schema_class,),
+            {self.key_field: Key(required=True)})()
         self.writable_fields = tuple(self.schema.load_fields)
         self.object_fields = {
             name: (tuple(field.schema.load_fields) if isinstance(field, fields.Nested) else None)

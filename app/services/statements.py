@@ -110,3 +110,51 @@ def update_rows(model, rows):
     sql = compiled_sql(("update_rows", model), build)
     _executemany(sql, [[field.db_value(row.__data__.get(field.name)) for field in fields]
                        + [row.id] for row in rows])
+
+
+def existing_keys(model, key_field, tenant_id, keys):
+    """Which of these keys the tenant has records for."""
+    keys, found = list(keys), set()
+    column = getattr(model, key_field)
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start:start + _CHUNK]
+        found.update(key for (key,) in model.select(column).where(
+            model.tenant == tenant_id, column.in_(chunk)).tuples())
+    return found
+
+
+def existing_links(model, target_field, tenant_id, pairs):
+    """Which of these (representative, target) pairs are linked."""
+    pairs = set(pairs)
+    if not pairs:
+        return set()
+    target = getattr(model, target_field)
+    representatives = sorted({rep for rep, _ in pairs})
+    found = set()
+    for start in range(0, len(representatives), _CHUNK):
+        query = model.select(model.representative, target).where(
+            model.tenant == tenant_id,
+            model.representative.in_(representatives[start:start + _CHUNK]))
+        found.update(pair for pair in query.tuples() if pair in pairs)
+    return found
+
+
+def insert_links(model, target_field, tenant_id, pairs, now):
+    """Link many pairs with one prepared statement; pairs already linked are left alone."""
+    sql = compiled_sql(("insert_links", model), lambda: (
+        f"INSERT INTO {_quote(model._meta.table_name)} "
+        f"({_quote('tenant_id')}, {_quote('representative')}, {_quote(target_field)}, "
+        f"{_quote('created_at')}) VALUES ({', '.join([database.param] * 4)}) "
+        f"ON CONFLICT ({_quote('tenant_id')}, {_quote('representative')}, "
+        f"{_quote(target_field)}) DO NOTHING"))
+    created_at = model.created_at.db_value(now)
+    _executemany(sql, [(tenant_id, rep, target, created_at) for rep, target in pairs])
+
+
+def delete_links(model, target_field, tenant_id, pairs):
+    """Unlink many pairs with one prepared statement."""
+    sql = compiled_sql(("delete_links", model), lambda: (
+        f"DELETE FROM {_quote(model._meta.table_name)} WHERE {_quote('tenant_id')} = "
+        f"{database.param} AND {_quote('representative')} = {database.param} AND "
+        f"{_quote(target_field)} = {database.param}"))
+    _executemany(sql, [(tenant_id, rep, target) for rep, target in pairs])

@@ -1,0 +1,99 @@
+"""Collection endpoints written once for every resource: feed, versions, lookup, batch."""
+from flask import current_app, g
+from marshmallow import Schema, fields, validate
+
+from app.api.body import read_json_body
+from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from app.errors import ValidationFailed
+from app.services import batch as batch_service
+from app.services import feed as feed_service
+from schemas.common import Timestamp
+from schemas.sync import (BatchArgsSchema, BatchResultSchema, BatchSchema, FeedArgsSchema,
+                          FeedPageSchema, LookupResultSchema, LookupSchema, VersionsArgsSchema,
+                          VersionsPageSchema)
+
+_FILTER_FIELDS = {"exact": lambda: fields.String(validate=validate.Length(min=1, max=128)),
+                  "ci": lambda: fields.String(validate=validate.Length(min=1, max=254)),
+                  "bool": fields.Boolean}
+_TIMESTAMP = Timestamp()
+
+
+def feed_args_schema(resource):
+    """The feed's query string: the common parameters plus this collection's filters."""
+    extra = {}
+    for name, kind in resource.feed_filters.items():
+        field = (fields.String(validate=validate.OneOf(kind)) if isinstance(kind, tuple)
+                 else _FILTER_FIELDS[kind]())
+        extra[name] = field
+    name = resource.schema_class.__name__.replace("Schema", "FeedArgsSchema")
+    return type(name, (FeedArgsSchema,), extra)()
+
+
+def parse_envelope(schema, limit_name):
+    """Read a bulk body with `schema`, holding its list to the configured maximum."""
+    data = schema.load(read_json_body())
+    (list_name,) = schema.fields
+    limit = current_app.config[limit_name]
+    if len(data[list_name]) > limit:
+        raise ValidationFailed([{"pointer": f"#/{list_name}",
+                                 "detail": f"At most {limit} per request."}])
+    return data[list_name]
+
+
+def _dump_feed_item(schema, item):
+    if isinstance(item, dict):  # a tombstone
+        return dict(item, updated_at=_TIMESTAMP._serialize(item["updated_at"], None, None))
+    return schema.dump(item)
+
+
+def register_collection_routes(blp, resource):
+    """GET /{c} (change feed), GET /{c}:versions, POST /{c}:lookup, POST /{c}:batch."""
+    name, schema = resource.name, resource.schema
+    envelope_doc = Schema.from_dict(
+        {"items": fields.List(fields.Nested(resource.batch_item_schema), required=True)},
+        name=resource.schema_class.__name__.replace("Schema", "Batch"))
+
+    @blp.route(f"/{name}", endpoint=f"{name}_feed", methods=["GET"])
+    @blp.doc(summary=f"Change feed of {name}: every record in the order its latest change "
+                     "was committed, with tombstones for deletions")
+    @blp.arguments(feed_args_schema(resource), location="query", as_kwargs=True)
+    @blp.response(200, FeedPageSchema())
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def feed(limit, cursor, updated_after, q, **filters):
+        page = feed_service.read_feed(resource, g.tenant_id, limit, cursor, updated_after, q,
+                                      filters)
+        return {"items": [_dump_feed_item(schema, item) for item in page.items],
+                "next_cursor": page.next_cursor, "has_more": page.has_more}
+
+    @blp.route(f"/{name}:versions", endpoint=f"{name}_versions", methods=["GET"])
+    @blp.doc(summary=f"Keys and versions of all {name}, in key order")
+    @blp.arguments(VersionsArgsSchema(), location="query", as_kwargs=True)
+    @blp.response(200, VersionsPageSchema())
+    def versions(limit, cursor):
+        page = feed_service.read_versions(resource, g.tenant_id, limit, cursor)
+        return {"items": [dict(item, updated_at=_TIMESTAMP._serialize(item["updated_at"],
+                                                                      None, None))
+                          for item in page.items],
+                "next_cursor": page.next_cursor, "has_more": page.has_more}
+
+    @blp.route(f"/{name}:lookup", endpoint=f"{name}_lookup", methods=["POST"])
+    @blp.doc(summary=f"Fetch up to 100 {name} by key", parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    @blp.arguments(LookupSchema())
+    @blp.response(200, LookupResultSchema())
+    def lookup(body):
+        found, missing = feed_service.lookup(resource, g.tenant_id, body["keys"])
+        return {"items": schema.dump(found, many=True), "missing": missing}
+
+    @blp.route(f"/{name}:batch", endpoint=f"{name}_batch", methods=["POST"])
+    @blp.doc(summary=f"Create or replace up to 1,000 {name}, each with PUT semantics",
+             parameters=[IDEMPOTENCY_HEADER],
+             requestBody={"required": True,
+                          "content": {"application/json": {"schema": envelope_doc}}})
+    @idempotent
+    @blp.arguments(BatchArgsSchema(), location="query", as_kwargs=True)
+    @blp.response(200, BatchResultSchema())
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def batch(atomic):
+        items = parse_envelope(BatchSchema(), "MAX_BATCH_ITEMS")
+        return batch_service.batch_upsert(resource, g.tenant_id, items, atomic)

@@ -1,0 +1,69 @@
+"""The Idempotency-Key header on POST: claim, run once, keep the answer, replay it."""
+import functools
+
+from flask import current_app, g, request
+
+from app.db import write_transaction
+from app.errors import ApiError, problem_response
+from app.services import idempotency
+
+_KEPT_HEADERS = ("Content-Type", "ETag", "Location")
+# Answers that say "try again" are not kept: the retry should run the request.
+_TRANSIENT = frozenset({409, 429})
+
+
+class _Retryable(Exception):
+    def __init__(self, response):
+        super().__init__(response.status_code)
+        self.response = response
+IDEMPOTENCY_HEADER = {
+    "in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string",
+                                                                          "maxLength": 255},
+    "description": "Retries with the same key and request get the first answer again "
+                   "(Idempotent-Replayed: true) for 24 hours."}
+
+
+def _replay(stored):
+    response = current_app.response_class(stored.body, status=stored.status)
+    for name, value in (stored.headers or {}).items():
+        response.headers[name] = value
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotent(view):
+    """Make a POST view honour Idempotency-Key (outermost decorator: it keeps the response)."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        header = request.headers.get("Idempotency-Key")
+        if header is None:
+            return view(*args, **kwargs)
+        key = idempotency.parse_key(header)
+        request_fingerprint = idempotency.fingerprint(
+            request.method, request.full_path, request.get_data(cache=True))
+        stored = idempotency.claim(g.tenant_id, key, request_fingerprint)
+        if stored is not None:
+            return _replay(stored)
+        try:
+            with write_transaction(g.tenant_id):
+                try:
+                    response = current_app.make_response(view(*args, **kwargs))
+                except ApiError as error:  # a 4xx is an answer too; the work rolled back
+                    response = problem_response(error.status, error.code, error.detail,
+                                                error.errors, error.headers, **error.extra)
+                if response.status_code in _TRANSIENT:
+                    raise _Retryable(response)
+                headers = {name: response.headers[name] for name in _KEPT_HEADERS
+                           if name in response.headers}
+                idempotency.complete(g.tenant_id, key, response.status_code, headers,
+                                     response.get_data(as_text=True))
+            return response
+        except _Retryable as retryable:
+            idempotency.release(g.tenant_id, key)
+            return retryable.response
+        except Exception:
+            idempotency.release(g.tenant_id, key)
+            raise
+
+    return wrapper

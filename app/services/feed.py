@@ -1,0 +1,163 @@
+"""Reading a collection back: the change feed, versions for reconciliation, lookup by keys.
+
+The feed is ordered by the tenant's change sequence, which write
+transactions take while holding the tenant's counter row until they commit
+(app/db.py): a reader can never see a later number before an earlier one is
+committed, so a stored cursor never skips a change. Pages are read by keyset
+on (tenant, change_seq, id) indexes, so a deep cursor costs what the first
+page costs.
+"""
+import base64
+import binascii
+import datetime
+import json
+from dataclasses import dataclass
+
+from peewee import SQL, NodeList, Value, fn
+
+from app.errors import ValidationFailed
+from app.models import Tombstone, utcnow
+from app.services import statements
+
+TOMBSTONE_DAYS = 30
+_RECORD, _TOMBSTONE = 0, 1
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    items: list         # model rows and tombstone dicts
+    next_cursor: str
+    has_more: bool
+
+
+def _bad_cursor():
+    return ValidationFailed([{"pointer": "#/cursor", "parameter": "cursor",
+                              "detail": "Not a cursor this collection handed out."}],
+                            detail="The query string is invalid.")
+
+
+def encode_cursor(*position):
+    """An opaque cursor for a position in a listing."""
+    raw = json.dumps(["v1", *position], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text, shape):
+    """The position in a cursor; `shape` lists the expected types. 422 when it is not ours."""
+    try:
+        padded = text + "=" * (-len(text) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise _bad_cursor() from None
+    if not (isinstance(value, list) and len(value) == len(shape) + 1 and value[0] == "v1"
+            and all(isinstance(part, kind) and not isinstance(part, bool)
+                    for part, kind in zip(value[1:], shape))):
+        raise _bad_cursor()
+    return tuple(value[1:])
+
+
+def _like(text):
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q=None,
+              filters=None):
+    """A page of the collection's change feed after `cursor`."""
+    seq, kind, last_id = decode_cursor(cursor, (int, int, int)) if cursor else (0, _TOMBSTONE, 0)
+    filters = {name: value for name, value in (filters or {}).items() if value is not None}
+    model = resource.model
+
+    after = ((model.change_seq > seq)
+             | ((model.change_seq == seq) & (kind == _RECORD) & (model.id > last_id)))
+    records = resource.select(tenant_id).where(after)
+    if updated_after is not None:
+        records = records.where(model.updated_at > _naive_utc(updated_after))
+    if q:
+        records = records.where(_any_contains(
+            [getattr(model, name) for name in resource.search_fields], q))
+    for name, value in filters.items():
+        column = getattr(model, name)
+        if resource.feed_filters[name] == "ci":
+            records = records.where(fn.LOWER(column) == value.lower())
+        else:
+            records = records.where(column == value)
+    rows = list(records.order_by(model.change_seq, model.id).limit(limit + 1))
+    entries = [((row.change_seq, _RECORD, row.id), row) for row in rows]
+
+    if not filters:  # a tombstone has no fields left to filter on
+        entries.extend(_tombstones(resource, tenant_id, limit, seq, kind, last_id,
+                                   updated_after, q))
+    entries.sort(key=lambda entry: entry[0])
+    page, has_more = entries[:limit], len(entries) > limit
+    next_position = page[-1][0] if page else (seq, kind, last_id)
+    return FeedPage([item for _, item in page], encode_cursor(*next_position), has_more)
+
+
+def _tombstones(resource, tenant_id, limit, seq, kind, last_id, updated_after, q):
+    after = ((Tombstone.change_seq > seq)
+             | ((Tombstone.change_seq == seq) & ((kind == _RECORD) | (Tombstone.id > last_id))))
+    oldest = utcnow() - datetime.timedelta(days=TOMBSTONE_DAYS)
+    query = (Tombstone.select()
+             .where(Tombstone.tenant == tenant_id, Tombstone.collection == resource.name, after,
+                    Tombstone.deleted_at >= oldest))
+    if updated_after is not None:
+        query = query.where(Tombstone.deleted_at > _naive_utc(updated_after))
+    if q:
+        query = query.where(_any_contains([Tombstone.key], q))
+    rows = query.order_by(Tombstone.change_seq, Tombstone.id).limit(limit + 1)
+    return [((row.change_seq, _TOMBSTONE, row.id),
+             {resource.key_field: row.key, "deleted": True, "version": row.version,
+              "updated_at": row.deleted_at}) for row in rows]
+
+
+def _naive_utc(moment):
+    return moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def _any_contains(columns, text):
+    """LOWER(column) LIKE '%text%' on any of the columns, with % and _ taken literally."""
+    pattern = _like(text)
+    condition = None
+    for column in columns:
+        clause = NodeList((fn.LOWER(column), SQL("LIKE"), Value(pattern), SQL("ESCAPE '\\'")))
+        condition = clause if condition is None else (condition | clause)
+    return condition
+
+
+def record_tombstone(txn, resource, row):
+    """Leave a tombstone for a deleted record and purge the tenant's expired ones."""
+    Tombstone.insert(tenant=txn.tenant_id, collection=resource.name,
+                     key=getattr(row, resource.key_field), version=row.version + 1,
+                     deleted_at=txn.now, change_seq=txn.change_seq).execute()
+    oldest = txn.now - datetime.timedelta(days=TOMBSTONE_DAYS)
+    Tombstone.delete().where(Tombstone.tenant == txn.tenant_id,
+                             Tombstone.deleted_at < oldest).execute()
+
+
+def read_versions(resource, tenant_id, limit=1000, cursor=None):
+    """Keys, versions and update times of live records, in key order after `cursor`."""
+    model = resource.model
+    query = (model.select(resource.key_column, model.version, model.updated_at)
+             .where(model.tenant == tenant_id))
+    after = decode_cursor(cursor, (str,))[0] if cursor else None
+    if after is not None:
+        query = query.where(resource.key_column > after)
+    rows = list(query.order_by(resource.key_column).limit(limit + 1).tuples())
+    page = rows[:limit]
+    items = [{resource.key_field: key, "version": version, "updated_at": updated_at}
+             for key, version, updated_at in page]
+    last = page[-1][0] if page else after
+    next_cursor = encode_cursor(last) if last is not None else encode_cursor("")
+    return FeedPage(items, next_cursor, len(rows) > limit)
+
+
+def lookup(resource, tenant_id, keys):
+    """(records found, in the order asked, and the keys not found)."""
+    unique = list(dict.fromkeys(keys))
+    found = {getattr(row, resource.key_field): row
+             for row in statements.find_many(resource.model, resource.key_field, tenant_id,
+                                             unique)}
+    return ([found[key] for key in unique if key in found],
+            [key for key in unique if key not in found])
+

@@ -1,0 +1,88 @@
+"""Idempotency keys: the first answer to a POST is kept 24 hours and replayed to retries."""
+import datetime
+import hashlib
+
+from app.db import write_transaction
+from app.errors import ApiError, ValidationFailed
+from app.models import IdempotencyKey, utcnow
+
+KEEP_FOR = datetime.timedelta(hours=24)
+# A claim whose request has not finished after this long is taken to have died with its
+# worker; a retry may then run the request again.
+ABANDONED_AFTER = datetime.timedelta(minutes=5)
+
+
+class IdempotencyKeyReused(ApiError):
+    status, code = 422, "idempotency-key-reused"
+
+
+class IdempotencyKeyInUse(ApiError):
+    status, code = 409, "idempotency-key-in-use"
+
+
+def parse_key(header):
+    """The key of an Idempotency-Key header (quoted or bare, 1-255 printable characters)."""
+    key = header.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        raise ValidationFailed([{"parameter": "Idempotency-Key", "pointer": "#",
+                                 "detail": "Must be 1 to 255 printable characters."}],
+                               detail="The Idempotency-Key header is not valid.")
+    return key
+
+
+def fingerprint(method, path, body):
+    """What makes two requests 'the same request'."""
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def claim(tenant_id, key, request_fingerprint):
+    """Take the key for this request: None when it is ours to run, or the stored answer.
+
+    Raises IdempotencyKeyReused for another request under the key, and
+    IdempotencyKeyInUse while the first request is still running.
+    """
+    now = utcnow()
+    with write_transaction(tenant_id):
+        IdempotencyKey.delete().where(IdempotencyKey.tenant == tenant_id,
+                                      IdempotencyKey.expires_at < now).execute()
+        inserted = (IdempotencyKey.insert(tenant=tenant_id, key=key,
+                                          fingerprint=request_fingerprint, claimed_at=now,
+                                          expires_at=now + KEEP_FOR)
+                    .on_conflict(conflict_target=[IdempotencyKey.tenant, IdempotencyKey.key],
+                                 action="IGNORE")
+                    .returning(IdempotencyKey.id).execute())
+        if next(iter(inserted), None) is not None:
+            return None
+        stored = IdempotencyKey.get(IdempotencyKey.tenant == tenant_id, IdempotencyKey.key == key)
+        if stored.fingerprint != request_fingerprint:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was used for a different request in the last 24 hours.")
+        if stored.status is not None:
+            return stored
+        if stored.claimed_at > now - ABANDONED_AFTER:
+            raise IdempotencyKeyInUse("A request with this Idempotency-Key is still running; "
+                                      "retry after it has finished.",
+                                      headers={"Retry-After": "1"})
+        stored.claimed_at = now
+        stored.save(only=[IdempotencyKey.claimed_at])
+        return None
+
+
+def complete(tenant_id, key, status, headers, body):
+    """Keep the answer; call inside the transaction of the work it answers for."""
+    (IdempotencyKey.update(status=status, headers=headers, body=body)
+     .where(IdempotencyKey.tenant == tenant_id, IdempotencyKey.key == key).execute())
+
+
+def release(tenant_id, key):
+    """Forget an unfinished claim (the request failed without an answer worth keeping)."""
+    with write_transaction(tenant_id):
+        IdempotencyKey.delete().where(IdempotencyKey.tenant == tenant_id,
+                                      IdempotencyKey.key == key,
+                                      IdempotencyKey.status.is_null()).execute()

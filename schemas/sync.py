@@ -1,0 +1,93 @@
+"""Bodies and query strings of the bulk and sync endpoints (batch, links, lookup, feed)."""
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from schemas.common import Key, StrictSchema
+
+MAX_FEED_LIMIT = 1000
+MAX_VERSIONS_LIMIT = 10_000
+MAX_LOOKUP_KEYS = 100
+
+
+class FeedArgsSchema(StrictSchema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_FEED_LIMIT))
+    cursor = fields.String(load_default=None, metadata={
+        "description": "next_cursor of an earlier page; absent: from the beginning"})
+    updated_after = fields.AwareDateTime(load_default=None, metadata={
+        "description": "RFC 3339 time with an offset"})
+    q = fields.String(load_default=None, validate=validate.Length(min=1, max=200), metadata={
+        "description": "Case-insensitive substring of the key, names, email or phone"})
+
+
+class VersionsArgsSchema(StrictSchema):
+    limit = fields.Integer(load_default=1000,
+                           validate=validate.Range(min=1, max=MAX_VERSIONS_LIMIT))
+    cursor = fields.String(load_default=None)
+
+
+class LookupSchema(StrictSchema):
+    keys = fields.List(Key(), required=True,
+                       validate=validate.Length(min=1, max=MAX_LOOKUP_KEYS))
+
+
+class BatchSchema(StrictSchema):
+    items = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1), metadata={
+        "description": "Records with their key field, each with PUT semantics"})
+
+
+class BatchArgsSchema(StrictSchema):
+    atomic = fields.Boolean(load_default=False, metadata={
+        "description": "true: store nothing unless every item is valid"})
+
+
+class LinkSchema(StrictSchema):
+    representative = Key(required=True)
+    account_number = Key()
+    document_number = Key()
+
+    @validates_schema
+    def _one_target(self, data, **kwargs):
+        if ("account_number" in data) == ("document_number" in data):
+            raise ValidationError("Give exactly one of account_number and document_number.",
+                                  field_name="account_number")
+
+
+class LinkBatchSchema(StrictSchema):
+    links = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1))
+
+
+class BatchResultSchema(StrictSchema):
+    results = fields.List(fields.Dict(), metadata={
+        "description": "One per item, in input order: the item's key field, status (201, 200, "
+                       "404, 409 or 422), version (null on failure) and errors (JSON pointers "
+                       "into the batch body)"})
+    created = fields.Integer()
+    replaced = fields.Integer()
+    unchanged = fields.Integer()
+    failed = fields.Integer()
+
+
+class LinkBatchResultSchema(StrictSchema):
+    results = fields.List(fields.Dict())
+    linked = fields.Integer()
+    unchanged = fields.Integer()
+    unlinked = fields.Integer()
+    failed = fields.Integer()
+
+
+class FeedPageSchema(StrictSchema):
+    items = fields.List(fields.Dict(), metadata={
+        "description": "Records, and tombstones {key, deleted: true, version, updated_at}, "
+                       "in the order their latest change was committed"})
+    next_cursor = fields.String()
+    has_more = fields.Boolean()
+
+
+class VersionsPageSchema(StrictSchema):
+    items = fields.List(fields.Dict())
+    next_cursor = fields.String()
+    has_more = fields.Boolean()
+
+
+class LookupResultSchema(StrictSchema):
+    items = fields.List(fields.Dict())
+    missing = fields.List(fields.String())

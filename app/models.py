@@ -135,7 +135,8 @@ class Account(Record):
 
 class Contact(Record):
     KEY_FIELD = "reference"
-    EXCLUSIVE_FLAGS = ("is_primary",)  # at most one per account (contacts_one_primary)
+    # flag -> the field it is exclusive within: one primary per account (contacts_one_primary)
+    EXCLUSIVE_FLAGS = {"is_primary": "account_number"}
     reference = CharField(max_length=128)
     account_number = CharField(max_length=128, null=True)
     name = CharField(max_length=255, null=True)

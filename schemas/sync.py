@@ -30,7 +30,8 @@ class LookupSchema(StrictSchema):
 
 
 class BatchSchema(StrictSchema):
-    items = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1), metadata={
+    # Raw: an item that is not an object fails alone, with the other items still stored.
+    items = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1), metadata={
         "description": "Records with their key field, each with PUT semantics"})
 
 
@@ -52,7 +53,7 @@ class LinkSchema(StrictSchema):
 
 
 class LinkBatchSchema(StrictSchema):
-    links = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1))
+    links = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1))
 
 
 class BatchResultSchema(StrictSchema):

@@ -121,8 +121,7 @@ class WriteContext:
             model = type(tracked.row)
             if tracked.new:
                 phase = 1
-            elif any(tracked.original.get(flag) and not getattr(tracked.row, flag)
-                     for flag in getattr(model, "EXCLUSIVE_FLAGS", ())):
+            elif _gives_up_a_flag(tracked):
                 phase = 0
             else:
                 phase = 2
@@ -138,6 +137,14 @@ class WriteContext:
             for tracked in group:
                 tracked.dirty, tracked.new = False, False
                 tracked.original = dict(tracked.row.__data__)
+
+
+def _gives_up_a_flag(tracked):
+    """The row held an exclusive flag and no longer holds it where it held it."""
+    row, original = tracked.row, tracked.original
+    return any(original.get(flag) and (not getattr(row, flag)
+                                       or getattr(row, scope) != original.get(scope))
+               for flag, scope in getattr(type(row), "EXCLUSIVE_FLAGS", {}).items())
 
 
 def apply_writes(resource, txn, items, all_or_nothing=False):

@@ -1,0 +1,125 @@
+"""Idempotency-Key on POST: replay, reuse, in-flight, expiry, and one transaction with the work."""
+import datetime
+
+import pytest
+
+from app.models import Account, IdempotencyKey, utcnow
+from app.services import idempotency
+from conftest import assert_problem
+
+KEY = {"Idempotency-Key": "retry-me-42"}
+
+
+def test_replay_returns_the_first_answer(api):
+    first = api.post("/accounts/A", json={"name": "x"}, headers=KEY)
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    again = api.post("/accounts/A", json={"name": "x"}, headers=KEY)
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["X-Request-Id"] != first.headers["X-Request-Id"]
+    assert Account.select().count() == 1
+
+
+def test_quoted_and_bare_keys_are_the_same_key(api):
+    api.post("/accounts/A", json={"name": "x"}, headers={"Idempotency-Key": "k1"})
+    again = api.post("/accounts/A", json={"name": "x"}, headers={"Idempotency-Key": '"k1"'})
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_batch_replay_does_not_apply_twice(api):
+    body = {"items": [{"account_number": "A", "name": "x"}]}
+    first = api.post("/accounts:batch", json=body, headers=KEY).get_json()
+    api.patch("/accounts/A", json={"name": "changed since"})
+    again = api.post("/accounts:batch", json=body, headers=KEY)
+    assert again.get_json() == first and again.headers["Idempotent-Replayed"] == "true"
+    assert Account.get().name == "changed since"
+
+
+def test_a_different_request_under_the_same_key_is_refused(api):
+    api.post("/accounts/A", json={"name": "x"}, headers=KEY)
+    for path, body in (("/accounts/A", {"name": "y"}), ("/accounts/B", {"name": "x"}),
+                       ("/accounts:batch", {"items": [{"account_number": "A", "name": "x"}]})):
+        assert_problem(api.post(path, json=body, headers=KEY), 422, "idempotency-key-reused")
+    assert Account.select().count() == 1
+
+
+def test_errors_are_kept_too(api):
+    first = api.post("/accounts/A", json={"name": ""}, headers=KEY)
+    assert first.status_code == 422
+    again = api.post("/accounts/A", json={"name": ""}, headers=KEY)
+    assert again.status_code == 422 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.mimetype == "application/problem+json"
+    assert again.get_json()["errors"] == first.get_json()["errors"]
+
+
+def test_conflicts_are_not_kept(api):
+    api.post("/accounts/A", json={"name": "x"})
+    assert api.post("/accounts/A", json={"name": "x"}, headers=KEY).status_code == 409
+    api.delete("/accounts/A")
+    retry = api.post("/accounts/A", json={"name": "x"}, headers=KEY)
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry.headers
+
+
+def test_request_still_running_is_409(api, tenant):
+    fingerprint = idempotency.fingerprint("POST", "/api/v1/ingest/accounts/A?", b'{"name": "x"}')
+    IdempotencyKey.create(tenant=tenant, key="busy", fingerprint=fingerprint,
+                          expires_at=utcnow() + datetime.timedelta(hours=24))
+    response = api.post("/accounts/A", data=b'{"name": "x"}', headers={
+        "Idempotency-Key": "busy", "Content-Type": "application/json"})
+    assert_problem(response, 409, "idempotency-key-in-use")
+    assert response.headers["Retry-After"] == "1"
+    assert Account.select().count() == 0
+
+
+def test_abandoned_claim_is_taken_over(api, tenant):
+    fingerprint = idempotency.fingerprint("POST", "/api/v1/ingest/accounts/A?", b'{"name": "x"}')
+    IdempotencyKey.create(tenant=tenant, key="dead", fingerprint=fingerprint,
+                          claimed_at=utcnow() - datetime.timedelta(hours=1),
+                          expires_at=utcnow() + datetime.timedelta(hours=23))
+    response = api.post("/accounts/A", data=b'{"name": "x"}', headers={
+        "Idempotency-Key": "dead", "Content-Type": "application/json"})
+    assert response.status_code == 201
+
+
+def test_expired_keys_are_purged_and_reusable(api, tenant):
+    api.post("/accounts/A", json={"name": "x"}, headers=KEY)
+    IdempotencyKey.update(expires_at=utcnow() - datetime.timedelta(seconds=1)).execute()
+    response = api.post("/accounts/B", json={"name": "y"}, headers=KEY)
+    assert response.status_code == 201 and "Idempotent-Replayed" not in response.headers
+    assert IdempotencyKey.select().count() == 1
+
+
+def test_keys_are_per_tenant(api, other_api):
+    api.post("/accounts/A", json={"name": "x"}, headers=KEY)
+    theirs = other_api.post("/accounts/A", json={"name": "x"}, headers=KEY)
+    assert theirs.status_code == 201 and "Idempotent-Replayed" not in theirs.headers
+
+
+@pytest.mark.parametrize("header", ["", '""', "k" * 256, "bad\x01key"])
+def test_invalid_keys(api, header):
+    body = assert_problem(api.post("/accounts/A", json={"name": "x"},
+                                   headers={"Idempotency-Key": header}), 422, "validation-error")
+    assert body["errors"][0]["parameter"] == "Idempotency-Key"
+
+
+def test_answer_is_stored_in_the_same_transaction_as_the_work(api, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(idempotency, "complete", fail)
+    assert_problem(api.post("/accounts/A", json={"name": "x"}, headers=KEY), 500,
+                   "internal-error")
+    assert Account.select().count() == 0          # the work rolled back with it
+    assert IdempotencyKey.select().count() == 0   # and the claim was released
+    monkeypatch.undo()
+    assert api.post("/accounts/A", json={"name": "x"}, headers=KEY).status_code == 201
+
+
+def test_lookup_with_a_read_key_and_an_idempotency_key(api, read_key):
+    api.put("/accounts/A", json={"name": "x"})
+    first = api.post("/accounts:lookup", json={"keys": ["A"]}, headers=KEY, key=read_key)
+    again = api.post("/accounts:lookup", json={"keys": ["A"]}, headers=KEY, key=read_key)
+    assert first.status_code == again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"

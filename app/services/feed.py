@@ -13,7 +13,7 @@ import datetime
 import json
 from dataclasses import dataclass
 
-from peewee import SQL, NodeList, Value, fn
+from peewee import SQL, NodeList, Tuple, Value, fn
 
 from app.errors import ValidationFailed
 from app.models import Tombstone, utcnow
@@ -68,9 +68,7 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
     filters = {name: value for name, value in (filters or {}).items() if value is not None}
     model = resource.model
 
-    after = ((model.change_seq > seq)
-             | ((model.change_seq == seq) & (kind == _RECORD) & (model.id > last_id)))
-    records = resource.select(tenant_id).where(after)
+    records = resource.select(tenant_id).where(_after(model, seq, kind, last_id, _RECORD))
     if updated_after is not None:
         records = records.where(model.updated_at > _naive_utc(updated_after))
     if q:
@@ -95,11 +93,10 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
 
 
 def _tombstones(resource, tenant_id, limit, seq, kind, last_id, updated_after, q):
-    after = ((Tombstone.change_seq > seq)
-             | ((Tombstone.change_seq == seq) & ((kind == _RECORD) | (Tombstone.id > last_id))))
     oldest = utcnow() - datetime.timedelta(days=TOMBSTONE_DAYS)
     query = (Tombstone.select()
-             .where(Tombstone.tenant == tenant_id, Tombstone.collection == resource.name, after,
+             .where(Tombstone.tenant == tenant_id, Tombstone.collection == resource.name,
+                    _after(Tombstone, seq, kind, last_id, _TOMBSTONE),
                     Tombstone.deleted_at >= oldest))
     if updated_after is not None:
         query = query.where(Tombstone.deleted_at > _naive_utc(updated_after))
@@ -109,6 +106,20 @@ def _tombstones(resource, tenant_id, limit, seq, kind, last_id, updated_after, q
     return [((row.change_seq, _TOMBSTONE, row.id),
              {resource.key_field: row.key, "deleted": True, "version": row.version,
               "updated_at": row.deleted_at}) for row in rows]
+
+
+def _after(model, seq, kind, last_id, own_kind):
+    """Rows of `model` (all of kind `own_kind`) past the position (seq, kind, last_id).
+
+    Written as a row-value comparison so both databases seek the (tenant,
+    change_seq, id) index instead of scanning from the tenant's first row.
+    """
+    position = Tuple(model.change_seq, model.id)
+    if kind == own_kind:
+        return position > (seq, last_id)
+    if kind < own_kind:  # everything of ours at this seq comes after the cursor
+        return model.change_seq >= seq
+    return model.change_seq > seq
 
 
 def _naive_utc(moment):

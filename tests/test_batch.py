@@ -244,3 +244,27 @@ def test_batch_links(api):
     assert RepresentativeDocument.select().count() == 0
     assert_problem(api.post("/representatives:link", json={"links": []}), 422,
                    "validation-error", ["#/links"])
+
+
+def test_rules_that_read_other_records_stay_bulk(api):
+    def accounts_batch(size, parent):
+        items = [{"account_number": "ROOT", "name": "root"}] + [
+            {"account_number": f"A{n}", "name": "a", "parent_account_number": parent(n)}
+            for n in range(size)]
+        return lambda: api.post("/accounts:batch", json={"items": items})
+
+    _statements(accounts_batch(300, lambda n: "ROOT"))
+    # every account moves under its neighbour: one chain query for all of them
+    small = _statements(accounts_batch(10, lambda n: f"A{n + 1}" if n < 9 else "ROOT"))
+    large = _statements(accounts_batch(300, lambda n: f"A{n + 1}" if n < 299 else "ROOT"))
+    assert small == large <= 10, (small, large)
+
+    def credit_notes(prefix, size):
+        items = [dict(INVOICE, document_number=f"{prefix}CN{n}", account_number="ROOT",
+                      document_type="credit_note", applies_to_invoice=f"INV{n % 5}")
+                 for n in range(size)]
+        return lambda: api.post("/documents:batch", json={"items": items})
+
+    api.post("/documents:batch", json={"items": [
+        dict(INVOICE, document_number=f"INV{n}", account_number="ROOT") for n in range(5)]})
+    assert _statements(credit_notes("S", 10)) == _statements(credit_notes("L", 300)) <= 9

@@ -29,10 +29,10 @@ class ContactResource(TracksEmailStatus, Resource):
             return [field_error("is_primary", "A primary contact needs an account_number.")]
         return []
 
-    def prefetch_for(self, ctx, values_list):
+    def prefetch_for(self, ctx, entries):
         """Also the current primary contact of every account an item makes a primary for."""
-        super().prefetch_for(ctx, values_list)
-        accounts = {values["account_number"] for values in values_list
+        super().prefetch_for(ctx, entries)
+        accounts = {values["account_number"] for _, values in entries
                     if values["is_primary"] and values["account_number"]}
         self._load_primaries(ctx, accounts)
 

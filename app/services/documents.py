@@ -22,6 +22,13 @@ class DocumentResource(Resource):
             values["open_amount"] = values["amount"]
         return values
 
+    def prefetch_for(self, ctx, entries):
+        """Also the invoices credit notes apply to: their rules read those rows."""
+        super().prefetch_for(ctx, entries)
+        ctx.prefetch(Document, "document_number",
+                     [values["applies_to_invoice"] for _, values in entries
+                      if values["document_type"] == "credit_note"])
+
     def derived_values(self, values, row):
         """`status` is open while something is still owed (or owed back)."""
         return {"status": "open" if values["open_amount"] else "closed"}

@@ -84,10 +84,19 @@ class Resource:
                 merged[name] = value
         return merged
 
-    def prefetch_for(self, ctx, values_list):
-        """Load, in bulk, what the rules of these items will read."""
+    def prefetch_for(self, ctx, entries):
+        """Load, in bulk, what the rules of these (key, values) items will read."""
         for name, (target_model, target_key) in self.references.items():
-            ctx.prefetch(target_model, target_key, [values.get(name) for values in values_list])
+            ctx.prefetch_keys(target_model, target_key,
+                              [values.get(name) for _, values in entries])
+        if self.hierarchy_field:
+            field = self.hierarchy_field
+            moved = set()  # new parents of existing records: only these can close a loop
+            for key, values in entries:
+                row = ctx.record(self.model, self.key_field, key)
+                if row is not None and values.get(field) not in (None, getattr(row, field)):
+                    moved.add(values[field])
+            ctx.prefetch(self.model, self.key_field, self._stored_chains(ctx.tenant_id, moved))
 
     def check(self, ctx, key, values, row):
         """Rules that need the whole record or other records; returns field errors."""
@@ -113,8 +122,11 @@ class Resource:
         return []
 
     def ancestors_include(self, ctx, start, key):
-        """True when `key` is `start` or above it, as the hierarchy stands in this transaction."""
-        ctx.prefetch(self.model, self.key_field, self._stored_chain(ctx.tenant_id, start))
+        """True when `key` is `start` or above it, as the hierarchy stands in this transaction.
+
+        prefetch_for loaded the stored chains above every new parent; a step the
+        batch itself changed is read from the context, anything else fetched.
+        """
         seen, current = set(), start
         while current is not None and current not in seen:
             if current == key:
@@ -124,20 +136,24 @@ class Resource:
             current = getattr(row, self.hierarchy_field) if row is not None else None
         return False
 
-    def _stored_chain(self, tenant_id, start):
-        """Keys from `start` up its stored chain of parents, in one recursive query."""
+    def _stored_chains(self, tenant_id, starts):
+        """Keys from each start up its stored chain of parents, in one recursive query."""
+        starts = list(starts)
+        if not starts:
+            return []
         table = self.model._meta.table_name
         key_column, parent_column = self.key_field, self.hierarchy_field
         p = database.param
         sql = (
             f"WITH RECURSIVE chain(k, depth) AS ("
-            f" SELECT {key_column}, 0 FROM {table} WHERE tenant_id = {p} AND {key_column} = {p}"
-            f" UNION ALL"
+            f" SELECT {key_column}, 0 FROM {table} WHERE tenant_id = {p} AND {key_column} IN "
+            f"({', '.join([p] * len(starts))})"
+            f" UNION"
             f" SELECT t.{parent_column}, chain.depth + 1 FROM {table} t"
             f" JOIN chain ON t.tenant_id = {p} AND t.{key_column} = chain.k"
             f" WHERE t.{parent_column} IS NOT NULL AND chain.depth < 100000"
-            f") SELECT k FROM chain")
-        return [row[0] for row in database.execute_sql(sql, (tenant_id, start, tenant_id))]
+            f") SELECT DISTINCT k FROM chain")
+        return [row[0] for row in database.execute_sql(sql, (tenant_id, *starts, tenant_id))]
 
     def derived_values(self, values, row):
         """Stored, read-only columns that follow from the written values."""

@@ -115,6 +115,8 @@ def update_rows(model, rows):
 def existing_keys(model, key_field, tenant_id, keys):
     """Which of these keys the tenant has records for."""
     keys, found = list(keys), set()
+    if len(keys) == 1:
+        return set(keys) if exists(model, key_field, tenant_id, keys[0]) else set()
     column = getattr(model, key_field)
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start:start + _CHUNK]

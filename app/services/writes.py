@@ -50,6 +50,7 @@ class WriteContext:
         self.tenant_id = txn.tenant_id
         self._rows = {}       # (model, key) -> _Tracked, or None when known not to exist
         self._state = {}      # free-form per-rule state (e.g. primary contacts)
+        self._known = {}      # (model, key) -> bool, for keys checked without loading the row
         self._staged = 0
 
     # -- reading ----------------------------------------------------------
@@ -62,6 +63,14 @@ class WriteContext:
             self._rows[(model, getattr(row, key_field))] = _Tracked(row,
                                                                    original=dict(row.__data__))
 
+    def prefetch_keys(self, model, key_field, keys):
+        """Learn which of these keys exist, reading only the key column."""
+        wanted = {key for key in keys if key is not None and (model, key) not in self._rows
+                  and (model, key) not in self._known}
+        if wanted:
+            found = statements.existing_keys(model, key_field, self.tenant_id, wanted)
+            self._known.update(((model, key), key in found) for key in wanted)
+
     def record(self, model, key_field, key):
         """The row as this transaction sees it now, or None (fetched if not seen yet)."""
         if (model, key) not in self._rows:
@@ -70,6 +79,9 @@ class WriteContext:
         return tracked.row if tracked else None
 
     def exists(self, model, key_field, key):
+        """Whether the record exists as this transaction sees it."""
+        if (model, key) not in self._rows and (model, key) in self._known:
+            return self._known[(model, key)]
         return self.record(model, key_field, key) is not None
 
     def rows_where(self, model, key_field, field_name, value):
@@ -152,8 +164,8 @@ def apply_writes(resource, txn, items, all_or_nothing=False):
     ctx = WriteContext(txn)
     ctx.prefetch(resource.model, resource.key_field, [item.key for item in items])
     # Values as the items stand against the database: enough to fetch what rules need.
-    hints = [_values(resource, ctx, item) for item in items]
-    resource.prefetch_for(ctx, [values for values in hints if values is not None])
+    hints = [(item.key, _values(resource, ctx, item)) for item in items]
+    resource.prefetch_for(ctx, [(key, values) for key, values in hints if values is not None])
     outcomes = []
     for item in items:
         try:

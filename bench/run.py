@@ -172,6 +172,9 @@ def fill_feed(url, count):
                      .order_by(Contact.change_seq.desc(), Contact.id.desc())
                      .limit(1).offset(150)))  # .get() would drop the offset
     cursor = encode_cursor(deep.change_seq, 0, deep.id)
+    # After a bulk load, as an operator would: without fresh statistics PostgreSQL may plan
+    # the run's IN-list lookups as scans of the million rows it does not know about yet.
+    database.execute_sql("ANALYZE")
     database.close()
     return key, cursor
 

@@ -75,17 +75,14 @@ class LinkBatchResultSchema(StrictSchema):
     failed = fields.Integer()
 
 
-class FeedPageSchema(StrictSchema):
+class CursorPageSchema(StrictSchema):
+    """A page read by cursor: the feed (records and tombstones) or versions."""
+
     items = fields.List(fields.Dict(), metadata={
-        "description": "Records, and tombstones {key, deleted: true, version, updated_at}, "
-                       "in the order their latest change was committed"})
-    next_cursor = fields.String()
-    has_more = fields.Boolean()
-
-
-class VersionsPageSchema(StrictSchema):
-    items = fields.List(fields.Dict())
-    next_cursor = fields.String()
+        "description": "Feed: records, and tombstones {key, deleted: true, version, "
+                       "updated_at}, in the order their latest change was committed. "
+                       "Versions: {key, version, updated_at} in key order."})
+    next_cursor = fields.String(metadata={"description": "Always present; store it"})
     has_more = fields.Boolean()
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures: one database per session (SQLite file, or TEST_DATABASE_URL), emptied per test."""
+import logging
 import os
 
 import pytest
@@ -129,3 +130,27 @@ def key_parts(api_key):
     """(key id, secret) of an `ark_<id>_<secret>` key; the secret may itself hold '_'."""
     _, key_id, secret = api_key.split("_", 2)
     return key_id, secret
+
+
+class _CountStatements(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record):
+        self.count += 1
+
+
+def count_statements(call):
+    """How many SQL statements `call()` ran (Peewee logs each); its response must be 200."""
+    logger = logging.getLogger("peewee")
+    handler, level = _CountStatements(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        response = call()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return handler.count

@@ -1,11 +1,9 @@
 """Batch upsert and batch links: per-item results, bulk writes, the same rules as single writes."""
-import logging
-
 import pytest
 
 from app.models import (Account, Contact, Document, Representative, RepresentativeAccount,
                         RepresentativeDocument)
-from conftest import assert_problem
+from conftest import assert_problem, count_statements
 
 INVOICE = {"invoice_date": "2026-01-01", "due_date": "2026-01-31", "amount": "100"}
 
@@ -177,28 +175,6 @@ def test_batch_is_tenant_scoped(api, other_api, read_key):
                    403, "forbidden")
 
 
-class _Count(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.count = 0
-
-    def emit(self, record):
-        self.count += 1
-
-
-def _statements(call):
-    logger = logging.getLogger("peewee")
-    handler, level = _Count(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        assert call().status_code == 200
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    return handler.count
-
-
 def test_a_handful_of_statements_per_batch(api):
     api.post("/accounts:batch", json={"items": accounts("A1", "A2")})
 
@@ -207,9 +183,9 @@ def test_a_handful_of_statements_per_batch(api):
                   "email": f"x{n}@example.com"} for n in range(size)]
         return lambda: api.post("/contacts:batch", json={"items": items})
 
-    small, large = _statements(batch("S", 10)), _statements(batch("L", 400))
+    small, large = count_statements(batch("S", 10)), count_statements(batch("L", 400))
     assert small == large and large <= 8, (small, large)
-    replace_small = _statements(batch("S", 10))
+    replace_small = count_statements(batch("S", 10))
     assert replace_small <= 8
 
 
@@ -253,10 +229,10 @@ def test_rules_that_read_other_records_stay_bulk(api):
             for n in range(size)]
         return lambda: api.post("/accounts:batch", json={"items": items})
 
-    _statements(accounts_batch(300, lambda n: "ROOT"))
+    count_statements(accounts_batch(300, lambda n: "ROOT"))
     # every account moves under its neighbour: one chain query for all of them
-    small = _statements(accounts_batch(10, lambda n: f"A{n + 1}" if n < 9 else "ROOT"))
-    large = _statements(accounts_batch(300, lambda n: f"A{n + 1}" if n < 299 else "ROOT"))
+    small = count_statements(accounts_batch(10, lambda n: f"A{n + 1}" if n < 9 else "ROOT"))
+    large = count_statements(accounts_batch(300, lambda n: f"A{n + 1}" if n < 299 else "ROOT"))
     assert small == large <= 10, (small, large)
 
     def credit_notes(prefix, size):
@@ -267,4 +243,4 @@ def test_rules_that_read_other_records_stay_bulk(api):
 
     api.post("/documents:batch", json={"items": [
         dict(INVOICE, document_number=f"INV{n}", account_number="ROOT") for n in range(5)]})
-    assert _statements(credit_notes("S", 10)) == _statements(credit_notes("L", 300)) <= 9
+    assert count_statements(credit_notes("S", 10)) == count_statements(credit_notes("L", 300)) <= 9

@@ -1,10 +1,8 @@
 """Representatives, their supervisor chain, links and the lists around records."""
-import logging
-
 import pytest
 
 from app.models import Representative, RepresentativeAccount, RepresentativeDocument
-from conftest import assert_problem
+from conftest import assert_problem, count_statements
 
 INVOICE = {"account_number": "ACCT-1", "invoice_date": "2026-01-01", "due_date": "2026-01-31",
            "amount": "10"}
@@ -207,29 +205,6 @@ def test_links_are_tenant_scoped(api, other_api, records):
     assert RepresentativeAccount.select().count() == 1
 
 
-class _CountQueries(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.count = 0
-
-    def emit(self, record):
-        self.count += 1
-
-
-def _queries(call):
-    logger = logging.getLogger("peewee")
-    handler, level = _CountQueries(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        response = call()
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    assert response.status_code == 200
-    return handler.count
-
-
 @pytest.mark.parametrize("path", [
     "/representatives/R", "/representatives/R/accounts", "/representatives/R/documents",
     "/accounts/A000/representatives", "/accounts/A000/contacts", "/accounts/A000/documents",
@@ -251,8 +226,8 @@ def test_no_n_plus_one(api, path):
                 api.put(f"/representatives/{rep}/documents/D000")
 
     grow(3)
-    few = _queries(lambda: api.get(path))
+    few = count_statements(lambda: api.get(path))
     grow(40)
-    many = _queries(lambda: api.get(path))
+    many = count_statements(lambda: api.get(path))
     assert few == many, (few, many)
     assert many <= 6  # API key (uncached in tests) + record + counts and pages

@@ -8,9 +8,8 @@ from app.errors import ValidationFailed
 from app.services import batch as batch_service
 from app.services import feed as feed_service
 from schemas.common import Timestamp
-from schemas.sync import (BatchArgsSchema, BatchResultSchema, BatchSchema, FeedArgsSchema,
-                          FeedPageSchema, LookupResultSchema, LookupSchema, VersionsArgsSchema,
-                          VersionsPageSchema)
+from schemas.sync import (BatchArgsSchema, BatchResultSchema, BatchSchema, CursorPageSchema,
+                          FeedArgsSchema, LookupResultSchema, LookupSchema, VersionsArgsSchema)
 
 _FILTER_FIELDS = {"exact": lambda: fields.String(validate=validate.Length(min=1, max=128)),
                   "ci": lambda: fields.String(validate=validate.Length(min=1, max=254)),
@@ -57,7 +56,7 @@ def register_collection_routes(blp, resource):
     @blp.doc(summary=f"Change feed of {name}: every record in the order its latest change "
                      "was committed, with tombstones for deletions")
     @blp.arguments(feed_args_schema(resource), location="query", as_kwargs=True)
-    @blp.response(200, FeedPageSchema())
+    @blp.response(200, CursorPageSchema())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def feed(limit, cursor, updated_after, q, **filters):
         page = feed_service.read_feed(resource, g.tenant_id, limit, cursor, updated_after, q,
@@ -68,7 +67,7 @@ def register_collection_routes(blp, resource):
     @blp.route(f"/{name}:versions", endpoint=f"{name}_versions", methods=["GET"])
     @blp.doc(summary=f"Keys and versions of all {name}, in key order")
     @blp.arguments(VersionsArgsSchema(), location="query", as_kwargs=True)
-    @blp.response(200, VersionsPageSchema())
+    @blp.response(200, CursorPageSchema())
     def versions(limit, cursor):
         page = feed_service.read_versions(resource, g.tenant_id, limit, cursor)
         return {"items": [dict(item, updated_at=_TIMESTAMP._serialize(item["updated_at"],

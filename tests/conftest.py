@@ -58,7 +58,9 @@ class ApiClient:
         self.key = key
 
     def request(self, method, path, json=None, headers=None, key=None, **kwargs):
-        sent = {} if (key or self.key) is None else {"X-API-Key": key or self.key}
+        """key=None: this client's key; key="": no key at all."""
+        chosen = self.key if key is None else key
+        sent = {"X-API-Key": chosen} if chosen else {}
         sent.update(headers or {})
         if json is not None:
             kwargs["json"] = json

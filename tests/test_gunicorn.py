@@ -66,33 +66,56 @@ def test_etl_job_against_gunicorn(server, session, other_key):
     assert Account.select().count() == 19 and Contact.select().count() == 19
 
 
-def test_parallel_writers_lose_nothing_and_never_duplicate(server, tenant, api_key):
-    url = server.url + BASE
-    headers = {"X-API-Key": api_key}
+def _hammer(calls, workers=64):
+    """Run the calls at once from `workers` threads; their status codes in order."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda call: call().status_code, calls))
+
+
+def test_concurrent_writers(server, tenant, api_key):
+    url, headers = server.url + BASE, {"X-API-Key": api_key}
     requests.put(f"{url}/accounts/SHARED", json={"name": "shared"}, headers=headers)
+    same = {"account_number": "SHARED", "name": "same"}
 
-    def put_distinct(n):
-        return requests.put(f"{url}/contacts/D-{n}", headers=headers,
-                            json={"account_number": "SHARED", "name": f"d{n}"}).status_code
+    puts = _hammer([lambda: requests.put(f"{url}/contacts/SAME", json=same, headers=headers)]
+                   * 64)
+    assert sorted(puts) == [200] * 63 + [201]
+    assert Contact.get(Contact.reference == "SAME").version == 1
 
-    def put_same(_):
-        return requests.put(f"{url}/contacts/SAME", headers=headers,
-                            json={"account_number": "SHARED", "name": "same"}).status_code
+    posts = _hammer([lambda: requests.post(f"{url}/contacts/POSTED", json=same,
+                                           headers=headers)] * 64)
+    assert sorted(posts) == [201] + [409] * 63
 
-    def make_primary(n):
-        return requests.patch(f"{url}/contacts/D-{n}", headers=headers,
-                              json={"is_primary": True}).status_code
+    def writer(n):
+        return lambda: [requests.put(f"{url}/contacts/W{n}-{i}", headers=headers,
+                                     json={"account_number": "SHARED", "name": f"{n}-{i}"})
+                        for i in range(25)][-1]
+    assert _hammer([writer(n) for n in range(8)], workers=8) == [201] * 8
+    assert Contact.select().where(Contact.reference.startswith("W")).count() == 200
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        distinct = list(pool.map(put_distinct, range(40)))
-        same = list(pool.map(put_same, range(16)))
-        primaries = list(pool.map(make_primary, range(16)))
-    assert distinct == [201] * 40
-    assert sorted(same) == [200] * 15 + [201]
-    assert primaries == [200] * 16
-    assert Contact.select().where(Contact.reference.startswith("D-")).count() == 40
-    assert Contact.select().where(Contact.reference == "SAME").count() == 1
-    assert Contact.select().where(Contact.is_primary).count() == 1
+    primaries = _hammer([
+        (lambda n=n: requests.patch(f"{url}/contacts/W{n % 8}-{n // 8}", headers=headers,
+                                    json={"is_primary": True})) for n in range(64)])
+    assert primaries == [200] * 64
+    assert Contact.select().where(Contact.account_number == "SHARED",
+                                  Contact.is_primary).count() == 1
+
+
+def test_concurrent_link_and_unlink(server, session):
+    url = server.url + BASE
+    session.put(f"{url}/accounts/A", json={"name": "a"})
+    session.put(f"{url}/representatives/R", json={"name": "r"})
+    headers = dict(session.headers)
+
+    def toggle(n):
+        method = requests.put if n % 2 == 0 else requests.delete
+        return lambda: method(f"{url}/representatives/R/accounts/A", headers=headers)
+
+    statuses = _hammer([toggle(n) for n in range(64)])
+    assert set(statuses) <= {200, 204, 404}
+    assert RepresentativeAccount.select().count() <= 1
+    assert session.put(f"{url}/representatives/R/accounts/A").status_code == 200
+    assert RepresentativeAccount.select().count() == 1
 
 
 def test_documents_representatives_and_links_over_http(server, session):

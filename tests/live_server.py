@@ -1,5 +1,6 @@
 """Start the real app under gunicorn on a free local port (used by tests and benchmarks)."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +35,8 @@ class GunicornServer:
     def start(self, timeout=30):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True)  # its own process group: kill() reaches every worker
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -55,6 +57,11 @@ class GunicornServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def kill(self):
+        """SIGKILL the master and every worker at once, as a power cut would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def __enter__(self):
         return self.start()

@@ -35,6 +35,8 @@ def validate_key(value):
         raise ValidationError("Must not be '.' or '..'.")
     if not value.isprintable():
         raise ValidationError("Must contain printable characters only (no control characters).")
+    if "\ufffd" in value:  # what the server makes of invalid UTF-8 in a URL
+        raise ValidationError("Must be valid UTF-8 (U+FFFD is not accepted).")
 
 
 class Key(fields.String):
@@ -114,10 +116,11 @@ class Amount(fields.Field):
             raise ValidationError("Must be a number or a numeric string.") from None
         if not amount.is_finite():
             raise ValidationError("Must be a finite number.")
-        if amount != amount.quantize(Decimal(1).scaleb(-AMOUNT_MAX_DECIMALS), rounding="ROUND_DOWN"):
-            raise ValidationError(f"At most {AMOUNT_MAX_DECIMALS} decimal places are allowed.")
+        # Digits first: quantize() of a number beyond the context's precision raises.
         if abs(amount) >= Decimal(10) ** AMOUNT_MAX_INTEGER_DIGITS:
             raise ValidationError(f"At most {AMOUNT_MAX_INTEGER_DIGITS} integer digits are allowed.")
+        if amount != amount.quantize(Decimal(1).scaleb(-AMOUNT_MAX_DECIMALS), rounding="ROUND_DOWN"):
+            raise ValidationError(f"At most {AMOUNT_MAX_DECIMALS} decimal places are allowed.")
         if self.minimum is not None and amount < self.minimum:
             raise ValidationError(f"Must be greater than or equal to {self.minimum}.")
         # "+ 0" turns -0 into 0, as the database would store it.

@@ -107,7 +107,9 @@ def test_keys_are_case_sensitive_and_unicode(api):
     assert api.get("/accounts/Kunde%20%C3%96lm%C3%BChle%20%E2%84%967").get_json()["name"] == "unicode"
 
 
-@pytest.mark.parametrize("key", ["%20lead", "trail%20", "x" * 129, "bad%01ctrl", "..", "tab%09"])
+# %C3%28 is invalid UTF-8: the server decodes it to U+FFFD, which is refused (regression)
+@pytest.mark.parametrize("key", ["%20lead", "trail%20", "x" * 129, "bad%01ctrl", "..", "tab%09",
+                                 "%C3%28", "%EF%BF%BD"])
 def test_bad_path_keys_are_422(api, key):
     body = assert_problem(api.put(f"/accounts/{key}", json={"name": "x"}), 422, "validation-error")
     assert body["errors"][0]["parameter"] == "account_number"
@@ -194,6 +196,8 @@ def test_read_only_fields_are_ignored_on_input(api):
     ({"name": "x", "credit_limit": -1}, ["#/credit_limit"]),
     ({"name": "x", "credit_limit": "12345678901234"}, ["#/credit_limit"]),
     ({"name": "x", "credit_limit": "1.23456"}, ["#/credit_limit"]),
+    # regression: 40 digits made decimal.quantize raise (500) before the digit check
+    ({"name": "x", "credit_limit": "1" * 40}, ["#/credit_limit"]),
     ({"name": "x", "credit_limit": "abc"}, ["#/credit_limit"]),
     ({"name": "x", "credit_limit": "1e5"}, ["#/credit_limit"]),
     ({"name": "x", "credit_limit": True}, ["#/credit_limit"]),

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: venv run serve test bench clean
+.PHONY: venv run serve test bench fuzz clean
 
 venv: $(VENV)/.installed
 
@@ -26,6 +26,9 @@ serve: venv
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+fuzz: venv
+	$(BIN)/python tests/fuzz.py $(FUZZ_ARGS)
 
 bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -19,3 +19,6 @@ preload_app = False
 accesslog = None  # the app writes its own JSON line per request
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "warning")
+# No request-line limit in gunicorn, whose own 414 answer is HTML: the app
+# refuses long URLs itself with problem+json (auth.py, MAX_URL_LENGTH).
+limit_request_line = 0

@@ -3,7 +3,7 @@ from flask import current_app, g, request
 from marshmallow import ValidationError
 
 from app.api import API_PREFIX
-from app.errors import Forbidden, Unauthorized, ValidationFailed, field_error
+from app.errors import Forbidden, Unauthorized, UriTooLong, ValidationFailed, field_error
 from app.services.tenants import KeyAuthenticator
 from schemas.common import validate_key
 
@@ -17,6 +17,9 @@ BATCH_SUFFIXES = (":batch", ":link", ":unlink")
 def _authenticate_request():
     if not request.path.startswith(API_PREFIX + "/") or request.path in PUBLIC_PATHS:
         return
+    if len(request.full_path) > current_app.config["MAX_URL_LENGTH"]:
+        raise UriTooLong(f"The URL is longer than {current_app.config['MAX_URL_LENGTH']} "
+                         "characters.")
     authenticator = current_app.extensions["ar_ingest_keys"]
     principal = authenticator.authenticate(request.headers.get("X-API-Key"))
     if principal is None:

@@ -80,6 +80,10 @@ class PayloadTooLarge(ApiError):
     status, code = 413, "payload-too-large"
 
 
+class UriTooLong(ApiError):
+    status, code = 414, "payload-too-large"
+
+
 class UnsupportedMediaType(ApiError):
     status, code = 415, "unsupported-media-type"
 

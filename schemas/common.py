@@ -39,11 +39,22 @@ def validate_key(value):
         raise ValidationError("Must be valid UTF-8 (U+FFFD is not accepted).")
 
 
+class SearchText(fields.String):
+    """Free text in a query string: no NUL, control characters or lone surrogates."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.isprintable():
+            raise ValidationError("Must contain printable characters only.")
+        return text
+
+
 class Key(fields.String):
     """A caller's key naming another record of the same tenant."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("metadata", {}).update(minLength=1, maxLength=KEY_MAX_LENGTH)
+        # No minLength: in a body "" means null, like every other string.
+        kwargs.setdefault("metadata", {}).update(maxLength=KEY_MAX_LENGTH)
         super().__init__(validate=validate_key, **kwargs)
 
 
@@ -263,7 +274,7 @@ class PersonFields(StrictSchema):
     """How to reach a person: contacts and representatives alike."""
 
     email = Email(allow_none=True, load_default=None)
-    email_status = fields.String(dump_only=True, metadata={
+    email_status = fields.String(dump_only=True, allow_none=True, metadata={
         "enum": ["valid", "bounced", "complained", None]})
     phone = Text(50, allow_none=True, load_default=None)
     mobile_phone = Text(50, allow_none=True, load_default=None)

@@ -10,7 +10,7 @@ class ContactSchema(RecordSchema, PersonFields, AddressFields):
     name = Text(255, allow_none=True, load_default=None)
     first_name = Text(255, allow_none=True, load_default=None)
     last_name = Text(255, allow_none=True, load_default=None)
-    full_name = fields.String(dump_only=True)
+    full_name = fields.String(dump_only=True, allow_none=True)
     function = Text(100, allow_none=True, load_default=None)
     contact_type = Text(100, allow_none=True, load_default=None)
     notes = Text(4000, allow_none=True, load_default=None)

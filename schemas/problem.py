@@ -1,5 +1,5 @@
 """RFC 9457 problem details, as every error of the API is answered."""
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
 
 
 class FieldErrorSchema(Schema):
@@ -9,6 +9,11 @@ class FieldErrorSchema(Schema):
 
 
 class ProblemSchema(Schema):
+    """RFC 9457 allows extension members; ours are listed, others may follow."""
+
+    class Meta:
+        unknown = INCLUDE
+
     type = fields.String(metadata={"example": "/problems/validation-error"})
     title = fields.String()
     status = fields.Integer()
@@ -21,3 +26,7 @@ class ProblemSchema(Schema):
         "idempotency-key-in-use", "internal-error"]})
     request_id = fields.String()
     errors = fields.List(fields.Nested(FieldErrorSchema))
+    dependents = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "409 on DELETE: how many records of each kind still refer to it"})
+    missing = fields.List(fields.String(), metadata={
+        "description": "404 on a link: which side does not exist"})

@@ -1,7 +1,7 @@
 """Bodies and query strings of the bulk and sync endpoints (batch, links, lookup, feed)."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import Key, StrictSchema
+from schemas.common import Key, SearchText, StrictSchema
 
 MAX_FEED_LIMIT = 1000
 MAX_VERSIONS_LIMIT = 10_000
@@ -14,7 +14,7 @@ class FeedArgsSchema(StrictSchema):
         "description": "next_cursor of an earlier page; absent: from the beginning"})
     updated_after = fields.AwareDateTime(load_default=None, metadata={
         "description": "RFC 3339 time with an offset"})
-    q = fields.String(load_default=None, validate=validate.Length(min=1, max=200), metadata={
+    q = SearchText(load_default=None, validate=validate.Length(min=1, max=200), metadata={
         "description": "Case-insensitive substring of the key, names, email or phone"})
 
 

@@ -299,3 +299,23 @@ def test_if_none_match_star(api):
     assert_problem(response, 412, "precondition-failed")
     assert response.headers["ETag"] == '"1"'
     assert api.get("/accounts/A").get_json()["name"] == "x"
+
+
+def test_if_none_match_with_versions(api):
+    api.put("/accounts/A", json={"name": "x"})
+    assert_problem(api.put("/accounts/A", json={"name": "y"}, headers={"If-None-Match": '"1"'}),
+                   412, "precondition-failed")
+    assert api.put("/accounts/A", json={"name": "y"},
+                   headers={"If-None-Match": '"7", W/"8"'}).status_code == 200
+    assert api.put("/accounts/B", json={"name": "y"},
+                   headers={"If-None-Match": "garbage"}).status_code == 201
+
+
+@pytest.mark.parametrize("header", ['""', 'W/"", W/"x"', '"abc"'])
+def test_empty_or_odd_entity_tags_match_no_version(api, header):
+    # regression: Werkzeug parses "" as None, which made the parser raise (500)
+    api.put("/accounts/A", json={"name": "x"})
+    assert_problem(api.patch("/accounts/A", json={"name": "y"}, headers={"If-Match": header}),
+                   412, "precondition-failed")
+    assert api.put("/accounts/A", json={"name": "y"},
+                   headers={"If-None-Match": header}).status_code == 200

@@ -180,3 +180,11 @@ def test_lookup(api, read_key):
                    422, "validation-error", ["#/keys"])
     assert_problem(api.post("/accounts:lookup", json={"keys": ["ok", " bad"]}), 422,
                    "validation-error", ["#/keys/1"])
+
+
+@pytest.mark.parametrize("query", ["account_number=%00x", "q=a%00b", "email=%0A",
+                                   "account_number=%20lead"])
+def test_filters_refuse_unstorable_text(api, query):
+    # found by Schemathesis: a NUL in a filter reached PostgreSQL (500)
+    body = assert_problem(api.get(f"/contacts?{query}"), 422, "validation-error")
+    assert body["errors"][0]["parameter"] in ("account_number", "q", "email")

@@ -88,6 +88,17 @@ class BodyParser(FlaskParser):
     def load_json(self, req, schema):
         return read_json_body()
 
+    def load_querystring(self, req, schema):
+        """The query string, refusing a repeated parameter that takes one value."""
+        repeated = sorted(name for name in req.args
+                          if len(req.args.getlist(name)) > 1 and name in schema.fields)
+        if repeated:
+            raise ValidationFailed([{"pointer": f"#/{name}", "parameter": name,
+                                     "detail": "Give this parameter once."}
+                                    for name in repeated],
+                                   detail="The query string is invalid.")
+        return super().load_querystring(req, schema)
+
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):
         messages = error.messages
         if isinstance(messages, dict) and set(messages) <= {"json", "query", "headers"}:
@@ -100,19 +111,17 @@ class BodyParser(FlaskParser):
         raise ValidationFailed(field_errors(messages))
 
 
+def _versions(tags):
+    """ANY for `*`, else the versions named by the entity tags (others can never match)."""
+    if tags.star_tag:
+        return ANY
+    # Werkzeug yields None for an empty tag (""), which names no version.
+    return frozenset(int(tag) for tag in tags.as_set(include_weak=True) if tag and tag.isdigit())
+
+
 def preconditions_from_request():
     """If-Match / If-None-Match as the service understands them."""
-    if_match = None
-    if "If-Match" in request.headers:
-        tags = request.if_match
-        if tags.star_tag:
-            if_match = ANY
-        else:
-            versions = set()
-            for tag in tags.as_set(include_weak=True):
-                if tag.isdigit():
-                    versions.add(int(tag))
-            if_match = frozenset(versions)
-    if_none_match_any = "If-None-Match" in request.headers and request.if_none_match.star_tag
-    return Preconditions(if_match=if_match, if_none_match_any=if_none_match_any)
-
+    return Preconditions(
+        if_match=_versions(request.if_match) if "If-Match" in request.headers else None,
+        if_none_match=(_versions(request.if_none_match)
+                       if "If-None-Match" in request.headers else None))

@@ -7,12 +7,12 @@ from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed
 from app.services import batch as batch_service
 from app.services import feed as feed_service
-from schemas.common import Timestamp
+from schemas.common import Key, SearchText, Timestamp
 from schemas.sync import (BatchArgsSchema, BatchResultSchema, BatchSchema, CursorPageSchema,
                           FeedArgsSchema, LookupResultSchema, LookupSchema, VersionsArgsSchema)
 
-_FILTER_FIELDS = {"exact": lambda: fields.String(validate=validate.Length(min=1, max=128)),
-                  "ci": lambda: fields.String(validate=validate.Length(min=1, max=254)),
+_FILTER_FIELDS = {"exact": Key,  # filters name keys: the same rules as keys
+                  "ci": lambda: SearchText(validate=validate.Length(min=1, max=254)),
                   "bool": fields.Boolean}
 _TIMESTAMP = Timestamp()
 

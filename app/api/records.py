@@ -57,8 +57,8 @@ def register_record_routes(blp, resource):
 
         @blp.doc(summary=f"Create or replace {a_label}", parameters=_PRECONDITION_HEADERS + [
             {"in": "header", "name": "If-None-Match", "required": False,
-             "schema": {"type": "string", "enum": ["*"]},
-             "description": "`*`: only create, never replace."}])
+             "schema": {"type": "string"},
+             "description": '`*`: only create, never replace; `"3"`: not over version 3.'}])
         @blp.arguments(schema)
         @blp.response(200, schema, headers=ETAG_HEADER, description="Replaced or unchanged")
         @blp.alt_response(201, schema=schema, headers=ETAG_HEADER, success=True,

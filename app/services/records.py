@@ -11,10 +11,10 @@ ANY = "*"
 
 @dataclass(frozen=True)
 class Preconditions:
-    """Conditional-request headers: If-Match versions (or ANY) and If-None-Match: *."""
+    """Conditional-request headers: If-Match and If-None-Match, each versions or ANY."""
 
     if_match: object = None          # None, ANY, or a frozenset of version numbers
-    if_none_match_any: bool = False
+    if_none_match: object = None     # None, ANY, or a frozenset of version numbers
 
     def check(self, row):
         """Raise PreconditionFailed when the stored record does not satisfy them."""
@@ -25,8 +25,9 @@ class Preconditions:
                 raise PreconditionFailed(
                     f"The record is at version {row.version}; If-Match named another.",
                     headers={"ETag": etag(row)})
-        if self.if_none_match_any and row is not None:
-            raise PreconditionFailed("The record already exists (If-None-Match: *).",
+        if self.if_none_match is not None and row is not None and (
+                self.if_none_match == ANY or row.version in self.if_none_match):
+            raise PreconditionFailed("The record exists at a version If-None-Match excludes.",
                                      headers={"ETag": etag(row)})
 
 

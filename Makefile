@@ -30,8 +30,12 @@ test: venv
 fuzz: venv
 	$(BIN)/python tests/fuzz.py $(FUZZ_ARGS)
 
+# SQLite always; PostgreSQL too when the local server answers (as in .ci/run).
+BENCH_POSTGRESQL ?= postgresql://postgres@127.0.0.1:5432/test
 bench: venv
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/run.py --database sqlite \
+	  $$(pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo --database $(BENCH_POSTGRESQL)) \
+	  $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -2,6 +2,7 @@
 import http.client
 import json
 import multiprocessing
+import os
 import time
 from urllib.parse import quote, urlsplit
 
@@ -60,3 +61,19 @@ def run_load(base_url, api_key, requests_per_client, items_per_request=1):
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
     }
+
+
+def worker_memory(master_pid):
+    """{pid: resident KiB} of the gunicorn master's worker processes."""
+    workers = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as handle:
+                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+        except OSError:
+            continue
+        if int(fields.get("PPid", "0").strip()) == master_pid:
+            workers[int(entry)] = int(fields["VmRSS"].split()[0])
+    return workers

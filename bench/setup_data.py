@@ -1,0 +1,115 @@
+"""Preparing the benchmark's databases: tenants, keys, bulk-loaded rows, storage ceilings."""
+import time
+
+from scenarios import BATCH_SIZE, LINKS_PER_REPRESENTATIVE, contact_body
+
+
+def prepare_database(url, clients, per_client):
+    """Schema, tenant, key; per client an account and a representative linked to 10,000 accounts.
+
+    Written with bulk inserts: setting up is not what is measured.
+    """
+    from app import create_app
+    from app.db import database
+    from app.migrations import upgrade
+    from app.models import Account, Representative, RepresentativeAccount
+    from app.services.tenants import create_api_key, create_tenant
+
+    create_app({"DATABASE_URL": url})
+    upgrade()
+    tenant = create_tenant(f"bench-{int(time.time() * 1000)}")
+    key = create_api_key(tenant, name="bench")[1]
+    accounts = LINKS_PER_REPRESENTATIVE + clients * per_client
+    with database.atomic():
+        for start in range(0, accounts, 500):
+            Account.insert_many([{"tenant": tenant.id, "account_number": f"L{n:06d}",
+                                  "name": f"Linked {n}"}
+                                 for n in range(start, min(accounts, start + 500))]).execute()
+        Account.insert_many([{"tenant": tenant.id, "account_number": f"ACCT-{c}",
+                              "name": f"Client {c}"} for c in range(clients)]).execute()
+        Representative.insert_many([{"tenant": tenant.id, "reference": f"REP-{c}"}
+                                    for c in range(clients)]).execute()
+        for c in range(clients):
+            for start in range(0, LINKS_PER_REPRESENTATIVE, 500):
+                RepresentativeAccount.insert_many([
+                    {"tenant": tenant.id, "representative": f"REP-{c}",
+                     "account_number": f"L{n:06d}"}
+                    for n in range(start, start + 500)]).execute()
+    database.close()
+    return key, tenant.id
+
+
+def storage_ceiling(url, rows_wanted):
+    """Rows/s of the same contact rows written by Peewee's insert_many in one transaction,
+    one process: no HTTP, no validation, no rules."""
+    from app import create_app
+    from app.db import database
+    from app.models import Account, Contact
+    from app.services.tenants import create_tenant
+
+    create_app({"DATABASE_URL": url})
+    tenant = create_tenant(f"ceiling-{int(time.time() * 1000)}")
+    Account.create(tenant=tenant.id, account_number="ACCT-0", name="ceiling")
+    rows = []
+    for index in range(rows_wanted):
+        body = contact_body(0, index, "ceiling")
+        body.update(tenant=tenant.id, reference=f"CEIL-{index}", version=1,
+                    email_status="valid")
+        rows.append(body)
+    started = time.perf_counter()
+    with database.atomic():
+        for start in range(0, len(rows), BATCH_SIZE):
+            Contact.insert_many(rows[start:start + BATCH_SIZE]).execute()
+    peewee_rate = rows_wanted / (time.perf_counter() - started)
+
+    # The same rows again as plain tuples through one prepared INSERT: storage alone.
+    fields = [field for field in Contact._meta.sorted_fields if field.name != "id"]
+    sql = (f"INSERT INTO contacts ({', '.join(field.column_name for field in fields)}) "
+           f"VALUES ({', '.join([database.param] * len(fields))})")
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    tuples = [[field.db_value(dict(row, reference="RAW-" + row["reference"], created_at=now,
+                                   updated_at=now, change_seq=0, is_primary=False)
+                              .get(field.name, field.default if not callable(field.default)
+                                   else None))
+               for field in fields] for row in rows]
+    started = time.perf_counter()
+    with database.atomic():
+        cursor = database.cursor()
+        for start in range(0, len(tuples), BATCH_SIZE):
+            cursor.executemany(sql, tuples[start:start + BATCH_SIZE])
+    raw_rate = rows_wanted / (time.perf_counter() - started)
+    database.close()
+    return round(peewee_rate, 1), round(raw_rate, 1)
+
+
+def fill_contacts(url, tenant_id, count):
+    """Bulk-load `count` contacts (F0000000...) into the tenant, then ANALYZE; returns a
+    cursor 150 changes before the end of its contacts feed."""
+    from app import create_app
+    from app.db import database
+    from app.models import Contact, Tenant, utcnow
+    from app.services import statements
+    from app.services.feed import encode_cursor
+
+    create_app({"DATABASE_URL": url})
+    now = utcnow()
+    first_seq = Tenant.get_by_id(tenant_id).change_seq + 1
+    chunk = 10_000
+    with database.atomic():
+        for start in range(0, count, chunk):
+            rows = [Contact(tenant=tenant_id, reference=f"F{n:07d}", account_number="ACCT-0",
+                            name=f"Stored {n}", email=f"f{n}@example.com", email_status="valid",
+                            version=1, created_at=now, updated_at=now, change_seq=first_seq + n,
+                            custom_fields={}, is_primary=False)
+                    for n in range(start, min(count, start + chunk))]
+            statements.insert_rows(Contact, rows)
+        Tenant.update(change_seq=first_seq + count).where(Tenant.id == tenant_id).execute()
+    deep = next(iter(Contact.select(Contact.change_seq, Contact.id)
+                     .where(Contact.tenant == tenant_id)
+                     .order_by(Contact.change_seq.desc(), Contact.id.desc())
+                     .limit(1).offset(150)))  # .get() would drop the offset
+    # After a bulk load, as an operator would: without fresh statistics PostgreSQL may plan
+    # the run's lookups as scans of the rows it does not know about yet.
+    database.execute_sql("ANALYZE")
+    database.close()
+    return encode_cursor(deep.change_seq, 0, deep.id)

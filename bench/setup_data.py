@@ -86,7 +86,7 @@ def fill_contacts(url, tenant_id, count):
     """Bulk-load `count` contacts (F0000000...) into the tenant, then ANALYZE; returns a
     cursor 150 changes before the end of its contacts feed."""
     from app import create_app
-    from app.db import database
+    from app.db import database, is_postgresql
     from app.models import Contact, Tenant, utcnow
     from app.services import statements
     from app.services.feed import encode_cursor
@@ -102,7 +102,10 @@ def fill_contacts(url, tenant_id, count):
                             version=1, created_at=now, updated_at=now, change_seq=first_seq + n,
                             custom_fields={}, is_primary=False)
                     for n in range(start, min(count, start + chunk))]
-            statements.insert_rows(Contact, rows)
+            if is_postgresql():
+                _copy_rows(Contact, rows)  # COPY: the pipelined INSERT takes minutes for 1M
+            else:
+                statements.insert_rows(Contact, rows)
         Tenant.update(change_seq=first_seq + count).where(Tenant.id == tenant_id).execute()
     deep = next(iter(Contact.select(Contact.change_seq, Contact.id)
                      .where(Contact.tenant == tenant_id)
@@ -113,3 +116,15 @@ def fill_contacts(url, tenant_id, count):
     database.execute_sql("ANALYZE")
     database.close()
     return encode_cursor(deep.change_seq, 0, deep.id)
+
+
+def _copy_rows(model, rows):
+    """Bulk-load rows with PostgreSQL's COPY (psycopg 3)."""
+    from app.db import database
+
+    fields = [field for field in model._meta.sorted_fields if field.name != "id"]
+    columns = ", ".join(f'"{field.column_name}"' for field in fields)
+    with database.cursor().copy(
+            f'COPY "{model._meta.table_name}" ({columns}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([field.db_value(row.__data__.get(field.name)) for field in fields])

@@ -64,16 +64,25 @@ def run_load(base_url, api_key, requests_per_client, items_per_request=1):
 
 
 def worker_memory(master_pid):
-    """{pid: resident KiB} of the gunicorn master's worker processes."""
+    """{pid: (anonymous KiB, resident KiB)} of the gunicorn master's workers.
+
+    Anonymous memory is the heap: what a leak grows. Resident memory also
+    counts pages of the SQLite file mapped by mmap_size, which come and go
+    with the data read, so it is reported but not judged.
+    """
     workers = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/status") as handle:
-                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+                status = dict(line.split(":", 1) for line in handle if ":" in line)
+            if int(status.get("PPid", "0").strip()) != master_pid:
+                continue
+            with open(f"/proc/{entry}/smaps_rollup") as handle:
+                rollup = dict(line.split(":", 1) for line in handle if ":" in line)
         except OSError:
             continue
-        if int(fields.get("PPid", "0").strip()) == master_pid:
-            workers[int(entry)] = int(fields["VmRSS"].split()[0])
+        workers[int(entry)] = (int(rollup["Anonymous"].split()[0]),
+                               int(status["VmRSS"].split()[0]))
     return workers

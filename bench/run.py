@@ -59,6 +59,10 @@ def feed_page_times(base_url, api_key, cursor, samples=40):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def _mb(sample, index):
+    return {pid: round(values[index] / 1024, 1) for pid, values in sample.items()}
+
+
 def bench_database(url, args):
     """Every figure for one database."""
     per_client = max(1, args.requests // args.clients)
@@ -103,13 +107,15 @@ def bench_database(url, args):
         scale[name] = median_round(figures)
         scale[name]["ratio_to_1k"] = round(
             scale[name]["requests_per_s"] / results[name]["requests_per_s"], 3)
-    growth = {pid: round((memory_after.get(pid, 0) - before) / 1024, 1)
+    growth = {pid: round((memory_after.get(pid, (0, 0))[0] - before[0]) / 1024, 1)
               for pid, before in memory_before.items()}
     return {
         "at_1k": results, "at_1m": scale,
         "memory": {"requests": memory_run["requests"], "statuses": memory_run["statuses"],
-                   "worker_rss_mb_before": {p: round(v / 1024, 1) for p, v in memory_before.items()},
-                   "worker_rss_mb_after": {p: round(v / 1024, 1) for p, v in memory_after.items()},
+                   "worker_heap_mb_before": _mb(memory_before, 0),
+                   "worker_heap_mb_after": _mb(memory_after, 0),
+                   "worker_rss_mb_before": _mb(memory_before, 1),
+                   "worker_rss_mb_after": _mb(memory_after, 1),
                    "growth_mb": growth, "max_growth_mb": max(growth.values() or [0])},
         "feed_depth": {"records": args.stored,
                        "first_page_ms": round(feed_times["start"] * 1000, 2),
@@ -150,9 +156,11 @@ def print_report(name, figures):
           f"at the end {depth['end_page_ms']:.2f} ms, ratio {depth['ratio_end_to_start']:.3f} "
           f"{_mark(depth['ratio_end_to_start'], TARGET_FEED_DEPTH, False)}")
     memory = figures["memory"]
-    print(f"worker memory over {memory['requests']:,} requests: "
-          f"{memory['worker_rss_mb_before']} -> {memory['worker_rss_mb_after']} MB, max growth "
-          f"{memory['max_growth_mb']} MB {_mark(memory['max_growth_mb'], TARGET_MEMORY_MB, False)}")
+    print(f"worker heap over {memory['requests']:,} requests: "
+          f"{sorted(memory['worker_heap_mb_before'].values())} -> "
+          f"{sorted(memory['worker_heap_mb_after'].values())} MB, max growth "
+          f"{memory['max_growth_mb']} MB {_mark(memory['max_growth_mb'], TARGET_MEMORY_MB, False)}"
+          f"; resident {sorted(memory['worker_rss_mb_after'].values())} MB")
 
 
 def unexpected_statuses(figures):

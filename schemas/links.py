@@ -6,10 +6,12 @@ from marshmallow import Schema, fields, validate
 from schemas.common import StrictSchema, Timestamp
 
 MAX_PAGE_LIMIT = 100
+# (page - 1) * limit must stay a valid OFFSET (PostgreSQL: a 64-bit integer).
+MAX_PAGE = 1_000_000_000
 
 
 class PageArgsSchema(StrictSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     limit = fields.Integer(load_default=MAX_PAGE_LIMIT,
                            validate=validate.Range(min=1, max=MAX_PAGE_LIMIT))
 

@@ -137,8 +137,9 @@ def test_paginated_link_listing(api):
     assert api.get("/representatives/R/documents").get_json()["total"] == 0
 
 
+# page=2279779126835456768 overflowed PostgreSQL's OFFSET (found by Schemathesis; regression)
 @pytest.mark.parametrize("query", ["limit=0", "limit=101", "page=0", "page=-1", "limit=x",
-                                   "page=1.5"])
+                                   "page=1.5", "page=2279779126835456768", "page=1000000001"])
 def test_bad_paging_is_422(api, records, query):
     body = assert_problem(api.get(f"/representatives/REP-1/accounts?{query}"),
                           422, "validation-error")

@@ -6,7 +6,6 @@ import requests
 
 from app.models import (Account, Contact, Representative, RepresentativeAccount,
                         RepresentativeDocument)
-from app.services import tenants as tenant_service
 from live_server import GunicornServer
 
 pytestmark = pytest.mark.slow

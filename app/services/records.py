@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 
 from app.db import write_transaction
-from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from app.errors import Conflict, NotFound, PreconditionFailed
 from app.services.feed import record_tombstone
 from app.services.writes import WriteItem, apply_writes
 

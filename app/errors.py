@@ -76,10 +76,6 @@ class PreconditionFailed(ApiError):
     status, code = 412, "precondition-failed"
 
 
-class PayloadTooLarge(ApiError):
-    status, code = 413, "payload-too-large"
-
-
 class UriTooLong(ApiError):
     status, code = 414, "payload-too-large"
 

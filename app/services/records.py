@@ -89,7 +89,6 @@ def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS):
             raise Conflict(f"The {resource.label} {key!r} is still referred to by {listed}; "
                            "delete them or point them elsewhere first.",
                            dependents={plural: count for count, _, plural in counts})
-        resource.before_delete(txn, row)
         resource.model.delete().where(resource.model.id == row.id).execute()
         record_tombstone(txn, resource, row)
 

@@ -176,9 +176,6 @@ class Resource:
                 counts.append((count, singular, plural))
         return counts
 
-    def before_delete(self, txn, row):
-        """Remove what goes away with the record, in the same transaction."""
-
 
 class TracksEmailStatus:
     """For people: `email_status` starts out valid with each new address, null without one."""

@@ -167,9 +167,9 @@ def apply_writes(resource, txn, items, all_or_nothing=False):
     hints = [(item.key, _values(resource, ctx, item)) for item in items]
     resource.prefetch_for(ctx, [(key, values) for key, values in hints if values is not None])
     outcomes = []
-    for item in items:
+    for item, (_, values) in zip(items, hints):
         try:
-            outcomes.append(_apply_one(resource, ctx, item))
+            outcomes.append(_apply_one(resource, ctx, item, values))
         except ApiError as error:
             outcomes.append(Outcome(item.key, error=error))
     if all_or_nothing and any(outcome.error for outcome in outcomes):
@@ -188,7 +188,7 @@ def _values(resource, ctx, item):
     return resource.normalise(resource.merge(resource.values_of(row), item.data))
 
 
-def _apply_one(resource, ctx, item):
+def _apply_one(resource, ctx, item, values):
     model, key = resource.model, item.key
     row = ctx.record(model, resource.key_field, key)
     if item.mode == "create" and row is not None:
@@ -198,7 +198,8 @@ def _apply_one(resource, ctx, item):
         raise NotFound(f"No {resource.label} with {resource.key_field} {key!r}.")
     if item.preconditions is not None:
         item.preconditions.check(row)
-    values = _values(resource, ctx, item)
+    if item.mode == "patch":  # merged onto the record as earlier items left it
+        values = _values(resource, ctx, item)
     errors = resource.check(ctx, key, values, row)
     if errors:
         raise ValidationFailed(errors)

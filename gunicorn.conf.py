@@ -22,3 +22,22 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "warning")
 # No request-line limit in gunicorn, whose own 414 answer is HTML: the app
 # refuses long URLs itself with problem+json (auth.py, MAX_URL_LENGTH).
 limit_request_line = 0
+# A body the app refuses unread (413) is not drained by gunicorn past 64 KiB, and a chunked
+# one cannot be bounded in advance: close such connections after the answer, and say so
+# in its Connection header, instead of announcing keep-alive and then hanging up.
+_SMALLEST_BODY_LIMIT = int(os.environ.get("MAX_BODY_BYTES", 1024 * 1024))
+
+
+def pre_request(worker, req):
+    length = next((int(value) for name, value in req.headers
+                   if name == "CONTENT-LENGTH" and value.isdigit()), None)
+    chunked = any(name == "TRANSFER-ENCODING" and "chunked" in value.lower()
+                  for name, value in req.headers)
+    if chunked or (length is not None and length > _SMALLEST_BODY_LIMIT):
+        req.must_close = True
+
+
+# Header fields: the app answers too many or too long ones itself with problem+json (431);
+# only past these far larger bounds does gunicorn answer with its own HTML page.
+limit_request_fields = 1000
+limit_request_field_size = 65536

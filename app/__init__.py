@@ -23,10 +23,11 @@ def create_app(config=None):
     # Binds the proxy only; the first query of each worker opens its connection.
     bind_database(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_SECONDS"])
 
-    from app import auth, errors, observability
+    from app import auth, errors, http, observability
     from app.api import accounts, contacts, documents, ops, representatives
 
     observability.init_observability(app)
+    http.init_http(app)
     auth.init_auth(app)
     api.init_app(app)
     for module in (accounts, contacts, documents, representatives):

@@ -33,7 +33,9 @@ def _authenticate_request():
     limit_name = "MAX_BATCH_BODY_BYTES" if request.path.endswith(BATCH_SUFFIXES) else "MAX_BODY_BYTES"
     request.max_content_length = current_app.config[limit_name]
 
-    errors = []
+    unknown = sorted(set(request.args) - declared_query_parameters())
+    errors = [{"pointer": f"#/{name}", "parameter": name,
+               "detail": "Unknown query parameter."} for name in unknown]
     for name, value in (request.view_args or {}).items():
         try:
             validate_key(value)
@@ -41,7 +43,18 @@ def _authenticate_request():
             errors.extend(field_error(name, message) for message in error.messages)
     if errors:
         raise ValidationFailed([dict(e, parameter=e["pointer"][2:]) for e in errors],
-                               detail="A key in the path is not valid.")
+                               detail="The query string or a key in the path is not valid."
+                               if unknown else "A key in the path is not valid.")
+
+
+def declared_query_parameters():
+    """The query parameters the matched route declares (IngestBlueprint.query)."""
+    view = current_app.view_functions.get(request.endpoint)
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None:
+        method = "get" if request.method == "HEAD" else request.method.lower()
+        view = getattr(view_class, method, None)
+    return getattr(view, "query_parameters", frozenset())
 
 
 def init_auth(app):

@@ -1,6 +1,7 @@
 """Every failure becomes an RFC 9457 problem+json response; this is the only place that says how."""
 import json
 import logging
+from urllib.parse import quote as url_quote
 
 from flask import g, request
 from marshmallow import ValidationError
@@ -76,8 +77,16 @@ class PreconditionFailed(ApiError):
     status, code = 412, "precondition-failed"
 
 
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload-too-large"
+
+
 class UriTooLong(ApiError):
     status, code = 414, "payload-too-large"
+
+
+class HeadersTooLarge(ApiError):
+    status, code = 431, "payload-too-large"
 
 
 class UnsupportedMediaType(ApiError):
@@ -94,6 +103,11 @@ class ValidationFailed(ApiError):
             names = ", ".join(e["pointer"] for e in errors[:5])
             detail = f"The request has {len(errors)} invalid field(s): {names}."
         super().__init__(detail, errors=errors, **kwargs)
+
+
+def with_article(noun):
+    """'an account', 'a contact'."""
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
 
 
 def escape_pointer_token(token):
@@ -125,6 +139,11 @@ def field_error(field, detail, prefix="#"):
     return {"pointer": f"{prefix}/{escape_pointer_token(field)}", "detail": detail}
 
 
+def instance_uri():
+    """The request's path as a URI reference: percent-encoded like Location."""
+    return url_quote(request.path, safe="/:@!$&'()*+,;=-._~")
+
+
 def problem_response(status, code, detail=None, errors=None, headers=None, title=None, **extra):
     """Build the problem+json response (the only place one is built)."""
     from flask import current_app
@@ -134,7 +153,7 @@ def problem_response(status, code, detail=None, errors=None, headers=None, title
         "title": title or _TITLES.get(code, "Error"),
         "status": status,
         "detail": detail or title or _TITLES.get(code, "Error"),
-        "instance": request.path if request else None,
+        "instance": instance_uri() if request else None,
         "code": code,
         "request_id": g.get("request_id"),
     }

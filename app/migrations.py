@@ -22,6 +22,13 @@ def _create_tables(*models):
     return apply
 
 
+def _run_sql(*statements):
+    def apply():
+        for sql in statements:
+            database.execute_sql(sql)
+    return apply
+
+
 # Append only: a released migration is never edited, a new one is added.
 MIGRATIONS = [
     (1, "tenants, api keys, accounts and contacts",
@@ -30,6 +37,8 @@ MIGRATIONS = [
      _create_tables(Document, Representative, RepresentativeAccount, RepresentativeDocument)),
     (3, "tombstones for the change feed, idempotency keys",
      _create_tables(Tombstone, IdempotencyKey)),
+    (4, "an open_amount equal to amount follows amount (stored as null)",
+     _run_sql("UPDATE documents SET open_amount = NULL WHERE open_amount = amount")),
 ]
 
 

@@ -5,7 +5,8 @@ import re
 from decimal import Decimal, InvalidOperation
 
 import pycountry
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
+from email_validator import EmailNotValidError, validate_email
+from marshmallow import RAISE, Schema, ValidationError, fields, missing, pre_load, validate
 
 LANGUAGE_CODES = frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
 COUNTRY_CODES = frozenset(country.alpha_2 for country in pycountry.countries)
@@ -18,7 +19,9 @@ CUSTOM_FIELDS_MAX_KEYS = 50
 CUSTOM_FIELD_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 CUSTOM_FIELD_MAX_STRING = 1000
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_PLAIN_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+# ASCII digits only: "١٢٣" is a digit string to Python, never an amount to us.
+_PLAIN_DECIMAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
+EMAIL_MAX_LENGTH = 254
 
 
 def validate_key(value):
@@ -91,9 +94,26 @@ class Currency(_CodeField):
     codes, length, upper, label = CURRENCY_CODES, 3, True, "ISO 4217 currency code"
 
 
-def Email(**kwargs):
-    """An email address of at most 254 characters."""
-    return fields.Email(validate=validate.Length(max=254), **kwargs)
+class Email(fields.String):
+    """An email address, checked by email-validator (syntax only, IDN domains welcome).
+
+    The address is kept as the caller wrote it (stripped); comparisons are
+    case-insensitive (services/people.py normalises).
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {}).update(format="email", maxLength=EMAIL_MAX_LENGTH)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > EMAIL_MAX_LENGTH:
+            raise ValidationError(f"Longer than maximum length {EMAIL_MAX_LENGTH}.")
+        try:
+            validate_email(text, check_deliverability=False)
+        except EmailNotValidError as error:
+            raise ValidationError(f"Not a valid email address: {error}") from None
+        return text
 
 
 def format_amount(value):
@@ -127,9 +147,12 @@ class Amount(fields.Field):
             raise ValidationError("Must be a number or a numeric string.") from None
         if not amount.is_finite():
             raise ValidationError("Must be a finite number.")
-        # Digits first: quantize() of a number beyond the context's precision raises.
-        if abs(amount) >= Decimal(10) ** AMOUNT_MAX_INTEGER_DIGITS:
+        # Read the magnitude from the exponent: any arithmetic on 1e1000000 overflows the
+        # decimal context, and quantize() of a number beyond its precision raises.
+        if amount and amount.adjusted() >= AMOUNT_MAX_INTEGER_DIGITS:
             raise ValidationError(f"At most {AMOUNT_MAX_INTEGER_DIGITS} integer digits are allowed.")
+        if amount and amount.adjusted() < -AMOUNT_MAX_DECIMALS:
+            raise ValidationError(f"At most {AMOUNT_MAX_DECIMALS} decimal places are allowed.")
         if amount != amount.quantize(Decimal(1).scaleb(-AMOUNT_MAX_DECIMALS), rounding="ROUND_DOWN"):
             raise ValidationError(f"At most {AMOUNT_MAX_DECIMALS} decimal places are allowed.")
         if self.minimum is not None and amount < self.minimum:
@@ -170,21 +193,33 @@ class Timestamp(fields.DateTime):
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_INT64 = 2 ** 63
+
+
+def _custom_field_number(value):
+    """An int (64-bit) or a float that is exactly the number sent; ValidationError otherwise."""
+    number = Decimal(value) if not isinstance(value, Decimal) else value
+    if not number.is_finite():
+        raise ValidationError("Must be a finite number.")
+    # Sized by exponent before any arithmetic: 1e1000000 overflows the decimal context.
+    integral = number.as_tuple().exponent >= 0 or number == number.to_integral_value()
+    if integral and number.adjusted() < 19 and -_INT64 <= int(number) < _INT64:
+        return int(number)
+    if -308 <= number.adjusted() <= 308:
+        as_float = float(number)
+        if not math.isinf(as_float) and Decimal(repr(as_float)) == number:
+            return as_float
+    raise ValidationError("This number cannot be stored exactly (integers are 64-bit, decimals "
+                          "up to 15 significant digits); send it as a string.")
+
+
 def _custom_field_value(value):
     if value is None or isinstance(value, (bool, str)):
         if isinstance(value, str) and len(value) > CUSTOM_FIELD_MAX_STRING:
             raise ValidationError(f"Strings are limited to {CUSTOM_FIELD_MAX_STRING} characters.")
         return value
     if isinstance(value, (int, float, Decimal)):
-        number = Decimal(value) if not isinstance(value, Decimal) else value
-        if not number.is_finite():
-            raise ValidationError("Must be a finite number.")
-        if number == number.to_integral_value() and abs(number) < 2 ** 63:
-            return int(number)
-        as_float = float(number)
-        if math.isinf(as_float):
-            raise ValidationError("Number out of range.")
-        return as_float
+        return _custom_field_number(value)
     raise ValidationError("Must be a string, number, boolean or null (no objects or arrays).")
 
 
@@ -221,7 +256,12 @@ class CustomFields(fields.Field):
 
 
 class StrictSchema(Schema):
-    """Rejects unknown fields, ignores read-only ones, strips strings, reads "" as null."""
+    """Rejects unknown fields, ignores read-only ones, strips strings, reads "" as null.
+
+    A key (Key field) is never stripped or otherwise changed: one with stray
+    whitespace fails its own rule. A null, or "", for a field with a default
+    gives the default (`is_primary`, `document_type`), in PUT and PATCH alike.
+    """
 
     class Meta:
         unknown = RAISE
@@ -230,24 +270,38 @@ class StrictSchema(Schema):
     def _normalise_input(self, data, **kwargs):
         if not isinstance(data, dict):
             return data
-        read_only = self._read_only_names()
+        read_only, keys, texts, defaults = self._input_rules()
         cleaned = {}
         for name, value in data.items():
             if name in read_only:
                 continue
-            if isinstance(value, str) and isinstance(self.fields.get(name), fields.String):
-                value = value.strip() or None
+            if isinstance(value, str):
+                if name in texts:
+                    value = value.strip() or None
+                elif name in keys:
+                    value = value or None
+            if value is None and name in defaults:
+                default = defaults[name]
+                value = default() if callable(default) else default
             cleaned[name] = value
         return cleaned
 
     @classmethod
-    def _read_only_names(cls):
-        names = cls.__dict__.get("_read_only_cache")
-        if names is None:
-            names = frozenset(name for name, field in cls._declared_fields.items()
-                              if field.dump_only)
-            cls._read_only_cache = names
-        return names
+    def _input_rules(cls):
+        """(read-only names, key names, other field names, defaults), computed once per class."""
+        rules = cls.__dict__.get("_input_rules_cache")
+        if rules is None:
+            declared = cls._declared_fields
+            rules = (
+                frozenset(name for name, field in declared.items() if field.dump_only),
+                frozenset(name for name, field in declared.items() if isinstance(field, Key)),
+                frozenset(name for name, field in declared.items()
+                          if not field.dump_only and not isinstance(field, Key)),
+                {name: field.load_default for name, field in declared.items()
+                 if not field.allow_none and field.load_default is not missing},
+            )
+            cls._input_rules_cache = rules
+        return rules
 
 
 class RecordSchema(StrictSchema):

@@ -1,5 +1,5 @@
 """Document: an invoice or credit note of an account."""
-from marshmallow import fields, validate
+from marshmallow import fields, post_dump, validate
 
 from schemas.common import Amount, Currency, Key, RecordSchema, StrictDate, Text
 
@@ -15,10 +15,18 @@ class DocumentSchema(RecordSchema):
     currency = Currency(allow_none=True, load_default=None)
     amount = Amount(allow_none=True, load_default=None)
     open_amount = Amount(allow_none=True, load_default=None, metadata={
-        "description": "Defaults to amount."})
+        "description": "What is still owed. Unset (null) it follows amount, also when amount "
+                       "changes later; once set it stays until the caller changes it."})
     status = fields.String(dump_only=True, metadata={
         "enum": ["open", "closed"], "description": "open while open_amount is non-zero"})
     applies_to_invoice = Key(allow_none=True, load_default=None, metadata={
         "description": "Required for credit notes: an invoice of the same account."})
     po_number = Text(100, allow_none=True, load_default=None)
     description = Text(4000, allow_none=True, load_default=None)
+
+    @post_dump
+    def _open_amount_follows_amount(self, data, **kwargs):
+        """An open_amount the caller never set reads as the amount."""
+        if data.get("open_amount") is None and "amount" in data:
+            data["open_amount"] = data["amount"]
+        return data

@@ -31,7 +31,8 @@ class LookupSchema(StrictSchema):
 
 class BatchSchema(StrictSchema):
     # Raw: an item that is not an object fails alone, with the other items still stored.
-    items = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1), metadata={
+    items = fields.List(fields.Raw(allow_none=True), required=True,
+                        validate=validate.Length(min=1), metadata={
         "description": "Records with their key field, each with PUT semantics"})
 
 
@@ -53,7 +54,8 @@ class LinkSchema(StrictSchema):
 
 
 class LinkBatchSchema(StrictSchema):
-    links = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1))
+    links = fields.List(fields.Raw(allow_none=True), required=True,
+                        validate=validate.Length(min=1))
 
 
 class BatchResultSchema(StrictSchema):

@@ -55,7 +55,7 @@ def register_collection_routes(blp, resource):
     @blp.route(f"/{name}", endpoint=f"{name}_feed", methods=["GET"])
     @blp.doc(summary=f"Change feed of {name}: every record in the order its latest change "
                      "was committed, with tombstones for deletions")
-    @blp.arguments(feed_args_schema(resource), location="query", as_kwargs=True)
+    @blp.query(feed_args_schema(resource))
     @blp.response(200, CursorPageSchema())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def feed(limit, cursor, updated_after, q, **filters):
@@ -66,7 +66,7 @@ def register_collection_routes(blp, resource):
 
     @blp.route(f"/{name}:versions", endpoint=f"{name}_versions", methods=["GET"])
     @blp.doc(summary=f"Keys and versions of all {name}, in key order")
-    @blp.arguments(VersionsArgsSchema(), location="query", as_kwargs=True)
+    @blp.query(VersionsArgsSchema())
     @blp.response(200, CursorPageSchema())
     def versions(limit, cursor):
         page = feed_service.read_versions(resource, g.tenant_id, limit, cursor)
@@ -90,7 +90,7 @@ def register_collection_routes(blp, resource):
              requestBody={"required": True,
                           "content": {"application/json": {"schema": envelope_doc}}})
     @idempotent
-    @blp.arguments(BatchArgsSchema(), location="query", as_kwargs=True)
+    @blp.query(BatchArgsSchema())
     @blp.response(200, BatchResultSchema())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def batch(atomic):

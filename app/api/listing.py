@@ -2,7 +2,7 @@
 from flask import g
 from marshmallow import Schema, fields
 
-from app.api.records import with_article
+from app.errors import with_article
 from app.api.collections import parse_envelope
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.services import batch as batch_service
@@ -23,7 +23,7 @@ def register_page_route(blp, path, endpoint, page_schema, load_page, summary):
 
     @blp.route(path, endpoint=endpoint, methods=["GET"])
     @blp.doc(summary=summary)
-    @blp.arguments(PAGE_ARGS, location="query", as_kwargs=True)
+    @blp.query(PAGE_ARGS)
     @blp.response(200, page_schema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")

@@ -1,11 +1,14 @@
 """The five verbs on `/{collection}/{key}`, written once for every resource."""
-from flask import g, url_for
+import functools
+
+from flask import current_app, g, url_for
 from flask.views import MethodView
 
 from app.api.body import preconditions_from_request
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
-from app.services.records import (create_record, delete_record, etag, get_record, patch_record,
-                                  put_record)
+from app.errors import ValidationFailed, with_article
+from app.services.records import (create_record, delete_record, etag, get_record, not_found,
+                                  patch_record, put_record)
 
 ETAG_HEADER = {"ETag": {"description": "The record's version, quoted", "schema": {"type": "string"}}}
 _PRECONDITION_HEADERS = [
@@ -14,9 +17,12 @@ _PRECONDITION_HEADERS = [
 ]
 
 
-def with_article(noun):
-    """'an account', 'a contact'."""
-    return ("an " if noun[0] in "aeiou" else "a ") + noun
+_CONDITIONAL_GET_HEADERS = [
+    {"in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"},
+     "description": '304 without a body when the record is at one of these versions.'},
+    {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+     "description": '412 when the record is at none of these versions.'},
+]
 
 
 def record_response(row, status=200, **headers):
@@ -35,16 +41,36 @@ def register_record_routes(blp, resource):
                         {})(partial=True)
     endpoint = f"{blp.name}.{label.title().replace(' ', '')}Record"
 
+    def not_found_first(view):
+        """A PATCH of a missing record is 404 whatever its body: there is nothing to change."""
+        @functools.wraps(view)
+        def wrapper(self, **path):
+            try:
+                return view(self, **path)
+            except ValidationFailed:
+                if resource.find(g.tenant_id, path[key_field]) is None:
+                    raise not_found(resource, path[key_field]) from None
+                raise
+        return wrapper
+
     def created(row):
         location = url_for(endpoint, **{key_field: getattr(row, key_field)})
         return record_response(row, 201, Location=location)
 
     class RecordView(MethodView):
-        @blp.doc(summary=f"Get {a_label}")
+        @blp.doc(summary=f"Get {a_label}", parameters=_CONDITIONAL_GET_HEADERS)
         @blp.response(200, schema, headers=ETAG_HEADER)
+        @blp.alt_response(304, description="Not modified: If-None-Match names this version")
         @blp.alt_response(404, response="NOT_FOUND")
+        @blp.alt_response(412, response="PRECONDITION_FAILED")
         def get(self, **path):
-            return record_response(get_record(resource, g.tenant_id, path[key_field]))
+            row = get_record(resource, g.tenant_id, path[key_field])
+            conditions = preconditions_from_request()
+            if conditions.if_match is not None:
+                conditions.check_match(row)
+            if conditions.if_none_match is not None and conditions.none_match_fails(row):
+                return current_app.response_class(status=304, headers={"ETag": etag(row)})
+            return record_response(row)
 
         @blp.doc(summary=f"Create {a_label}", parameters=[IDEMPOTENCY_HEADER])
         @idempotent
@@ -71,6 +97,7 @@ def register_record_routes(blp, resource):
             return created(row) if outcome == "created" else record_response(row)
 
         @blp.doc(summary=f"Change some fields of {a_label}", parameters=_PRECONDITION_HEADERS)
+        @not_found_first
         @blp.arguments(patch_schema)
         @blp.response(200, schema, headers=ETAG_HEADER)
         @blp.alt_response(404, response="NOT_FOUND")

@@ -16,10 +16,14 @@ class DocumentResource(Resource):
                     "document_type": ("invoice", "credit_note", "other")}
 
     def normalise(self, values):
-        """`open_amount` defaults to `amount`."""
+        """An open_amount equal to amount (nothing paid yet) follows amount: stored as null.
+
+        So it moves with a later change of amount, while one the caller set
+        to something else stays; a body read with GET and sent back is no change.
+        """
         values = super().normalise(values)
-        if values["open_amount"] is None:
-            values["open_amount"] = values["amount"]
+        if values["open_amount"] == values["amount"]:
+            values["open_amount"] = None
         return values
 
     def prefetch_for(self, ctx, entries):
@@ -30,8 +34,13 @@ class DocumentResource(Resource):
                       if values["document_type"] == "credit_note"])
 
     def derived_values(self, values, row):
-        """`status` is open while something is still owed (or owed back)."""
-        return {"status": "open" if values["open_amount"] else "closed"}
+        """`status` is open while something is still owed (or owed back).
+
+        A null `open_amount` follows `amount` (the schema shows `amount` in its place).
+        """
+        open_amount = values["open_amount"] if values["open_amount"] is not None \
+            else values["amount"]
+        return {"status": "open" if open_amount else "closed"}
 
     def check_own_rules(self, ctx, key, values, row):
         errors = []

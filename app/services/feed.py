@@ -20,6 +20,8 @@ from app.models import Tombstone, utcnow
 from app.services import statements
 
 TOMBSTONE_DAYS = 30
+# Positions are 64-bit columns; a forged larger number is a bad cursor, not a driver error.
+_INT64_MIN, _INT64_MAX = -2 ** 63, 2 ** 63 - 1
 _RECORD, _TOMBSTONE = 0, 1
 
 
@@ -51,6 +53,7 @@ def decode_cursor(text, shape):
         raise _bad_cursor() from None
     if not (isinstance(value, list) and len(value) == len(shape) + 1 and value[0] == "v1"
             and all(isinstance(part, kind) and not isinstance(part, bool)
+                    and (kind is not int or _INT64_MIN <= part <= _INT64_MAX)
                     for part, kind in zip(value[1:], shape))):
         raise _bad_cursor()
     return tuple(value[1:])

@@ -19,16 +19,24 @@ class Preconditions:
     def check(self, row):
         """Raise PreconditionFailed when the stored record does not satisfy them."""
         if self.if_match is not None:
-            if row is None:
-                raise PreconditionFailed("The record does not exist, so If-Match cannot match.")
-            if self.if_match != ANY and row.version not in self.if_match:
-                raise PreconditionFailed(
-                    f"The record is at version {row.version}; If-Match named another.",
-                    headers={"ETag": etag(row)})
-        if self.if_none_match is not None and row is not None and (
-                self.if_none_match == ANY or row.version in self.if_none_match):
+            self.check_match(row)
+        if self.if_none_match is not None and self.none_match_fails(row):
             raise PreconditionFailed("The record exists at a version If-None-Match excludes.",
                                      headers={"ETag": etag(row)})
+
+    def check_match(self, row):
+        """Raise PreconditionFailed unless If-Match names the record's version."""
+        if row is None:
+            raise PreconditionFailed("The record does not exist, so If-Match cannot match.")
+        if self.if_match != ANY and row.version not in self.if_match:
+            raise PreconditionFailed(
+                f"The record is at version {row.version}; If-Match named another.",
+                headers={"ETag": etag(row)})
+
+    def none_match_fails(self, row):
+        """True when If-None-Match names the record's version (or * and it exists)."""
+        return row is not None and (self.if_none_match == ANY
+                                    or row.version in self.if_none_match)
 
 
 NO_PRECONDITIONS = Preconditions()
@@ -39,7 +47,7 @@ def etag(row):
     return f'"{row.version}"'
 
 
-def _not_found(resource, key):
+def not_found(resource, key):
     return NotFound(f"No {resource.label} with {resource.key_field} {key!r}.")
 
 
@@ -47,7 +55,7 @@ def get_record(resource, tenant_id, key):
     """The tenant's record, or NotFound."""
     row = resource.find(tenant_id, key)
     if row is None:
-        raise _not_found(resource, key)
+        raise not_found(resource, key)
     return resource.with_related(tenant_id, row)
 
 
@@ -79,7 +87,7 @@ def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS):
     with write_transaction(tenant_id) as txn:
         row = resource.find(tenant_id, key)
         if row is None:
-            raise _not_found(resource, key)
+            raise not_found(resource, key)
         preconditions.check(row)
         counts = resource.dependent_counts(tenant_id, key)
         if counts:

@@ -7,6 +7,7 @@ from marshmallow import fields
 
 from app.db import database
 from app.errors import field_error
+from app.models import JSONTextField
 from app.services import statements
 from schemas.common import CustomFields, Key
 
@@ -58,15 +59,30 @@ class Resource:
         return {name: getattr(row, name) for name in self.writable_fields}
 
     def normalise(self, values):
-        """Give object fields their stored shape: every sub-field present, {} or None when empty."""
+        """Give object fields their stored shape: every sub-field present, {} or None when empty.
+
+        A custom field set to null is absent, in PUT as in PATCH, so a record
+        read with GET and sent back changes nothing.
+        """
         for name, sub_fields in self.object_fields.items():
             value = values.get(name)
             if sub_fields is None:  # custom fields
-                values[name] = dict(value) if value else {}
+                values[name] = {k: v for k, v in value.items() if v is not None} if value else {}
             elif value is not None:
                 shaped = {sub: value.get(sub) for sub in sub_fields}
                 values[name] = shaped if any(v is not None for v in shaped.values()) else None
         return values
+
+    def is_unchanged(self, row, values):
+        """True when storing `values` would change nothing; a boolean never equals a number."""
+        for name in self.writable_fields:
+            stored, new = getattr(row, name), values[name]
+            if stored != new:
+                return False
+            # {"a": true} == {"a": 1} in Python; their stored JSON tells them apart.
+            if name in self.object_fields and _as_json(stored) != _as_json(new):
+                return False
+        return True
 
     def merge(self, current, patch):
         """Apply a PATCH body: fields present replace, objects merge key by key (null removes)."""
@@ -175,6 +191,9 @@ class Resource:
             if count:
                 counts.append((count, singular, plural))
         return counts
+
+
+_as_json = JSONTextField().db_value
 
 
 class TracksEmailStatus:

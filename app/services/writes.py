@@ -8,7 +8,7 @@ single PUT is a batch of one, so every rule holds the same way in both.
 """
 from dataclasses import dataclass, field
 
-from app.errors import ApiError, Conflict, NotFound, ValidationFailed
+from app.errors import ApiError, Conflict, NotFound, ValidationFailed, with_article
 from app.services import statements
 
 
@@ -192,7 +192,8 @@ def _apply_one(resource, ctx, item, values):
     model, key = resource.model, item.key
     row = ctx.record(model, resource.key_field, key)
     if item.mode == "create" and row is not None:
-        raise Conflict(f"A {resource.label} with {resource.key_field} {key!r} already exists; "
+        raise Conflict(f"{with_article(resource.label).capitalize()} with {resource.key_field} "
+                       f"{key!r} already exists; "
                        "use PUT to replace it or PATCH to change it.")
     if item.mode == "patch" and row is None:
         raise NotFound(f"No {resource.label} with {resource.key_field} {key!r}.")
@@ -203,8 +204,7 @@ def _apply_one(resource, ctx, item, values):
     errors = resource.check(ctx, key, values, row)
     if errors:
         raise ValidationFailed(errors)
-    if row is not None and all(getattr(row, name) == values[name]
-                               for name in resource.writable_fields):
+    if row is not None and resource.is_unchanged(row, values):
         return Outcome(key, "unchanged", row, version=row.version)
     resource.before_write(ctx, key, values, row)
     columns = dict(values, **resource.derived_values(values, row))

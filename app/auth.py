@@ -33,6 +33,8 @@ def _authenticate_request():
     limit_name = "MAX_BATCH_BODY_BYTES" if request.path.endswith(BATCH_SUFFIXES) else "MAX_BODY_BYTES"
     request.max_content_length = current_app.config[limit_name]
 
+    if request.routing_exception is not None:
+        return  # 404 / 405 from routing: there is no route whose parameters to check
     unknown = sorted(set(request.args) - declared_query_parameters())
     errors = [{"pointer": f"#/{name}", "parameter": name,
                "detail": "Unknown query parameter."} for name in unknown]

@@ -56,19 +56,50 @@ def tenants_create(name, internal_domains):
     click.echo(f"Created tenant {tenant.name!r} (id {tenant.id}).")
 
 
+@tenants_group.command("list")
+def tenants_list():
+    """List tenants with their internal domains."""
+    click.echo(f"{'ID':<6} {'NAME':<30} {'CREATED':<20} INTERNAL DOMAINS")
+    for tenant in tenant_service.list_tenants():
+        domains = ", ".join(map(tenant_service.display_domain, tenant.internal_domains or ()))
+        click.echo(f"{tenant.id:<6} {tenant.name:<30} {tenant.created_at:%Y-%m-%d %H:%M:%S}  "
+                   f"{domains}")
+
+
+@tenants_group.command("domains")
+@click.argument("tenant")
+@click.option("--add", "added", multiple=True, help="An internal domain to add (repeatable).")
+@click.option("--remove", "removed", multiple=True,
+              help="An internal domain to remove (repeatable).")
+def tenants_domains(tenant, added, removed):
+    """Show or change a tenant's internal email domains."""
+    try:
+        owner = tenant_service.find_tenant(tenant)
+        domains = (tenant_service.change_internal_domains(owner, added, removed)
+                   if added or removed else owner.internal_domains)
+    except tenant_service.TenantError as error:
+        _fail(error)
+    click.echo(f"Internal domains of {owner.name!r}: "
+               + (", ".join(map(tenant_service.display_domain, domains)) or "(none)"))
+
+
 @keys_group.command("create")
 @click.argument("tenant")
 @click.option("--scope", type=click.Choice(tenant_service.SCOPES), default="write",
               show_default=True)
 @click.option("--name", default=None, help="What the key is for.")
-def keys_create(tenant, scope, name):
+@click.option("--expires-in", default=None, help="Lifetime: 30m, 12h, 90d or 8w.")
+@click.option("--expires-at", default=None, help="Expiry: a date (2027-01-31) or ISO 8601 time.")
+def keys_create(tenant, scope, name, expires_in, expires_at):
     """Create an API key; the key itself is printed alone on the last line."""
     try:
+        expiry = tenant_service.expiry_from(expires_in, expires_at)
         row, plaintext = tenant_service.create_api_key(
-            tenant_service.find_tenant(tenant), scope=scope, name=name)
+            tenant_service.find_tenant(tenant), scope=scope, name=name, expires_at=expiry)
     except tenant_service.TenantError as error:
         _fail(error)
-    click.echo(f"Created key {row.key_id} ({scope}) for tenant {tenant!r}. "
+    until = f", expires {expiry:%Y-%m-%d %H:%M:%S} UTC" if expiry else ""
+    click.echo(f"Created key {row.key_id} ({scope}{until}) for tenant {tenant!r}. "
                "It is shown once; only its hash is stored.")
     click.echo(plaintext)
 
@@ -81,11 +112,13 @@ def keys_list(tenant):
         owner = tenant_service.find_tenant(tenant) if tenant else None
     except tenant_service.TenantError as error:
         _fail(error)
-    click.echo(f"{'KEY_ID':<18} {'TENANT':<20} {'SCOPE':<6} {'STATUS':<8} {'CREATED':<20} NAME")
+    click.echo(f"{'KEY_ID':<18} {'TENANT':<20} {'SCOPE':<6} {'STATUS':<8} {'CREATED':<20} "
+               f"{'EXPIRES':<20} NAME")
     for key in tenant_service.list_api_keys(owner):
-        status = "revoked" if key.revoked_at else "active"
-        click.echo(f"{key.key_id:<18} {key.tenant.name:<20} {key.scope:<6} {status:<8} "
-                   f"{key.created_at:%Y-%m-%d %H:%M:%S}  {key.name or ''}")
+        expires = f"{key.expires_at:%Y-%m-%d %H:%M:%S}" if key.expires_at else "never"
+        click.echo(f"{key.key_id:<18} {key.tenant.name:<20} {key.scope:<6} "
+                   f"{tenant_service.key_status(key):<8} {key.created_at:%Y-%m-%d %H:%M:%S}  "
+                   f"{expires:<20} {key.name or ''}")
 
 
 @keys_group.command("revoke")

@@ -167,6 +167,13 @@ class WriteTransaction:
         return self._seq
 
 
+@contextmanager
+def short_write():
+    """A small write transaction that takes no tenant lock (bookkeeping such as claims)."""
+    with _writer_queue or nullcontext(), database.atomic():
+        yield
+
+
 _active = threading.local()
 
 

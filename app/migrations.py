@@ -39,6 +39,8 @@ MIGRATIONS = [
      _create_tables(Tombstone, IdempotencyKey)),
     (4, "an open_amount equal to amount follows amount (stored as null)",
      _run_sql("UPDATE documents SET open_amount = NULL WHERE open_amount = amount")),
+    (5, "tenant names unique whatever their case",
+     _run_sql("CREATE UNIQUE INDEX IF NOT EXISTS tenants_name_ci ON tenants (LOWER(name))")),
 ]
 
 

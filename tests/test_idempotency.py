@@ -1,11 +1,13 @@
 """Idempotency-Key on POST: replay, reuse, in-flight, expiry, and one transaction with the work."""
 import datetime
+import threading
+import time
 
 import pytest
 
 from app.models import Account, IdempotencyKey, utcnow
 from app.services import idempotency
-from conftest import assert_problem
+from conftest import ApiClient, assert_problem
 
 KEY = {"Idempotency-Key": "retry-me-42"}
 
@@ -123,3 +125,41 @@ def test_lookup_with_a_read_key_and_an_idempotency_key(api, read_key):
     again = api.post("/accounts:lookup", json={"keys": ["A"]}, headers=KEY, key=read_key)
     assert first.status_code == again.status_code == 200
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_a_retry_during_the_first_request_is_409_at_once(app, api, monkeypatch):
+    """The first request holds its write transaction open; the retry must not wait for it."""
+    from app.services import batch as batch_service
+
+    entered, release = threading.Event(), threading.Event()
+    real_upsert = batch_service.batch_upsert
+
+    def slow_upsert(*args, **kwargs):
+        result = real_upsert(*args, **kwargs)  # inside the transaction, before commit
+        entered.set()
+        assert release.wait(30)
+        return result
+
+    monkeypatch.setattr(batch_service, "batch_upsert", slow_upsert)
+    body = {"items": [{"account_number": "A", "name": "a"}]}
+    headers = {"Idempotency-Key": "slow-1"}
+    first = {}
+    worker = threading.Thread(target=lambda: first.update(
+        response=ApiClient(app.test_client(), api.key).post("/accounts:batch", json=body,
+                                                            headers=headers)))
+    worker.start()
+    try:
+        assert entered.wait(30)
+        started = time.monotonic()
+        retry = api.post("/accounts:batch", json=body, headers=headers)
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        worker.join(30)
+    assert_problem(retry, 409, "idempotency-key-in-use")
+    assert retry.headers["Retry-After"] == "1"
+    assert waited < 5  # answered while the first still held its transaction open
+    assert first["response"].status_code == 200
+    replay = api.post("/accounts:batch", json=body, headers=headers)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json() == first["response"].get_json()

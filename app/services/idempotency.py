@@ -2,7 +2,7 @@
 import datetime
 import hashlib
 
-from app.db import write_transaction
+from app.db import short_write
 from app.errors import ApiError, ValidationFailed
 from app.models import IdempotencyKey, utcnow
 
@@ -41,37 +41,50 @@ def fingerprint(method, path, body):
     return digest.hexdigest()
 
 
+def _stored(tenant_id, key):
+    return IdempotencyKey.get_or_none(IdempotencyKey.tenant == tenant_id, IdempotencyKey.key == key)
+
+
 def claim(tenant_id, key, request_fingerprint):
     """Take the key for this request: None when it is ours to run, or the stored answer.
 
     Raises IdempotencyKeyReused for another request under the key, and
-    IdempotencyKeyInUse while the first request is still running.
+    IdempotencyKeyInUse at once while the first request is still running: the
+    claim is read first, without waiting for any lock that request holds, and
+    written in a short transaction of its own that takes no tenant lock.
     """
     now = utcnow()
-    with write_transaction(tenant_id):
-        IdempotencyKey.delete().where(IdempotencyKey.tenant == tenant_id,
-                                      IdempotencyKey.expires_at < now).execute()
-        inserted = (IdempotencyKey.insert(tenant=tenant_id, key=key,
-                                          fingerprint=request_fingerprint, claimed_at=now,
-                                          expires_at=now + KEEP_FOR)
-                    .on_conflict(conflict_target=[IdempotencyKey.tenant, IdempotencyKey.key],
-                                 action="IGNORE")
-                    .returning(IdempotencyKey.id).execute())
-        if next(iter(inserted), None) is not None:
-            return None
-        stored = IdempotencyKey.get(IdempotencyKey.tenant == tenant_id, IdempotencyKey.key == key)
-        if stored.fingerprint != request_fingerprint:
-            raise IdempotencyKeyReused(
-                "This Idempotency-Key was used for a different request in the last 24 hours.")
-        if stored.status is not None:
-            return stored
-        if stored.claimed_at > now - ABANDONED_AFTER:
-            raise IdempotencyKeyInUse("A request with this Idempotency-Key is still running; "
-                                      "retry after it has finished.",
-                                      headers={"Retry-After": "1"})
-        stored.claimed_at = now
-        stored.save(only=[IdempotencyKey.claimed_at])
-        return None
+    stored = _stored(tenant_id, key)
+    if stored is None or stored.expires_at < now:
+        with short_write():
+            IdempotencyKey.delete().where(IdempotencyKey.tenant == tenant_id,
+                                          IdempotencyKey.expires_at < now).execute()
+            inserted = (IdempotencyKey.insert(tenant=tenant_id, key=key,
+                                              fingerprint=request_fingerprint, claimed_at=now,
+                                              expires_at=now + KEEP_FOR)
+                        .on_conflict(conflict_target=[IdempotencyKey.tenant, IdempotencyKey.key],
+                                     action="IGNORE")
+                        .returning(IdempotencyKey.id).execute())
+            if next(iter(inserted), None) is not None:
+                return None
+        stored = _stored(tenant_id, key)  # a concurrent first request claimed it just now
+    if stored.fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used for a different request in the last 24 hours.")
+    if stored.status is not None:
+        return stored
+    if stored.claimed_at > now - ABANDONED_AFTER or not _take_over(stored, now):
+        raise IdempotencyKeyInUse("A request with this Idempotency-Key is still running; "
+                                  "retry after it has finished.", headers={"Retry-After": "1"})
+    return None
+
+
+def _take_over(stored, now):
+    """Claim a key whose first request died with its worker; False if another retry won."""
+    with short_write():
+        return bool(IdempotencyKey.update(claimed_at=now)
+                    .where(IdempotencyKey.id == stored.id, IdempotencyKey.status.is_null(),
+                           IdempotencyKey.claimed_at == stored.claimed_at).execute())
 
 
 def complete(tenant_id, key, status, headers, body):
@@ -82,7 +95,7 @@ def complete(tenant_id, key, status, headers, body):
 
 def release(tenant_id, key):
     """Forget an unfinished claim (the request failed without an answer worth keeping)."""
-    with write_transaction(tenant_id):
+    with short_write():
         IdempotencyKey.delete().where(IdempotencyKey.tenant == tenant_id,
                                       IdempotencyKey.key == key,
                                       IdempotencyKey.status.is_null()).execute()

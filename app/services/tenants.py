@@ -1,4 +1,5 @@
 """Tenants and their API keys: creation, listing, revocation and authentication."""
+import datetime
 import hashlib
 import hmac
 import re
@@ -6,12 +7,18 @@ import secrets
 import time
 from dataclasses import dataclass
 
+import idna
+from email_validator import EmailNotValidError, validate_email
+
 from app.db import database
 from app.models import ApiKey, Tenant, utcnow
 
 SCOPES = ("read", "write")
 _KEY_FORMAT = re.compile(r"^ark_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ASCII_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+"
+                           r"([a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+_DURATION = re.compile(r"^(\d{1,6})([mhdw])$")
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class TenantError(ValueError):
@@ -35,25 +42,116 @@ def _hash_secret(secret):
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def check_label(text, what):
+    """A name or label for people to read: printable, one line, at most 255 characters."""
+    text = (text or "").strip()
+    if not text:
+        raise TenantError(f"{what} must not be empty.")
+    if not text.isprintable():
+        raise TenantError(f"{what} must not contain control characters (newlines, tabs...).")
+    if len(text) > 255:
+        raise TenantError(f"{what} must be at most 255 characters.")
+    return text
+
+
+def ascii_domain(domain):
+    """A domain in its ASCII (IDNA) form, lower-cased: how internal domains are kept."""
+    text = domain.strip().rstrip(".").lower()
+    try:
+        encoded = idna.encode(text, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        raise TenantError(f"Not a valid domain: {domain!r}.") from None
+    if not _ASCII_DOMAIN.match(encoded):
+        raise TenantError(f"Not a valid domain: {domain!r}.")
+    return encoded
+
+
+def display_domain(domain):
+    """An internal domain as people write it (bücher.de for xn--bcher-kva.de)."""
+    try:
+        return idna.decode(domain)
+    except idna.IDNAError:
+        return domain
+
+
+def is_internal_email(tenant, email):
+    """True when the address's domain is one of the tenant's internal domains."""
+    try:
+        domain = validate_email(email, check_deliverability=False).ascii_domain
+    except EmailNotValidError:
+        return False
+    return domain.lower() in set(tenant.internal_domains or ())
+
+
 def create_tenant(name, internal_domains=()):
-    """Create a tenant; internal domains (lower-cased) route emails to representatives."""
-    name = (name or "").strip()
-    if not name:
-        raise TenantError("A tenant needs a name.")
-    domains = sorted({domain.strip().lower() for domain in internal_domains})
-    for domain in domains:
-        if not _DOMAIN.match(domain):
-            raise TenantError(f"Not a valid domain: {domain!r}.")
+    """Create a tenant; internal domains (IDNA, lower-cased) route emails to representatives."""
+    name = check_label(name, "A tenant name")
+    domains = sorted({ascii_domain(domain) for domain in internal_domains})
     with database.atomic():
-        if Tenant.select().where(Tenant.name == name).exists():
-            raise TenantError(f"A tenant named {name!r} already exists.")
+        # Names are unique whatever their case; the index on LOWER(name) backs this up
+        # against two concurrent commands (migration 5).
+        taken = [other for (other,) in Tenant.select(Tenant.name).tuples()
+                 if other.casefold() == name.casefold()]
+        if taken:
+            raise TenantError(f"A tenant named {taken[0]!r} already exists.")
         return Tenant.create(name=name, internal_domains=domains)
+
+
+def list_tenants():
+    """Every tenant, oldest first."""
+    return list(Tenant.select().order_by(Tenant.id))
+
+
+def change_internal_domains(tenant, add=(), remove=()):
+    """Add and remove internal domains of a tenant; returns the new list."""
+    domains = set(tenant.internal_domains or ())
+    domains |= {ascii_domain(domain) for domain in add}
+    domains -= {ascii_domain(domain) for domain in remove}
+    tenant.internal_domains = sorted(domains)
+    tenant.save(only=[Tenant.internal_domains])
+    return tenant.internal_domains
+
+
+def expiry_from(expires_in=None, expires_at=None, now=None):
+    """The expiry of a new key from `--expires-in 90d` or `--expires-at 2027-01-31`, or None."""
+    now = now or utcnow()
+    if expires_in and expires_at:
+        raise TenantError("Give --expires-in or --expires-at, not both.")
+    if expires_in:
+        match = _DURATION.match(expires_in.strip().lower())
+        if not match or int(match.group(1)) == 0:
+            raise TenantError("--expires-in takes a number and a unit: 30m, 12h, 90d or 8w.")
+        return now + datetime.timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    if expires_at:
+        try:
+            moment = datetime.datetime.fromisoformat(expires_at.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise TenantError("--expires-at takes a date (2027-01-31) or an ISO 8601 time.") \
+                from None
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        if moment <= now:
+            raise TenantError("--expires-at must be in the future.")
+        return moment
+    return None
+
+
+def key_status(key, now=None):
+    """'active', 'revoked' or 'expired'."""
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_at is not None and key.expires_at <= (now or utcnow()):
+        return "expired"
+    return "active"
 
 
 def find_tenant(name_or_id):
     """A tenant by name, or by numeric id."""
     query = Tenant.select()
     tenant = query.where(Tenant.name == str(name_or_id)).first()
+    if tenant is None:
+        tenant = next((t for t in query if t.name.casefold() == str(name_or_id).casefold()),
+                      None)
     if tenant is None and str(name_or_id).isdigit():
         tenant = query.where(Tenant.id == int(name_or_id)).first()
     if tenant is None:
@@ -65,6 +163,8 @@ def create_api_key(tenant, scope="write", name=None, expires_at=None):
     """Create a key; returns (ApiKey, plaintext). Only a hash of the secret is stored."""
     if scope not in SCOPES:
         raise TenantError(f"Scope must be one of {', '.join(SCOPES)}.")
+    if name is not None:
+        name = check_label(name, "A key name")
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     row = ApiKey.create(key_id=key_id, tenant=tenant, name=name, scope=scope,

@@ -1,5 +1,6 @@
 """Versioned schema migrations: `ar-ingest db upgrade` applies the ones not yet applied."""
-from peewee import IntegerField, TextField
+from peewee import BooleanField, IntegerField, TextField
+from playhouse.migrate import SchemaMigrator, migrate
 
 from app.db import database, is_postgresql
 from app.models import (Account, ApiKey, BaseModel, Contact, Document, IdempotencyKey,
@@ -22,11 +23,39 @@ def _create_tables(*models):
     return apply
 
 
+def _sequence(*steps):
+    def apply():
+        for step in steps:
+            step()
+    return apply
+
+
 def _run_sql(*statements):
     def apply():
         for sql in statements:
             database.execute_sql(sql)
     return apply
+
+
+def _add_columns(table, **columns):
+    """Add columns a table lacks (tables created by an earlier step already have them)."""
+    def apply():
+        existing = {column.name for column in database.get_columns(table)}
+        migrator = SchemaMigrator.from_database(database)
+        migrate(*(migrator.add_column(table, name, field) for name, field in columns.items()
+                  if name not in existing))
+    return apply
+
+
+def _backfill_search_text():
+    from app.services.accounts import ACCOUNTS
+    from app.services.contacts import CONTACTS
+    from app.services.documents import DOCUMENTS
+    from app.services.representatives import REPRESENTATIVES
+    from app.services.search import backfill_search_text
+
+    for resource in (ACCOUNTS, CONTACTS, DOCUMENTS, REPRESENTATIVES):
+        backfill_search_text(resource)
 
 
 # Append only: a released migration is never edited, a new one is added.
@@ -41,6 +70,12 @@ MIGRATIONS = [
      _run_sql("UPDATE documents SET open_amount = NULL WHERE open_amount = amount")),
     (5, "tenant names unique whatever their case",
      _run_sql("CREATE UNIQUE INDEX IF NOT EXISTS tenants_name_ci ON tenants (LOWER(name))")),
+    (6, "search text for q; filtered feeds report records that leave them",
+     _sequence(*(_add_columns(table, search_text=TextField(null=True))
+                 for table in ("accounts", "contacts", "documents", "representatives")),
+               _add_columns("tombstones", deleted=BooleanField(default=True),
+                            before=TextField(null=True), after=TextField(null=True)),
+               _backfill_search_text)),
 ]
 
 

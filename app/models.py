@@ -89,6 +89,9 @@ class Record(BaseModel):
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
     change_seq = BigIntegerField(default=0)
+    # The searchable fields, casefolded and joined by U+001F: what the feed's `q` reads,
+    # the same Unicode rules on both databases (SQLite's LOWER() knows only ASCII).
+    search_text = TextField(null=True)
 
 
 def _unique_key(column):
@@ -271,14 +274,23 @@ RepresentativeDocument = _link_model("RepresentativeDocument", "representative_d
 
 
 class Tombstone(BaseModel):
-    """A deleted record, shown in its collection's change feed for 30 days."""
+    """A record leaving a view of its collection's change feed, kept 30 days.
+
+    `deleted`: the record was deleted (every view shows it). Otherwise a
+    change moved a field the feed filters on: `before` and `after` hold those
+    fields (and the search text) on either side, and filtered feeds report
+    the record to followers whose filter matched before and not after.
+    """
 
     tenant = ForeignKeyField(Tenant, on_delete="CASCADE", index=False)
     collection = CharField(max_length=32)
     key = CharField(max_length=128)
     version = IntegerField()
-    deleted_at = DateTimeField(default=utcnow)
+    deleted_at = DateTimeField(default=utcnow)  # when it left: deleted or changed
     change_seq = BigIntegerField()
+    deleted = BooleanField(default=True)
+    before = JSONTextField(null=True)
+    after = JSONTextField(null=True)
 
     class Meta:
         table_name = "tombstones"

@@ -2,6 +2,7 @@
 import datetime
 import math
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 import pycountry
@@ -268,16 +269,17 @@ class StrictSchema(Schema):
 
     @pre_load
     def _normalise_input(self, data, **kwargs):
-        if not isinstance(data, dict):
+        if not isinstance(data, Mapping):  # webargs hands the query string as a Mapping
             return data
         read_only, keys, texts, defaults = self._input_rules()
+        in_body = isinstance(data, dict)  # a query string is never stripped, only "" is null
         cleaned = {}
         for name, value in data.items():
             if name in read_only:
                 continue
             if isinstance(value, str):
                 if name in texts:
-                    value = value.strip() or None
+                    value = (value.strip() if in_body else value) or None
                 elif name in keys:
                     value = value or None
             if value is None and name in defaults:

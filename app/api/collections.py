@@ -11,8 +11,12 @@ from schemas.common import Key, SearchText, Timestamp
 from schemas.sync import (BatchArgsSchema, BatchResultSchema, BatchSchema, CursorPageSchema,
                           FeedArgsSchema, LookupResultSchema, LookupSchema, VersionsArgsSchema)
 
-_FILTER_FIELDS = {"exact": Key,  # filters name keys: the same rules as keys
-                  "ci": lambda: SearchText(validate=validate.Length(min=1, max=254)),
+# Filters name keys (the same rules as keys); an empty value asks for "none" (IS NULL).
+_FILTER_FIELDS = {"exact": lambda: Key(allow_none=True, metadata={
+                      "description": "Exact value; empty: records where it is null"}),
+                  "ci": lambda: SearchText(allow_none=True, validate=validate.Length(min=1, max=254),
+                                           metadata={"description": "Case-insensitive; empty: "
+                                                                    "records without one"}),
                   "bool": fields.Boolean}
 _TIMESTAMP = Timestamp()
 

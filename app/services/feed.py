@@ -18,6 +18,8 @@ from peewee import SQL, NodeList, Tuple, Value, fn
 from app.errors import ValidationFailed
 from app.models import Tombstone, utcnow
 from app.services import statements
+from app.services.search import contains_pattern
+from app.services.search import matches as search_matches
 
 TOMBSTONE_DAYS = 30
 # Positions are 64-bit columns; a forged larger number is a bad cursor, not a driver error.
@@ -59,56 +61,114 @@ def decode_cursor(text, shape):
     return tuple(value[1:])
 
 
-def _like(text):
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q=None,
               filters=None):
-    """A page of the collection's change feed after `cursor`."""
+    """A page of the collection's change feed after `cursor`.
+
+    `filters` holds only the filters given; a None value asks for records
+    whose field is null. A filtered feed (any filter or `q`) also reports the
+    records that left it since the cursor, so a follower that applies every
+    page ends with exactly the records that match now.
+    """
     seq, kind, last_id = decode_cursor(cursor, (int, int, int)) if cursor else (0, _TOMBSTONE, 0)
-    filters = {name: value for name, value in (filters or {}).items() if value is not None}
+    filters = dict(filters or {})
     model = resource.model
 
     records = resource.select(tenant_id).where(_after(model, seq, kind, last_id, _RECORD))
     if updated_after is not None:
         records = records.where(model.updated_at > _naive_utc(updated_after))
     if q:
-        records = records.where(_any_contains(
-            [getattr(model, name) for name in resource.search_fields], q))
+        records = records.where(NodeList((model.search_text, SQL("LIKE"),
+                                          Value(contains_pattern(q)), SQL("ESCAPE '\\'"))))
     for name, value in filters.items():
         column = getattr(model, name)
-        if resource.feed_filters[name] == "ci":
+        if value is None:
+            records = records.where(column.is_null())
+        elif resource.feed_filters[name] == "ci":
             records = records.where(fn.LOWER(column) == value.lower())
         else:
             records = records.where(column == value)
     rows = list(records.order_by(model.change_seq, model.id).limit(limit + 1))
     entries = [((row.change_seq, _RECORD, row.id), row) for row in rows]
 
-    if not filters:  # a tombstone has no fields left to filter on
-        entries.extend(_tombstones(resource, tenant_id, limit, seq, kind, last_id,
-                                   updated_after, q))
+    # Past the (limit + 1)th record nothing can make this page or change has_more.
+    bound = entries[limit][0] if len(entries) > limit else None
+    removals = _Removals(resource, tenant_id, (seq, kind, last_id), updated_after)
+    if filters or q:
+        entries.extend(removals.leaving(limit, bound, lambda state: _matches(
+            resource, state, filters, q)))
+    else:
+        entries.extend(removals.deleted(limit))
     entries.sort(key=lambda entry: entry[0])
     page, has_more = entries[:limit], len(entries) > limit
     next_position = page[-1][0] if page else (seq, kind, last_id)
     return FeedPage([item for _, item in page], encode_cursor(*next_position), has_more)
 
 
-def _tombstones(resource, tenant_id, limit, seq, kind, last_id, updated_after, q):
-    oldest = utcnow() - datetime.timedelta(days=TOMBSTONE_DAYS)
-    query = (Tombstone.select()
-             .where(Tombstone.tenant == tenant_id, Tombstone.collection == resource.name,
-                    _after(Tombstone, seq, kind, last_id, _TOMBSTONE),
-                    Tombstone.deleted_at >= oldest))
-    if updated_after is not None:
-        query = query.where(Tombstone.deleted_at > _naive_utc(updated_after))
-    if q:
-        query = query.where(_any_contains([Tombstone.key], q))
-    rows = query.order_by(Tombstone.change_seq, Tombstone.id).limit(limit + 1)
-    return [((row.change_seq, _TOMBSTONE, row.id),
-             {resource.key_field: row.key, "deleted": True, "version": row.version,
-              "updated_at": row.deleted_at}) for row in rows]
+def _matches(resource, state, filters, q):
+    """Whether a kept state (Tombstone.before/after) matches the filters, as the SQL above."""
+    if state is None:
+        return False
+    for name, value in filters.items():
+        stored = state.get(name)
+        if value is None:
+            if stored is not None:
+                return False
+        elif resource.feed_filters[name] == "ci":
+            if stored is None or stored.lower() != value.lower():
+                return False
+        elif stored != value:
+            return False
+    return not q or search_matches(state.get("search_text"), q)
+
+
+class _Removals:
+    """Tombstone rows of one collection after a feed position, within the 30 days kept."""
+
+    def __init__(self, resource, tenant_id, position, updated_after):
+        self.resource = resource
+        oldest = utcnow() - datetime.timedelta(days=TOMBSTONE_DAYS)
+        self.query = Tombstone.select().where(Tombstone.tenant == tenant_id,
+                                              Tombstone.collection == resource.name,
+                                              Tombstone.deleted_at >= oldest)
+        if updated_after is not None:
+            self.query = self.query.where(Tombstone.deleted_at > _naive_utc(updated_after))
+        self.position = position
+
+    def _item(self, row, deleted):
+        item = {self.resource.key_field: row.key, "deleted": deleted, "version": row.version,
+                "updated_at": row.deleted_at}
+        if not deleted:
+            item["matches_filter"] = False
+        return ((row.change_seq, _TOMBSTONE, row.id), item)
+
+    def deleted(self, limit):
+        """Deletions after the position: what an unfiltered follower must remove."""
+        rows = (self.query.where(Tombstone.deleted == True,  # noqa: E712
+                                 _after(Tombstone, *self.position, _TOMBSTONE))
+                .order_by(Tombstone.change_seq, Tombstone.id).limit(limit + 1))
+        return [self._item(row, True) for row in rows]
+
+    def leaving(self, limit, bound, matched, chunk=500):
+        """Deletions and changes that took a record out of a filtered view.
+
+        Read in chunks up to `bound` and judged on the stored before/after
+        states; only limit + 1 of them can matter to one page.
+        """
+        found, position = [], self.position
+        while len(found) <= limit:
+            rows = list(self.query.where(_after(Tombstone, *position, _TOMBSTONE))
+                        .order_by(Tombstone.change_seq, Tombstone.id).limit(chunk))
+            for row in rows:
+                entry_position = (row.change_seq, _TOMBSTONE, row.id)
+                if bound is not None and entry_position > bound:
+                    return found
+                if matched(row.before) and (row.deleted or not matched(row.after)):
+                    found.append(self._item(row, row.deleted))
+            if len(rows) < chunk:
+                return found
+            position = (rows[-1].change_seq, _TOMBSTONE, rows[-1].id)
+        return found
 
 
 def _after(model, seq, kind, last_id, own_kind):
@@ -129,21 +189,12 @@ def _naive_utc(moment):
     return moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
 
 
-def _any_contains(columns, text):
-    """LOWER(column) LIKE '%text%' on any of the columns, with % and _ taken literally."""
-    pattern = _like(text)
-    condition = None
-    for column in columns:
-        clause = NodeList((fn.LOWER(column), SQL("LIKE"), Value(pattern), SQL("ESCAPE '\\'")))
-        condition = clause if condition is None else (condition | clause)
-    return condition
-
-
 def record_tombstone(txn, resource, row):
     """Leave a tombstone for a deleted record and purge the tenant's expired ones."""
     Tombstone.insert(tenant=txn.tenant_id, collection=resource.name,
                      key=getattr(row, resource.key_field), version=row.version + 1,
-                     deleted_at=txn.now, change_seq=txn.change_seq).execute()
+                     deleted_at=txn.now, change_seq=txn.change_seq, deleted=True,
+                     before=resource.feed_state(row.__data__)).execute()
     oldest = txn.now - datetime.timedelta(days=TOMBSTONE_DAYS)
     Tombstone.delete().where(Tombstone.tenant == txn.tenant_id,
                              Tombstone.deleted_at < oldest).execute()

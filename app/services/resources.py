@@ -175,6 +175,12 @@ class Resource:
         """Stored, read-only columns that follow from the written values."""
         return {}
 
+    def feed_state(self, data):
+        """What the feed's filters read of a record: its filter fields and search text."""
+        state = {name: data.get(name) for name in self.feed_filters}
+        state["search_text"] = data.get("search_text")
+        return state
+
     def before_write(self, ctx, key, values, row):
         """Changes to other records that must happen in the same transaction."""
 

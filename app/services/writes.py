@@ -9,7 +9,9 @@ single PUT is a batch of one, so every rule holds the same way in both.
 from dataclasses import dataclass, field
 
 from app.errors import ApiError, Conflict, NotFound, ValidationFailed, with_article
+from app.models import Tombstone
 from app.services import statements
+from app.services.search import search_text
 
 
 @dataclass
@@ -45,8 +47,9 @@ class _Tracked:
 class WriteContext:
     """The rows a write transaction has seen or changed, by (model, key)."""
 
-    def __init__(self, txn):
+    def __init__(self, txn, resource):
         self.txn = txn
+        self.resource = resource
         self.tenant_id = txn.tenant_id
         self._rows = {}       # (model, key) -> _Tracked, or None when known not to exist
         self._state = {}      # free-form per-rule state (e.g. primary contacts)
@@ -138,6 +141,7 @@ class WriteContext:
             else:
                 phase = 2
             groups.setdefault((phase, model), []).append(tracked)
+        self._record_filter_exits(pending)
         for (phase, model), group in sorted(groups.items(), key=lambda item: item[0][0]):
             rows = [tracked.row for tracked in group]
             if phase == 1:
@@ -151,6 +155,24 @@ class WriteContext:
                 tracked.original = dict(tracked.row.__data__)
 
 
+    def _record_filter_exits(self, pending):
+        """Changed records whose filter fields moved: filtered feeds report them (feed.py)."""
+        resource, exits = self.resource, []
+        for tracked in pending:
+            if tracked.new or type(tracked.row) is not resource.model:
+                continue
+            before = resource.feed_state(tracked.original)
+            after = resource.feed_state(tracked.row.__data__)
+            if before != after:
+                exits.append({"tenant": self.tenant_id, "collection": resource.name,
+                              "key": getattr(tracked.row, resource.key_field),
+                              "version": tracked.row.version, "deleted_at": self.txn.now,
+                              "change_seq": self.txn.change_seq, "deleted": False,
+                              "before": before, "after": after})
+        if exits:
+            Tombstone.insert_many(exits).execute()
+
+
 def _gives_up_a_flag(tracked):
     """The row held an exclusive flag and no longer holds it where it held it."""
     row, original = tracked.row, tracked.original
@@ -161,7 +183,7 @@ def _gives_up_a_flag(tracked):
 
 def apply_writes(resource, txn, items, all_or_nothing=False):
     """Apply items in order; returns one Outcome per item. Failed items change nothing."""
-    ctx = WriteContext(txn)
+    ctx = WriteContext(txn, resource)
     ctx.prefetch(resource.model, resource.key_field, [item.key for item in items])
     # Values as the items stand against the database: enough to fetch what rules need.
     hints = [(item.key, _values(resource, ctx, item)) for item in items]
@@ -208,6 +230,7 @@ def _apply_one(resource, ctx, item, values):
         return Outcome(key, "unchanged", row, version=row.version)
     resource.before_write(ctx, key, values, row)
     columns = dict(values, **resource.derived_values(values, row))
+    columns["search_text"] = search_text(resource, key, columns)
     txn = ctx.txn
     if row is None:
         new_row = model(tenant=ctx.tenant_id, version=1, created_at=txn.now,

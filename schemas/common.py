@@ -271,13 +271,14 @@ class StrictSchema(Schema):
     def _normalise_input(self, data, **kwargs):
         if not isinstance(data, Mapping):  # webargs hands the query string as a Mapping
             return data
-        read_only, keys, texts, defaults = self._input_rules()
-        in_body = isinstance(data, dict)  # a query string is never stripped, only "" is null
+        read_only, keys, texts, defaults, null_filters = self._input_rules()
+        # A query string is never stripped, and "" is null only where a filter takes null.
+        in_body = isinstance(data, dict)
         cleaned = {}
         for name, value in data.items():
             if name in read_only:
                 continue
-            if isinstance(value, str):
+            if isinstance(value, str) and (in_body or name in null_filters):
                 if name in texts:
                     value = (value.strip() if in_body else value) or None
                 elif name in keys:
@@ -290,7 +291,7 @@ class StrictSchema(Schema):
 
     @classmethod
     def _input_rules(cls):
-        """(read-only names, key names, other field names, defaults), computed once per class."""
+        """(read-only, key, other and nullable field names, defaults), once per class."""
         rules = cls.__dict__.get("_input_rules_cache")
         if rules is None:
             declared = cls._declared_fields
@@ -301,6 +302,10 @@ class StrictSchema(Schema):
                           if not field.dump_only and not isinstance(field, Key)),
                 {name: field.load_default for name, field in declared.items()
                  if not field.allow_none and field.load_default is not missing},
+                # Nullable with no default: filters where "" asks for null. (A field whose
+                # default is None is nullable too, but there "" is simply invalid.)
+                frozenset(name for name, field in declared.items()
+                          if field.allow_none and field.load_default is missing),
             )
             cls._input_rules_cache = rules
         return rules

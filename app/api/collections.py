@@ -14,7 +14,7 @@ from schemas.sync import (BatchArgsSchema, BatchResultSchema, BatchSchema, Curso
 # Filters name keys (the same rules as keys); an empty value asks for "none" (IS NULL).
 _FILTER_FIELDS = {"exact": lambda: Key(allow_none=True, metadata={
                       "description": "Exact value; empty: records where it is null"}),
-                  "ci": lambda: SearchText(allow_none=True, validate=validate.Length(min=1, max=254),
+                  "ci": lambda: SearchText(allow_none=True, validate=validate.Length(max=254),
                                            metadata={"description": "Case-insensitive; empty: "
                                                                     "records without one"}),
                   "bool": fields.Boolean}

@@ -26,7 +26,8 @@ from live_server import GunicornServer  # noqa: E402
 from load import run_load, worker_memory  # noqa: E402
 from scenarios import (BATCH_SIZE, at_scale_plans, batch_plan, memory_plan,  # noqa: E402
                        patch_plan, scenarios)
-from setup_data import fill_contacts, prepare_database, storage_ceiling  # noqa: E402
+from setup_data import (fill_contacts, prepare_database, search_sql_times,  # noqa: E402
+                        storage_ceiling)
 
 TARGETS = {"put_new": 0.5, "put_replace": 0.5, "patch": None, "get": 0.7, "link_put": None,
            "link_list": None}
@@ -56,6 +57,23 @@ def feed_page_times(base_url, api_key, cursor, samples=40):
                 response = http.get(f"{base_url}/api/v1/ingest/contacts", params=params)
                 times[name].append(time.perf_counter() - started)
                 assert response.status_code == 200 and len(response.json()["items"]) == 100
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def search_times(base_url, api_key, stored, samples=10):
+    """Median seconds of a feed page filtered by `q`: a term most records hold, and one
+    only a single record holds (the whole tenant is scanned for it)."""
+    terms = {"common": "stored 1", "rare": f"f{stored // 2}@example"}
+    times = {name: [] for name in terms}
+    with requests.Session() as http:
+        http.headers["X-API-Key"] = api_key
+        for _ in range(samples):
+            for name, term in terms.items():
+                started = time.perf_counter()
+                response = http.get(f"{base_url}/api/v1/ingest/contacts",
+                                    params={"limit": 100, "q": term})
+                times[name].append(time.perf_counter() - started)
+                assert response.status_code == 200 and response.json()["items"]
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -93,6 +111,8 @@ def bench_database(url, args):
                                              round_number):
                 at_scale.setdefault(name, []).append(run_load(server.url, key, plan))
         feed_times = feed_page_times(server.url, key, deep_cursor)
+        q_times = search_times(server.url, key, args.stored)
+    q_sql = search_sql_times(url, tenant_id, f"f{args.stored // 2}@example")
 
     results = {name: median_round(figures) for name, figures in rounds.items()}
     baseline = results["noop"]["requests_per_s"]
@@ -121,6 +141,10 @@ def bench_database(url, args):
                        "first_page_ms": round(feed_times["start"] * 1000, 2),
                        "end_page_ms": round(feed_times["end"] * 1000, 2),
                        "ratio_end_to_start": round(feed_times["end"] / feed_times["start"], 3)},
+        "search": {"records": args.stored,
+                   "common_term_page_ms": round(q_times["common"] * 1000, 2),
+                   "rare_term_page_ms": round(q_times["rare"] * 1000, 2),
+                   "rare_term_sql_ms": q_sql},
     }
 
 
@@ -155,6 +179,11 @@ def print_report(name, figures):
     print(f"feed at {depth['records']:,} stored: first page {depth['first_page_ms']:.2f} ms, "
           f"at the end {depth['end_page_ms']:.2f} ms, ratio {depth['ratio_end_to_start']:.3f} "
           f"{_mark(depth['ratio_end_to_start'], TARGET_FEED_DEPTH, False)}")
+    search = figures["search"]
+    print(f"q at {search['records']:,} stored: a common term {search['common_term_page_ms']:.2f} "
+          f"ms, a term one record holds (full scan) {search['rare_term_page_ms']:.2f} ms; "
+          f"its query alone {search['rare_term_sql_ms']['search_text']} ms, "
+          f"{search['rare_term_sql_ms']['previous']} ms in the previous LOWER() form")
     memory = figures["memory"]
     print(f"worker heap over {memory['requests']:,} requests: "
           f"{sorted(memory['worker_heap_mb_before'].values())} -> "

@@ -89,7 +89,9 @@ def fill_contacts(url, tenant_id, count):
     from app.db import database, is_postgresql
     from app.models import Contact, Tenant, utcnow
     from app.services import statements
+    from app.services.contacts import CONTACTS
     from app.services.feed import encode_cursor
+    from app.services.search import search_text
 
     create_app({"DATABASE_URL": url})
     now = utcnow()
@@ -102,6 +104,8 @@ def fill_contacts(url, tenant_id, count):
                             version=1, created_at=now, updated_at=now, change_seq=first_seq + n,
                             custom_fields={}, is_primary=False)
                     for n in range(start, min(count, start + chunk))]
+            for row in rows:
+                row.search_text = search_text(CONTACTS, row.reference, row.__data__)
             if is_postgresql():
                 _copy_rows(Contact, rows)  # COPY: the pipelined INSERT takes minutes for 1M
             else:
@@ -128,3 +132,37 @@ def _copy_rows(model, rows):
             f'COPY "{model._meta.table_name}" ({columns}) FROM STDIN') as copy:
         for row in rows:
             copy.write_row([field.db_value(row.__data__.get(field.name)) for field in fields])
+
+
+def search_sql_times(url, tenant_id, term, repeats=5):
+    """Median ms of the feed's q query for a rare term: the previous form (LOWER(column) LIKE
+    on each searchable column) against the stored search text, on the same rows."""
+    import statistics
+
+    from app import create_app
+    from app.db import database
+    from app.services.contacts import CONTACTS
+    from app.services.search import contains_pattern
+
+    create_app({"DATABASE_URL": url})
+    p = database.param
+    pattern = contains_pattern(term)
+    previous = " OR ".join(f"LOWER({name}) LIKE {p} ESCAPE '\\'" for name in CONTACTS.search_fields)
+    queries = {
+        "previous": (f"SELECT id FROM contacts WHERE tenant_id = {p} AND ({previous}) "
+                     f"ORDER BY change_seq, id LIMIT 101",
+                     [tenant_id] + [pattern] * len(CONTACTS.search_fields)),
+        "search_text": (f"SELECT id FROM contacts WHERE tenant_id = {p} AND search_text LIKE {p} "
+                        f"ESCAPE '\\' ORDER BY change_seq, id LIMIT 101", [tenant_id, pattern]),
+    }
+    times = {}
+    for name, (sql, params) in queries.items():
+        samples = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            rows = database.execute_sql(sql, params).fetchall()
+            samples.append(time.perf_counter() - started)
+            assert len(rows) == 1, (name, len(rows))
+        times[name] = round(statistics.median(samples) * 1000, 1)
+    database.close()
+    return times

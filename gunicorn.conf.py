@@ -1,6 +1,8 @@
 """Gunicorn settings for `gunicorn wsgi:app`; each can be overridden from the environment."""
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
@@ -19,6 +21,45 @@ preload_app = False
 accesslog = None  # the app writes its own JSON line per request
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "warning")
+# gunicorn's own error log in the app's format: one JSON object per line
+# (python-json-logger), unless LOG_FORMAT=text.
+if os.environ.get("LOG_FORMAT", "json") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "app.logs.JsonLineFormatter"}},
+        # gunicorn merges this over its defaults one level deep: its root logger uses
+        # "console", so both handlers are declared here.
+        "handlers": {name: {"class": "logging.StreamHandler", "formatter": "json",
+                            "stream": stream}
+                     for name, stream in (("console", "ext://sys.stdout"),
+                                          ("error_console", "ext://sys.stderr"))},
+        "loggers": {"gunicorn.error": {"level": loglevel.upper(), "handlers": ["error_console"],
+                                       "propagate": False}},
+    }
+
+# Prometheus metrics from every worker: each writes its samples to this directory
+# (prometheus_client's multiprocess mode), emptied when the server starts; a worker that
+# exits is marked dead so its live-only samples stop counting.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
+                      os.path.join(tempfile.gettempdir(), f"ar-ingest-metrics-{os.getpid()}"))
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+
+def on_starting(server):
+    """Start from an empty metrics directory: samples of an earlier run must not count."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
 # No request-line limit in gunicorn, whose own 414 answer is HTML: the app
 # refuses long URLs itself with problem+json (auth.py, MAX_URL_LENGTH).
 limit_request_line = 0

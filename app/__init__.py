@@ -1,14 +1,23 @@
-"""ar-ingest: a multi-tenant HTTP ingest API for accounts-receivable collections data."""
-from flask import Flask
-from flask_swagger_ui import get_swaggerui_blueprint
+"""ar-ingest: a multi-tenant HTTP ingest API for accounts-receivable collections data.
 
-from app.api import API_PREFIX, OPENAPI_SETTINGS, api
-from app.config import DEFAULTS, default_database_url, from_environment
-from app.db import bind_database
+Importing the package is light: Flask, the models and the rest load only
+when create_app() runs, so `app.logs` (gunicorn's log format) and the
+client can be imported without them.
+"""
 
 
 def create_app(config=None):
     """Build the Flask app: defaults, then the environment, then `config`."""
+    from flask import Flask
+    from flask_swagger_ui import get_swaggerui_blueprint
+
+    from app import auth, errors, http, metrics, observability, ratelimit
+    from app.api import API_PREFIX, OPENAPI_SETTINGS, api
+    from app.api import accounts, contacts, documents, ops, representatives
+    from app.cli import register_commands
+    from app.config import DEFAULTS, default_database_url, from_environment
+    from app.db import bind_database
+
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
     app.config.update(DEFAULTS)
     app.config.update(OPENAPI_SETTINGS)
@@ -23,12 +32,11 @@ def create_app(config=None):
     # Binds the proxy only; the first query of each worker opens its connection.
     bind_database(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_SECONDS"])
 
-    from app import auth, errors, http, observability
-    from app.api import accounts, contacts, documents, ops, representatives
-
     observability.init_observability(app)
     http.init_http(app)
     auth.init_auth(app)
+    ratelimit.init_rate_limits(app)
+    metrics.init_metrics(app)
     api.init_app(app)
     for module in (accounts, contacts, documents, representatives):
         api.register_blueprint(module.blp)
@@ -36,7 +44,5 @@ def create_app(config=None):
     app.register_blueprint(get_swaggerui_blueprint(
         "/docs", f"{API_PREFIX}/openapi.json", config={"app_name": "ar-ingest API"}))
     errors.register_error_handlers(app)
-
-    from app.cli import register_commands
     register_commands(app)
     return app

@@ -49,14 +49,19 @@ def _authenticate_request():
                                if unknown else "A key in the path is not valid.")
 
 
-def declared_query_parameters():
-    """The query parameters the matched route declares (IngestBlueprint.query)."""
+def route_policy(name, default):
+    """What the matched route declares about itself (query parameters, rate-limit cost)."""
     view = current_app.view_functions.get(request.endpoint)
     view_class = getattr(view, "view_class", None)
     if view_class is not None:
         method = "get" if request.method == "HEAD" else request.method.lower()
         view = getattr(view_class, method, None)
-    return getattr(view, "query_parameters", frozenset())
+    return getattr(view, name, default)
+
+
+def declared_query_parameters():
+    """The query parameters the matched route declares (IngestBlueprint.query)."""
+    return route_policy("query_parameters", frozenset())
 
 
 def init_auth(app):

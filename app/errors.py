@@ -8,6 +8,7 @@ from marshmallow import ValidationError
 from peewee import IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from app import metrics
 from app.db import release_broken_connection
 
 log = logging.getLogger("ar_ingest.errors")
@@ -204,6 +205,7 @@ def _handle_http_exception(error):
 
 
 def _handle_database_unavailable(error):
+    metrics.count(metrics.DATABASE_ERRORS, "unavailable")
     release_broken_connection()
     log.error("database unavailable", extra={"request_id": g.get("request_id"),
                                              "error": type(error).__name__})
@@ -214,6 +216,7 @@ def _handle_database_unavailable(error):
 def _handle_integrity_error(error):
     # Reached only when a concurrent writer won a race the service could not
     # resolve itself; the caller's retry will see the settled state.
+    metrics.count(metrics.DATABASE_ERRORS, "integrity")
     log.warning("integrity conflict", extra={"request_id": g.get("request_id")})
     return problem_response(409, "conflict",
                             "The write conflicted with a concurrent change; retry the request.")

@@ -1,6 +1,4 @@
 """Request ids, one JSON log line per request, and the logging set-up."""
-import datetime
-import json
 import logging
 import re
 import sys
@@ -9,28 +7,10 @@ import uuid
 
 from flask import g, request
 
+from app.logs import JsonLineFormatter
+
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 access_log = logging.getLogger("ar_ingest.access")
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: the message, its level, and the record's extra fields."""
-
-    _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-
-    def format(self, record):
-        entry = {
-            "time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
-            .strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update({key: value for key, value in vars(record).items()
-                      if key not in self._STANDARD})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
 
 
 def configure_logging(app):
@@ -44,7 +24,7 @@ def configure_logging(app):
     handler = logging.StreamHandler(sys.stderr)
     handler._ar_ingest = True
     if app.config["LOG_FORMAT"] == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonLineFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logger.addHandler(handler)

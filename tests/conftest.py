@@ -12,6 +12,19 @@ from app.models import ALL_MODELS
 from app.services import tenants as tenant_service
 
 
+def redis_url():
+    """TEST_REDIS_URL, or the local Redis (database 15) when it answers; None otherwise."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    if not url:
+        return None
+    try:
+        import redis
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except Exception:
+        return None
+    return url
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     url = os.environ.get("TEST_DATABASE_URL") or ""

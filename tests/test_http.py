@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from app.models import Account, Contact
-from app.observability import JsonFormatter
+from app.logs import JsonLineFormatter
 from app.services import tenants as tenant_service
 from conftest import assert_problem, key_parts
 
@@ -157,7 +157,7 @@ class _Collect(logging.Handler):
         self.lines = []
 
     def emit(self, record):
-        self.lines.append(json.loads(JsonFormatter().format(record)))
+        self.lines.append(json.loads(JsonLineFormatter().format(record)))
 
 
 def test_one_json_log_line_per_request(api, api_key):

@@ -60,6 +60,17 @@ class IngestBlueprint(Blueprint):
         return decorator
 
 
+BATCH_RATE_LIMIT_COST = 10
+
+
+def costs(units):
+    """Declare how many rate-limit units one request to this route spends (default 1)."""
+    def decorator(view):
+        view.rate_limit_cost = units
+        return view
+    return decorator
+
+
 api = IngestApi()
 
 OPENAPI_SETTINGS = {

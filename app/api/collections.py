@@ -2,6 +2,8 @@
 from flask import current_app, g
 from marshmallow import Schema, fields, validate
 
+from app import metrics
+from app.api import BATCH_RATE_LIMIT_COST, costs
 from app.api.body import read_json_body
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed
@@ -65,6 +67,7 @@ def register_collection_routes(blp, resource):
     def feed(limit, cursor, updated_after, q, **filters):
         page = feed_service.read_feed(resource, g.tenant_id, limit, cursor, updated_after, q,
                                       filters)
+        metrics.count_feed_page(name)
         return {"items": [_dump_feed_item(schema, item) for item in page.items],
                 "next_cursor": page.next_cursor, "has_more": page.has_more}
 
@@ -93,10 +96,14 @@ def register_collection_routes(blp, resource):
              parameters=[IDEMPOTENCY_HEADER],
              requestBody={"required": True,
                           "content": {"application/json": {"schema": envelope_doc}}})
+    @costs(BATCH_RATE_LIMIT_COST)
     @idempotent
     @blp.query(BatchArgsSchema())
     @blp.response(200, BatchResultSchema())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def batch(atomic):
         items = parse_envelope(BatchSchema(), "MAX_BATCH_ITEMS")
-        return batch_service.batch_upsert(resource, g.tenant_id, items, atomic)
+        result = batch_service.batch_upsert(resource, g.tenant_id, items, atomic)
+        metrics.count_batch(name, {outcome: result[outcome] for outcome in
+                                   ("created", "replaced", "unchanged", "failed")})
+        return result

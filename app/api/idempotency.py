@@ -3,6 +3,7 @@ import functools
 
 from flask import current_app, g, request
 
+from app import metrics
 from app.db import write_transaction
 from app.errors import ApiError, problem_response
 from app.services import idempotency
@@ -24,6 +25,7 @@ IDEMPOTENCY_HEADER = {
 
 
 def _replay(stored):
+    metrics.count(metrics.IDEMPOTENT_REPLAYS)
     response = current_app.response_class(stored.body, status=stored.status)
     for name, value in (stored.headers or {}).items():
         response.headers[name] = value

@@ -2,6 +2,8 @@
 from flask import g
 from marshmallow import Schema, fields
 
+from app import metrics
+from app.api import BATCH_RATE_LIMIT_COST, costs
 from app.errors import with_article
 from app.api.collections import parse_envelope
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
@@ -100,9 +102,13 @@ def register_link_batch_route(blp, action, remove):
              parameters=[IDEMPOTENCY_HEADER],
              requestBody={"required": True, "content": {"application/json": {
                  "schema": LinkBatchDocSchema}}})
+    @costs(BATCH_RATE_LIMIT_COST)
     @idempotent
     @blp.response(200, LinkBatchResultSchema())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def batch_links():
         links = parse_envelope(LinkBatchSchema(), "MAX_BATCH_ITEMS")
-        return batch_service.batch_links(g.tenant_id, links, remove=remove)
+        result = batch_service.batch_links(g.tenant_id, links, remove=remove)
+        metrics.count_batch("representatives:" + action, {
+            outcome: result[outcome] for outcome in ("linked", "unchanged", "unlinked", "failed")})
+        return result

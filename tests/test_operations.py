@@ -1,0 +1,154 @@
+"""Metrics, rate limits and the log format, in one process (gunicorn: test_operations_live.py)."""
+import re
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from app import create_app
+from app.services import tenants as tenant_service
+from conftest import ApiClient, assert_problem, redis_url
+
+POLICY_FIELD = re.compile(r'^"(\w+)";q=(\d+);w=(\d+)(, "(\w+)";q=(\d+);w=(\d+))*$')
+STATE_FIELD = re.compile(r'^"(\w+)";r=(\d+);t=(\d+)(, "(\w+)";r=(\d+);t=(\d+))*$')
+
+
+def samples(client):
+    """{(name, labels as a sorted tuple): value} read from /metrics."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    found = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def value(found, name, **labels):
+    return found.get((name, tuple(sorted(labels.items()))), 0)
+
+
+def test_metrics_count_requests_by_route_template(api, app):
+    client = app.test_client()
+    before = samples(client)
+    for number in range(3):
+        api.put(f"/accounts/SECRET-{number}", json={"name": "x"})
+    api.get("/accounts/NOPE")
+    after = samples(client)
+    route = "/api/v1/ingest/accounts/<account_number>"
+    assert value(after, "ar_ingest_http_requests_total", route=route, method="PUT",
+                 status="201") - value(before, "ar_ingest_http_requests_total", route=route,
+                                       method="PUT", status="201") == 3
+    assert value(after, "ar_ingest_http_requests_total", route=route, method="GET",
+                 status="404") - value(before, "ar_ingest_http_requests_total", route=route,
+                                       method="GET", status="404") == 1
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "SECRET-" not in text  # never a raw path
+    buckets = [key for key in after if key[0] == "ar_ingest_http_request_duration_seconds_bucket"]
+    assert {dict(labels)["le"] for _, labels in buckets} >= {"0.0005", "0.005", "1.0", "10.0"}
+
+
+def test_metrics_count_batches_feeds_and_replays(api, app):
+    client = app.test_client()
+    before = samples(client)
+    items = [{"account_number": "A", "name": "a"}, {"account_number": "B"}]
+    api.post("/accounts:batch", json={"items": items}, headers={"Idempotency-Key": "k1"})
+    api.post("/accounts:batch", json={"items": items}, headers={"Idempotency-Key": "k1"})
+    api.get("/accounts")
+    after = samples(client)
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("ar_ingest_batch_items_total", collection="accounts", outcome="created") == 1
+    assert delta("ar_ingest_batch_items_total", collection="accounts", outcome="failed") == 1
+    assert delta("ar_ingest_idempotent_replays_total") == 1
+    assert delta("ar_ingest_feed_pages_total", collection="accounts") == 1
+
+
+def test_metrics_can_be_switched_off(database_url, _schema):
+    quiet = create_app({"DATABASE_URL": database_url, "METRICS_ENABLED": False})
+    assert quiet.test_client().get("/metrics").status_code == 404
+
+
+@pytest.fixture
+def limited(database_url, _schema, tenant):
+    """An app limited to 3 units a minute per key, counted in memory."""
+    def build(policy="3/minute", storage="memory://"):
+        app = create_app({"DATABASE_URL": database_url, "RATE_LIMIT": policy,
+                          "RATE_LIMIT_STORAGE_URL": storage, "API_KEY_CACHE_SECONDS": 0,
+                          "LOG_LEVEL": "ERROR"})
+        key = tenant_service.create_api_key(tenant)[1]
+        return app, ApiClient(app.test_client(), key)
+    return build
+
+
+def test_rate_limit_per_key_with_headers(limited):
+    app, client = limited()
+    answers = [client.get("/accounts") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    for answer, remaining in zip(answers, (2, 1, 0, 0)):
+        assert answer.headers["RateLimit-Policy"] == '"minute";q=3;w=60'
+        match = STATE_FIELD.match(answer.headers["RateLimit"])
+        assert match and match.group(1) == "minute" and int(match.group(2)) == remaining
+        assert 1 <= int(match.group(3)) <= 60
+    problem = assert_problem(answers[3], 429, "rate-limited")
+    assert 1 <= int(answers[3].headers["Retry-After"]) <= 60
+    assert "quota" in problem["detail"]
+    other = ApiClient(app.test_client(),
+                      tenant_service.create_api_key(tenant_service.find_tenant("acme"))[1])
+    assert other.get("/accounts").status_code == 200  # another key has its own quota
+
+
+def test_several_windows(limited):
+    _, client = limited("2/second;100/minute")
+    answer = client.get("/accounts")
+    assert answer.headers["RateLimit-Policy"] == '"second";q=2;w=1, "minute";q=100;w=60'
+    assert POLICY_FIELD.match(answer.headers["RateLimit-Policy"])
+    assert re.match(r'^"second";r=1;t=1, "minute";r=99;t=\d+$', answer.headers["RateLimit"])
+
+
+def test_a_batch_costs_ten_units(limited):
+    _, client = limited("12/minute")
+    batch = client.post("/accounts:batch", json={"items": [{"account_number": "A",
+                                                            "name": "a"}]})
+    assert batch.status_code == 200 and '"minute";r=2;' in batch.headers["RateLimit"]
+    assert client.post("/representatives:link", json={"links": [
+        {"representative": "R", "account_number": "A"}]}).status_code == 429
+
+
+def test_health_metrics_and_docs_are_never_limited(limited):
+    app, client = limited("1/minute")
+    client.get("/accounts")
+    plain = app.test_client()
+    for path in ("/livez", "/readyz", "/metrics", "/api/v1/ingest/openapi.json", "/docs/"):
+        for _ in range(3):
+            response = plain.get(path)
+            assert response.status_code == 200, path
+            assert "RateLimit" not in response.headers
+
+
+def test_unreachable_storage_fails_open(limited, caplog):
+    app, client = limited("1/minute", "redis://127.0.0.1:1/0")
+    client_before = samples(app.test_client())
+    answers = [client.get("/accounts") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert answers[0].headers["RateLimit-Policy"] == '"minute";q=1;w=60'
+    assert "RateLimit" not in answers[0].headers  # the state is unknown
+    after = samples(app.test_client())
+    assert value(after, "ar_ingest_rate_limit_storage_errors_total") - value(
+        client_before, "ar_ingest_rate_limit_storage_errors_total") >= 1
+
+
+@pytest.mark.skipif(redis_url() is None, reason="no Redis answers")
+def test_redis_storage_counts_across_apps(limited):
+    import redis
+    redis.Redis.from_url(redis_url()).flushdb()
+    first, client = limited("2/minute", redis_url())
+    second = create_app({"DATABASE_URL": first.config["DATABASE_URL"], "RATE_LIMIT": "2/minute",
+                         "RATE_LIMIT_STORAGE_URL": redis_url(), "API_KEY_CACHE_SECONDS": 0})
+    other_worker = ApiClient(second.test_client(), client.key)
+    assert client.get("/accounts").status_code == 200
+    assert other_worker.get("/accounts").status_code == 200
+    assert client.get("/accounts").status_code == 429
+    assert other_worker.get("/accounts").status_code == 429

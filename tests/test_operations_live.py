@@ -1,0 +1,55 @@
+"""Metrics and shared rate limits through gunicorn with four workers."""
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import redis_url
+from live_server import GunicornServer
+
+pytestmark = pytest.mark.slow
+BASE = "/api/v1/ingest"
+
+
+def metric(url, name, **labels):
+    text = requests.get(url + "/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0
+
+
+def send(url, key, count, path):
+    """`count` GETs over 16 connections (so every worker gets some); their statuses."""
+    def one(_):
+        with requests.Session() as http:
+            return http.get(url + BASE + path, headers={"X-API-Key": key}, timeout=30).status_code
+    with ThreadPoolExecutor(16) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_metrics_add_up_over_four_workers(database_url, tenant, api_key):
+    with GunicornServer(database_url, workers=4, threads=2) as server:
+        route = BASE + "/accounts/<account_number>"
+        statuses = send(server.url, api_key, 200, "/accounts/NONE")
+        assert statuses == [404] * 200
+        assert metric(server.url, "ar_ingest_http_requests_total", route=route, method="GET",
+                      status="404") == 200
+        assert metric(server.url, "ar_ingest_http_request_duration_seconds_count",
+                      route=route, method="GET") == 200
+        # the samples come from every worker, not whichever answered /metrics
+        assert metric(server.url, "ar_ingest_http_requests_total", route="/metrics",
+                      method="GET", status="200") == 2
+
+
+@pytest.mark.skipif(redis_url() is None, reason="no Redis answers")
+def test_a_shared_limit_lets_exactly_n_through_four_workers(database_url, tenant, api_key):
+    import redis
+    redis.Redis.from_url(redis_url()).flushdb()
+    env = {"RATE_LIMIT": "25/hour", "RATE_LIMIT_STORAGE_URL": redis_url()}
+    with GunicornServer(database_url, workers=4, threads=2, env=env) as server:
+        statuses = send(server.url, api_key, 60, "/accounts")
+        assert statuses.count(200) == 25 and statuses.count(429) == 35
+        assert metric(server.url, "ar_ingest_rate_limited_total") == 35

@@ -9,6 +9,9 @@ DEFAULTS = {
     "MAX_URL_LENGTH": 8192,
     "RATE_LIMIT": "",
     "RATE_LIMIT_STORAGE_URL": "memory://",
+    # Workers lease 1/N of each window's quota at a time from the shared count; a huge N
+    # makes every request meet the storage (exact counting at any quota).
+    "RATE_LIMIT_LEASE_DIVISOR": 1000,
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "json",
     "API_KEY_CACHE_SECONDS": 5.0,
@@ -17,7 +20,7 @@ DEFAULTS = {
     "METRICS_ENABLED": True,
 }
 
-_INTEGER_SETTINGS = {"MAX_BATCH_ITEMS", "MAX_BODY_BYTES", "MAX_BATCH_BODY_BYTES", "MAX_URL_LENGTH",
+_INTEGER_SETTINGS = {"RATE_LIMIT_LEASE_DIVISOR", "MAX_BATCH_ITEMS", "MAX_BODY_BYTES", "MAX_BATCH_BODY_BYTES", "MAX_URL_LENGTH",
                      "SQLITE_BUSY_TIMEOUT_SECONDS"}
 _FLOAT_SETTINGS = {"API_KEY_CACHE_SECONDS"}
 _BOOLEAN_SETTINGS = {"ENABLE_NOOP_ROUTE", "METRICS_ENABLED"}

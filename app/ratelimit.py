@@ -42,7 +42,8 @@ def init_rate_limits(app):
     if not policy:
         return
     app.extensions["ar_ingest_rate_limiter"] = RateLimiter(
-        policy, app.config["RATE_LIMIT_STORAGE_URL"])
+        policy, app.config["RATE_LIMIT_STORAGE_URL"],
+        lease_divisor=app.config["RATE_LIMIT_LEASE_DIVISOR"])
     app.before_request(_spend)
     app.after_request(_headers)
 

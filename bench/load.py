@@ -86,3 +86,46 @@ def worker_memory(master_pid):
         workers[int(entry)] = (int(rollup["Anonymous"].split()[0]),
                                int(status["VmRSS"].split()[0]))
     return workers
+
+
+def _children(master_pid):
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:
+            pids.append(int(entry))
+    return pids
+
+
+def process_ids(name):
+    """Pids of processes whose command name is `name` (redis-server, say)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as handle:
+                    if handle.read().strip() == name:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def cpu_seconds(master_pid, extra_pids=()):
+    """User + system CPU seconds used so far by the master's workers and `extra_pids`."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _children(master_pid) + list(extra_pids):
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks

@@ -23,7 +23,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "tests"), HERE]
 
 import requests  # noqa: E402
 from live_server import GunicornServer  # noqa: E402
-from load import run_load, worker_memory  # noqa: E402
+from load import cpu_seconds, process_ids, run_load, worker_memory  # noqa: E402
 from scenarios import (BATCH_SIZE, at_scale_plans, batch_plan, memory_plan,  # noqa: E402
                        patch_plan, scenarios)
 from setup_data import (fill_contacts, prepare_database, search_sql_times,  # noqa: E402
@@ -35,6 +35,16 @@ TARGET_BATCH = 0.7           # of the storage ceiling (Peewee insert_many)
 TARGET_AT_SCALE = 0.8        # PUT and GET rate at 1,000,000 stored / at 1,000
 TARGET_FEED_DEPTH = 1.5      # page at the end of the feed / first page
 TARGET_MEMORY_MB = 20        # worker growth over the memory run
+
+
+def redis_answers():
+    try:
+        import redis
+        redis.Redis.from_url(OPERATIONS_ON["RATE_LIMIT_STORAGE_URL"],
+                             socket_connect_timeout=0.5).ping()
+        return True
+    except Exception:
+        return False
 
 
 def median_round(rounds):
@@ -77,6 +87,55 @@ def search_times(base_url, api_key, stored, samples=10):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+OPERATIONS_OFF = {"METRICS_ENABLED": "0", "RATE_LIMIT": ""}
+OPERATIONS_ON = {"METRICS_ENABLED": "1", "RATE_LIMIT": "1000000/second;100000000/hour",
+                 "RATE_LIMIT_STORAGE_URL": "redis://127.0.0.1:6379/14"}
+TARGET_OPERATIONS_COST = 0.05  # metrics and rate limiting together cost under 5%
+
+
+def _warm_up(clients, requests_each=100):
+    return [[("GET", "/_noop", None)] * requests_each for _ in range(clients)]
+
+
+def operations_cost(url, key, args):
+    """PUT and GET with metrics and Redis-backed rate limiting off, then on, alternating
+    servers round by round on the same database.
+
+    Throughput on two cores shared with the load generator moves ±15% from
+    round to round, more than the 5% to be judged, so each run also measures
+    the CPU the server spends per request (its workers, and Redis when on):
+    the cost is judged on that, with the medians of the throughput beside it.
+    """
+    per_client = max(1, args.requests // args.clients)
+    rates, cpu = {}, {}
+    redis_pids = process_ids("redis-server")
+    for round_number in range(max(args.rounds, 5)):
+        for mode, env in (("off", OPERATIONS_OFF), ("on", OPERATIONS_ON)):
+            keys_round = 1000 + 2 * round_number + (mode == "on")  # keys of their own
+            plans = {name: plan for name, plan in scenarios(args.clients, per_client, keys_round)
+                     if name in ("put_new", "get")}
+            with GunicornServer(url, workers=None, threads=None, worker_class=None,
+                                env=env) as server:
+                run_load(server.url, key, _warm_up(args.clients))
+                extra = redis_pids if mode == "on" else ()
+                for name in ("put_new", "get"):
+                    before = cpu_seconds(server.process.pid, extra)
+                    figures = run_load(server.url, key, plans[name])
+                    used = cpu_seconds(server.process.pid, extra) - before
+                    rates.setdefault((name, mode), []).append(figures["requests_per_s"])
+                    cpu.setdefault((name, mode), []).append(used / figures["requests"])
+    result = {}
+    for name in ("put_new", "get"):
+        off, on = (statistics.median(rates[(name, mode)]) for mode in ("off", "on"))
+        cpu_off, cpu_on = (statistics.median(cpu[(name, mode)]) for mode in ("off", "on"))
+        result[name] = {"off_requests_per_s": round(off, 1), "on_requests_per_s": round(on, 1),
+                        "throughput_cost": round(1 - on / off, 3),
+                        "off_cpu_us_per_request": round(cpu_off * 1e6, 1),
+                        "on_cpu_us_per_request": round(cpu_on * 1e6, 1),
+                        "cost": round(cpu_on / cpu_off - 1, 3)}
+    return result
+
+
 def _mb(sample, index):
     return {pid: round(values[index] / 1024, 1) for pid, values in sample.items()}
 
@@ -105,6 +164,9 @@ def bench_database(url, args):
                                                            keys))
         memory_after = worker_memory(server.process.pid)
 
+    operations = operations_cost(url, key, args) if redis_answers() else None
+    with GunicornServer(url, workers=None, threads=None, worker_class=None) as server:
+        run_load(server.url, key, _warm_up(args.clients))
         deep_cursor = fill_contacts(url, tenant_id, args.stored)
         for round_number in range(args.rounds):
             for name, plan in at_scale_plans(args.clients, per_client, args.stored,
@@ -141,6 +203,7 @@ def bench_database(url, args):
                        "first_page_ms": round(feed_times["start"] * 1000, 2),
                        "end_page_ms": round(feed_times["end"] * 1000, 2),
                        "ratio_end_to_start": round(feed_times["end"] / feed_times["start"], 3)},
+        "operations": operations,
         "search": {"records": args.stored,
                    "common_term_page_ms": round(q_times["common"] * 1000, 2),
                    "rare_term_page_ms": round(q_times["rare"] * 1000, 2),
@@ -179,6 +242,16 @@ def print_report(name, figures):
     print(f"feed at {depth['records']:,} stored: first page {depth['first_page_ms']:.2f} ms, "
           f"at the end {depth['end_page_ms']:.2f} ms, ratio {depth['ratio_end_to_start']:.3f} "
           f"{_mark(depth['ratio_end_to_start'], TARGET_FEED_DEPTH, False)}")
+    operations = figures["operations"]
+    if operations is None:
+        print("metrics and rate limits: no Redis answered, not measured")
+    for scenario, row in (operations or {}).items():
+        print(f"{scenario} with metrics + Redis rate limits: server CPU "
+              f"{row['on_cpu_us_per_request']:.0f} us/request against "
+              f"{row['off_cpu_us_per_request']:.0f} off, cost {row['cost']:.1%} "
+              f"{_mark(row['cost'], TARGET_OPERATIONS_COST, False)}; throughput "
+              f"{row['on_requests_per_s']:.0f} against {row['off_requests_per_s']:.0f} req/s "
+              f"({row['throughput_cost']:.1%})")
     search = figures["search"]
     print(f"q at {search['records']:,} stored: a common term {search['common_term_page_ms']:.2f} "
           f"ms, a term one record holds (full scan) {search['rare_term_page_ms']:.2f} ms; "

@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from app.services import tenants as tenant_service
+from app.services.ratelimit import RateLimiter
 from conftest import ApiClient, assert_problem, redis_url
 
 POLICY_FIELD = re.compile(r'^"(\w+)";q=(\d+);w=(\d+)(, "(\w+)";q=(\d+);w=(\d+))*$')
@@ -152,3 +153,49 @@ def test_redis_storage_counts_across_apps(limited):
     assert other_worker.get("/accounts").status_code == 200
     assert client.get("/accounts").status_code == 429
     assert other_worker.get("/accounts").status_code == 429
+
+
+class FakeClock:
+    def __init__(self, now=1_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def test_leases_never_admit_more_than_the_quota():
+    clock = FakeClock()
+    first = RateLimiter("40/hour", "memory://", lease_divisor=4, clock=clock)  # leases of 10
+    second = RateLimiter("40/hour", "memory://", lease_divisor=4, clock=clock)
+    second.storage = first.storage  # two workers, one shared count
+    passed = sum(limiter.hit("k").allowed for _ in range(50) for limiter in (first, second))
+    assert passed == 40  # both kept asking, so every leased unit was spent
+    hour_start = int(clock.now // 3600 * 3600)
+    assert first.storage.get(f"ar-ingest:k:3600:{hour_start}") >= 40
+    lonely = RateLimiter("40/hour", "memory://", lease_divisor=4, clock=clock)
+    lonely.storage = first.storage
+    assert not lonely.hit("k").allowed  # nothing left to lease
+    clock.now += 3600  # the next window starts afresh
+    assert first.hit("k").allowed
+
+
+def test_small_quotas_are_counted_exactly_per_request():
+    clock = FakeClock()
+    first = RateLimiter("7/minute", "memory://", clock=clock)
+    second = RateLimiter("7/minute", "memory://", clock=clock)
+    second.storage = first.storage
+    assert first.lease_sizes == (1,)
+    results = [limiter.hit("k").allowed for limiter in (first, second, second, first) * 3]
+    assert results.count(True) == 7 and results[:7] == [True] * 7
+
+
+def test_remaining_and_reset_follow_the_window():
+    clock = FakeClock(60 * 16_667 + 30.0)  # 30 s into a minute
+    limiter = RateLimiter("5/minute;1000/hour", "memory://", clock=clock)
+    decision = limiter.hit("k", cost=2)
+    minute, hour = decision.states
+    assert (minute.remaining, minute.reset) == (3, 30)
+    assert hour.remaining == 998 and hour.reset == 3600 - int(clock.now) % 3600
+    refused = limiter.hit("k", cost=4)
+    assert not refused.allowed and refused.retry_after == 30
+    assert limiter.hit("k", cost=3).allowed

@@ -13,7 +13,7 @@ def create_app(config=None):
 
     from app import auth, errors, http, metrics, observability, ratelimit
     from app.api import API_PREFIX, OPENAPI_SETTINGS, api
-    from app.api import accounts, contacts, documents, ops, representatives
+    from app.api import accounts, contacts, documents, ops, people, representatives
     from app.cli import register_commands
     from app.config import DEFAULTS, default_database_url, from_environment
     from app.db import bind_database
@@ -38,7 +38,7 @@ def create_app(config=None):
     ratelimit.init_rate_limits(app)
     metrics.init_metrics(app)
     api.init_app(app)
-    for module in (accounts, contacts, documents, representatives):
+    for module in (accounts, contacts, documents, representatives, people):
         api.register_blueprint(module.blp)
     app.register_blueprint(ops.blp)
     app.register_blueprint(get_swaggerui_blueprint(

@@ -3,7 +3,8 @@ from peewee import BooleanField, IntegerField, TextField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from app.db import database, is_postgresql
-from app.models import (Account, ApiKey, BaseModel, Contact, Document, IdempotencyKey,
+from app.models import (Account, ApiKey, BaseModel, Contact, Document, EmailStatus,
+                        IdempotencyKey,
                         Representative, RepresentativeAccount, RepresentativeDocument, Tenant,
                         Tombstone, utcnow)
 
@@ -58,6 +59,15 @@ def _backfill_search_text():
         backfill_search_text(resource)
 
 
+def _backfill_person_keys():
+    from app.services.contacts import CONTACTS
+    from app.services.people import backfill_person_keys
+    from app.services.representatives import REPRESENTATIVES
+
+    for resource in (CONTACTS, REPRESENTATIVES):
+        backfill_person_keys(resource)
+
+
 # Append only: a released migration is never edited, a new one is added.
 MIGRATIONS = [
     (1, "tenants, api keys, accounts and contacts",
@@ -76,6 +86,21 @@ MIGRATIONS = [
                _add_columns("tombstones", deleted=BooleanField(default=True),
                             before=TextField(null=True), after=TextField(null=True)),
                _backfill_search_text)),
+    (7, "matching keys of people, and the last email event per address",
+     _sequence(*(_add_columns(table, email_key=TextField(null=True), name_key=TextField(null=True),
+                              name_length=IntegerField(null=True))
+                 for table in ("contacts", "representatives")),
+               _run_sql(
+                   "CREATE INDEX IF NOT EXISTS contacts_tenant_id_email_key "
+                   "ON contacts (tenant_id, email_key)",
+                   "CREATE INDEX IF NOT EXISTS contacts_tenant_id_account_number_name_length "
+                   "ON contacts (tenant_id, account_number, name_length)",
+                   "CREATE INDEX IF NOT EXISTS representatives_tenant_id_email_key "
+                   "ON representatives (tenant_id, email_key)",
+                   "CREATE INDEX IF NOT EXISTS representatives_tenant_id_name_length "
+                   "ON representatives (tenant_id, name_length)"),
+               _create_tables(EmailStatus),
+               _backfill_person_keys)),
 ]
 
 

@@ -94,6 +94,14 @@ class Record(BaseModel):
     search_text = TextField(null=True)
 
 
+class PersonRecord(Record):
+    """Columns of people (contacts, representatives) that matching upserts and email events read."""
+
+    email_key = CharField(max_length=254, null=True)   # services/emails.py: email_key()
+    name_key = CharField(max_length=511, null=True)    # casefolded full name
+    name_length = IntegerField(null=True)
+
+
 def _unique_key(column):
     """The caller's key is unique per tenant: a table constraint, so foreign keys can name it."""
     return SQL(f"UNIQUE (tenant_id, {column})")
@@ -136,7 +144,7 @@ class Account(Record):
                        _references("parent_account_number", "accounts", "account_number")]
 
 
-class Contact(Record):
+class Contact(PersonRecord):
     KEY_FIELD = "reference"
     # flag -> the field it is exclusive within: one primary per account (contacts_one_primary)
     EXCLUSIVE_FLAGS = {"is_primary": "account_number"}
@@ -177,6 +185,8 @@ class Contact(Record):
         indexes = (
             (("tenant", "change_seq", "id"), False),
             (("tenant", "account_number"), False),
+            (("tenant", "email_key"), False),
+            (("tenant", "account_number", "name_length"), False),
         )
         constraints = [_unique_key("reference"),
                        _references("account_number", "accounts", "account_number")]
@@ -214,7 +224,7 @@ class Document(Record):
                        _references("applies_to_invoice", "documents", "document_number")]
 
 
-class Representative(Record):
+class Representative(PersonRecord):
     KEY_FIELD = "reference"
     reference = CharField(max_length=128)
     name = CharField(max_length=255, null=True)
@@ -235,6 +245,8 @@ class Representative(Record):
         indexes = (
             (("tenant", "change_seq", "id"), False),
             (("tenant", "supervisor_representative_reference"), False),
+            (("tenant", "email_key"), False),
+            (("tenant", "name_length"), False),
         )
         constraints = [_unique_key("reference"),
                        _references("supervisor_representative_reference", "representatives",
@@ -300,6 +312,19 @@ class Tombstone(BaseModel):
         )
 
 
+class EmailStatus(BaseModel):
+    """The last delivery event applied to an address of a tenant (POST /email-events)."""
+
+    tenant = ForeignKeyField(Tenant, on_delete="CASCADE", index=False)
+    email_key = CharField(max_length=254)
+    status = CharField(max_length=16)
+    occurred_at = DateTimeField()
+
+    class Meta:
+        table_name = "email_statuses"
+        constraints = [SQL("UNIQUE (tenant_id, email_key)")]
+
+
 class IdempotencyKey(BaseModel):
     """The first answer to a POST sent with an Idempotency-Key, kept 24 hours."""
 
@@ -321,5 +346,5 @@ class IdempotencyKey(BaseModel):
 TENANT_MODELS = [Tenant, ApiKey]
 RECORD_MODELS = [Account, Contact, Document, Representative]
 LINK_MODELS = [RepresentativeAccount, RepresentativeDocument]
-SYNC_MODELS = [Tombstone, IdempotencyKey]
+SYNC_MODELS = [Tombstone, IdempotencyKey, EmailStatus]
 ALL_MODELS = TENANT_MODELS + RECORD_MODELS + LINK_MODELS + SYNC_MODELS

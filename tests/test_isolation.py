@@ -22,12 +22,16 @@ BODIES = {
     "representatives": {"name": "x"},
 }
 LINK = {"links": [{"representative": "REP", "account_number": "ACCT"}]}
+PERSON = {"name": "x", "language": "en", "email": "con@a.example"}  # tenant A's contact's address
+EVENTS = {"events": [{"email": "con@a.example", "type": "bounced",
+                      "occurred_at": "2026-01-01T00:00:00Z"}]}
 
 
 @pytest.fixture
 def tenant_a(api):
     assert api.put("/accounts/ACCT", json={"name": "a"}).status_code == 201
-    assert api.put("/contacts/CON", json={"name": "c", "account_number": "ACCT"}).status_code == 201
+    assert api.put("/contacts/CON", json={"name": "c", "account_number": "ACCT",
+                                          "email": "con@a.example"}).status_code == 201
     assert api.put("/documents/DOC", json=BODIES["documents"]).status_code == 201
     assert api.put("/representatives/REP", json={"name": "r"}).status_code == 201
     assert api.put("/representatives/REP/accounts/ACCT").status_code == 200
@@ -72,6 +76,10 @@ def _call(client, rule, method, key):
         body = {"keys": [KEYS[collection]]}
     elif path.endswith((":link", ":unlink")):
         body = LINK
+    elif path.endswith("/upsert"):
+        body = PERSON
+    elif path == "/email-events":
+        body = EVENTS
     elif method in ("PUT", "POST", "PATCH") and path.count("/") == 2:
         body = BODIES[collection]
     return path, client.request(method, path, json=body, key=key)
@@ -102,6 +110,10 @@ def _expect_other_tenant(path, method, response, own_records):
             assert body["results"][0]["status"] == 404
         else:
             pytest.fail(f"unclassified collection action {method} {path}")
+        return "collection action"
+    if parts == ["email-events"]:
+        # an address only tenant A's records hold is no address of the caller's
+        assert response.status_code == 200 and response.get_json()["unmatched"] == 1
         return "collection action"
     if len(parts) == 1 and method == "GET":
         assert response.status_code == 200

@@ -1,19 +1,20 @@
 """Contacts: people at the customer, at most one primary per account."""
 from app.errors import field_error
 from app.models import Account, Contact
-from app.services.resources import Resource, TracksEmailStatus
+from app.services.resources import Resource, PersonResource
 from schemas.contacts import ContactSchema
 
 _SPLIT_NAME = ("first_name", "last_name")
 
 
-class ContactResource(TracksEmailStatus, Resource):
+class ContactResource(PersonResource, Resource):
     name, label = "contacts", "contact"
     model, schema_class, key_field = Contact, ContactSchema, "reference"
     references = {"account_number": (Account, "account_number")}
     search_fields = ("reference", "name", "first_name", "last_name", "email", "phone",
                      "mobile_phone")
     feed_filters = {"account_number": "exact", "email": "ci", "is_primary": "bool"}
+    name_fields = ("name", "first_name", "last_name")
 
     def merge(self, current, patch):
         """Setting one name form clears the other."""

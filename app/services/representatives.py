@@ -1,11 +1,11 @@
 """Representatives: the tenant's own staff, with a supervisor chain and links."""
 from app.models import Representative
 from app.services.links import ACCOUNT_LINKS, DOCUMENT_LINKS, link_summary
-from app.services.resources import Resource, TracksEmailStatus
+from app.services.resources import Resource, PersonResource
 from schemas.representatives import RepresentativeSchema
 
 
-class RepresentativeResource(TracksEmailStatus, Resource):
+class RepresentativeResource(PersonResource, Resource):
     name, label = "representatives", "representative"
     model, schema_class, key_field = Representative, RepresentativeSchema, "reference"
     references = {"supervisor_representative_reference": (Representative, "reference")}

@@ -3,11 +3,12 @@
 The four verbs are written once (services/records.py) against this
 description; a resource module declares only what is its own.
 """
-from marshmallow import fields
+from marshmallow import fields, missing
 
 from app.db import database
 from app.errors import field_error
 from app.models import JSONTextField
+from app.services.emails import email_key
 from app.services import statements
 from schemas.common import CustomFields, Key
 
@@ -53,6 +54,12 @@ class Resource:
     def find(self, tenant_id, key):
         """The tenant's record with this key, or None."""
         return statements.find_one(self.model, self.key_field, tenant_id, key)
+
+    def defaults(self):
+        """Every writable field a PUT may leave out, at the value it then gets."""
+        return {name: field.load_default() if callable(field.load_default) else field.load_default
+                for name, field in self.schema.load_fields.items()
+                if field.load_default is not missing}
 
     def values_of(self, row):
         """The writable fields of a stored record, as a PUT body would give them."""
@@ -202,12 +209,36 @@ class Resource:
 _as_json = JSONTextField().db_value
 
 
-class TracksEmailStatus:
-    """For people: `email_status` starts out valid with each new address, null without one."""
+def name_key(full_name):
+    """A full name as matching compares it: casefolded, runs of whitespace made one space."""
+    return " ".join(full_name.casefold().split()) if full_name else None
+
+
+class PersonResource:
+    """For people (contacts, representatives): email status and the keys matching reads.
+
+    `email_status` starts out valid with each new address (a change of case is
+    the same address) and is null without one. `email_key`, `name_key` and
+    `name_length` are what matching upserts and email events look up by.
+    """
+
+    name_fields = ("name",)  # what the full name is made of, in order
+
+    def full_name(self, values):
+        """`name`, else the other name fields joined; None without any."""
+        if values.get("name"):
+            return values["name"]
+        joined = " ".join(values[field] for field in self.name_fields[1:] if values.get(field))
+        return joined or None
 
     def derived_values(self, values, row):
-        if values["email"] is None:
-            return {"email_status": None}
-        if row is not None and row.email is not None and row.email.lower() == values["email"].lower():
-            return {}
-        return {"email_status": "valid"}
+        derived = super().derived_values(values, row)
+        email = values["email"]
+        key = name_key(self.full_name(values))
+        derived.update(email_key=email_key(email), name_key=key,
+                       name_length=len(key) if key else None)
+        if email is None:
+            derived["email_status"] = None
+        elif row is None or row.email is None or row.email.lower() != email.lower():
+            derived["email_status"] = "valid"
+        return derived

@@ -8,10 +8,10 @@ import time
 from dataclasses import dataclass
 
 import idna
-from email_validator import EmailNotValidError, validate_email
 
 from app.db import database
 from app.models import ApiKey, Tenant, utcnow
+from app.services.emails import email_domain
 
 SCOPES = ("read", "write")
 _KEY_FORMAT = re.compile(r"^ark_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
@@ -76,11 +76,7 @@ def display_domain(domain):
 
 def is_internal_email(tenant, email):
     """True when the address's domain is one of the tenant's internal domains."""
-    try:
-        domain = validate_email(email, check_deliverability=False).ascii_domain
-    except EmailNotValidError:
-        return False
-    return domain.lower() in set(tenant.internal_domains or ())
+    return email_domain(email) in set(tenant.internal_domains or ())
 
 
 def create_tenant(name, internal_domains=()):

@@ -1,0 +1,114 @@
+"""Matching upserts of people without references, party routing, and email events (SPEC 5)."""
+from flask import g, jsonify, url_for
+
+from app import metrics
+from app.api import BATCH_RATE_LIMIT_COST, IngestBlueprint, costs
+from app.api.collections import parse_envelope
+from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from app.models import Tenant
+from app.services import people
+from app.services.contacts import CONTACTS
+from app.services.records import etag
+from app.services.representatives import REPRESENTATIVES
+from schemas.contacts import ContactSchema
+from schemas.people import (ContactUpsertResultSchema, EmailEventsDocSchema,
+                            EmailEventsResultSchema, EmailEventsSchema, PartySchema,
+                            PartyUpsertResultSchema, RepresentativeUpsertResultSchema,
+                            UpsertArgsSchema)
+from schemas.representatives import RepresentativeSchema
+
+blp = IngestBlueprint("people", __name__, description=(
+    "People without references: matching upserts (by email, then by fuzzy name), party "
+    "routing by email domain, and email delivery events."))
+
+_RECORD_ENDPOINTS = {CONTACTS: "contacts.ContactRecord",
+                     REPRESENTATIVES: "representatives.RepresentativeRecord"}
+_PARTY_TYPES = {CONTACTS: "contact", REPRESENTATIVES: "representative"}
+_OK = ("Matched and changed (or unchanged). With dry_run=true: {dry_run, would: create | "
+       "update, matched_by, distance, record}, and nothing is changed.")
+
+
+def _match_fields(result):
+    match = result.match
+    return {"matched_by": match.matched_by if match else None,
+            "distance": match.distance if match else None}
+
+
+def _answer(result, party=False):
+    """201 + Location for a created record, 200 for a matched one, or the dry run's answer."""
+    resource = result.resource
+    kind = {"party_type": _PARTY_TYPES[resource]} if party else {}
+    if result.dry_run:
+        return jsonify(dry_run=True, would="create" if result.created else "update",
+                       **_match_fields(result), **kind,
+                       record=resource.schema.dump(result.row) if result.row else None)
+    headers = {"ETag": etag(result.row)}
+    if result.created:
+        headers["Location"] = url_for(_RECORD_ENDPOINTS[resource], **{
+            resource.key_field: getattr(result.row, resource.key_field)})
+    if party:
+        body = dict(kind, **_match_fields(result), record=resource.schema.dump(result.row))
+    else:
+        body = result.row
+        for name, value in _match_fields(result).items():
+            setattr(body, name, value)
+    return body, 201 if result.created else 200, headers
+
+
+def _register_upsert(path, resource, body_schema, result_schema, summary):
+    @blp.route(path, endpoint=f"upsert_{resource.name}", methods=["PUT"])
+    @blp.doc(summary=summary)
+    @blp.query(UpsertArgsSchema())
+    @blp.arguments(body_schema)
+    @blp.response(200, result_schema, description=_OK)
+    @blp.alt_response(201, schema=result_schema, success=True, description="Created")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def upsert(data, account_number, dry_run):
+        return _answer(people.upsert_person(resource, g.tenant_id, account_number, data, dry_run))
+    return upsert
+
+
+_register_upsert("/accounts/<account_number>/contacts/upsert", CONTACTS,
+                 type("ContactUpsertSchema", (ContactSchema,), {})(partial=True),
+                 ContactUpsertResultSchema(),
+                 "Create or update one of the account's contacts, found by email or name")
+_register_upsert("/accounts/<account_number>/representatives/upsert", REPRESENTATIVES,
+                 type("RepresentativeUpsertSchema", (RepresentativeSchema,), {})(partial=True),
+                 RepresentativeUpsertResultSchema(),
+                 "Create or update a representative found by email or name, and link it to "
+                 "the account")
+
+
+@blp.route("/accounts/<account_number>/party/upsert", endpoint="upsert_party", methods=["PUT"])
+@blp.doc(summary="Create or update a person: staff (an internal email domain) become "
+                 "representatives, anyone else a contact of the account")
+@blp.query(UpsertArgsSchema())
+@blp.arguments(type("PartyUpsertSchema", (PartySchema,), {})(partial=True))
+@blp.response(200, PartyUpsertResultSchema(), description=_OK)
+@blp.alt_response(201, schema=PartyUpsertResultSchema(), success=True, description="Created")
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(409, response="CONFLICT")
+@blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+def upsert_party(data, account_number, dry_run):
+    tenant = Tenant.get_by_id(g.tenant_id)
+    return _answer(people.upsert_party(tenant, account_number, data, dry_run), party=True)
+
+
+@blp.route("/email-events", endpoint="email_events", methods=["POST"])
+@blp.doc(summary="Record email delivery events (delivered, bounced, complained)",
+         parameters=[IDEMPOTENCY_HEADER],
+         requestBody={"required": True, "content": {"application/json": {
+             "schema": EmailEventsDocSchema}}})
+@costs(BATCH_RATE_LIMIT_COST)
+@idempotent
+@blp.response(200, EmailEventsResultSchema())
+@blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+def email_events():
+    events = parse_envelope(EmailEventsSchema(), "MAX_BATCH_ITEMS")
+    result = people.record_email_events(g.tenant_id, events)
+    metrics.count_batch("email-events", {name: result[name] for name in
+                                         ("applied", "stale", "unmatched", "failed")})
+    return result
+

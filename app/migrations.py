@@ -93,12 +93,14 @@ MIGRATIONS = [
                _run_sql(
                    "CREATE INDEX IF NOT EXISTS contacts_tenant_id_email_key "
                    "ON contacts (tenant_id, email_key)",
-                   "CREATE INDEX IF NOT EXISTS contacts_tenant_id_account_number_name_length "
-                   "ON contacts (tenant_id, account_number, name_length)",
+                   "CREATE INDEX IF NOT EXISTS "
+                   "contacts_tenant_id_account_number_name_length_name_key_reference "
+                   "ON contacts (tenant_id, account_number, name_length, name_key, reference)",
                    "CREATE INDEX IF NOT EXISTS representatives_tenant_id_email_key "
                    "ON representatives (tenant_id, email_key)",
-                   "CREATE INDEX IF NOT EXISTS representatives_tenant_id_name_length "
-                   "ON representatives (tenant_id, name_length)"),
+                   "CREATE INDEX IF NOT EXISTS "
+                   "representatives_tenant_id_name_length_name_key_reference "
+                   "ON representatives (tenant_id, name_length, name_key, reference)"),
                _create_tables(EmailStatus),
                _backfill_person_keys)),
 ]

@@ -186,7 +186,7 @@ class Contact(PersonRecord):
             (("tenant", "change_seq", "id"), False),
             (("tenant", "account_number"), False),
             (("tenant", "email_key"), False),
-            (("tenant", "account_number", "name_length"), False),
+            (("tenant", "account_number", "name_length", "name_key", "reference"), False),
         )
         constraints = [_unique_key("reference"),
                        _references("account_number", "accounts", "account_number")]
@@ -246,7 +246,7 @@ class Representative(PersonRecord):
             (("tenant", "change_seq", "id"), False),
             (("tenant", "supervisor_representative_reference"), False),
             (("tenant", "email_key"), False),
-            (("tenant", "name_length"), False),
+            (("tenant", "name_length", "name_key", "reference"), False),
         )
         constraints = [_unique_key("reference"),
                        _references("supervisor_representative_reference", "representatives",

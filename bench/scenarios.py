@@ -85,3 +85,54 @@ def memory_plan(clients, requests_total, keys):
                 calls.append(("GET", f"{API}/contacts/{key}", None))
         plan.append(calls)
     return plan
+
+
+FIRST_NAMES = ("Ann", "Bob", "Chloé", "Dmitri", "Eve", "Françoise", "Gus", "Hiroshi", "Ines",
+               "Jan", "Kwame", "Lea", "Maximilian", "Noor", "Olu", "Priya", "Quentin", "Ravi",
+               "Siobhán", "Tom", "Ulla", "Vikram", "Wen", "Xavier", "Yusuf", "Zoë")
+LAST_NAMES = ("Li", "Smith", "Okafor", "Nakamura", "Fernández", "Kowalczyk", "Ng", "Johansson",
+              "Abernathy-Clarke", "Dubois", "Schmidt", "Van der Berg", "Ó Briain", "Patel")
+MATCH_ACCOUNT = "MATCH-ACCT"
+MATCH_CONTACTS = 1000
+MATCH_REPRESENTATIVES = 100_000
+
+
+def person_name(index):
+    """Varied, realistic full names; unique by the number in the middle."""
+    return (f"{FIRST_NAMES[index % len(FIRST_NAMES)]} {index} "
+            f"{LAST_NAMES[(index // len(FIRST_NAMES)) % len(LAST_NAMES)]}")
+
+
+def with_typo(name):
+    """The name with one letter changed, as a source without references would send it."""
+    position = len(name) // 2
+    return name[:position] + ("x" if name[position] != "x" else "y") + name[position + 1:]
+
+
+def matching_plans(clients, per_client, round_number):
+    """Matching upserts by a slightly misspelt name: one of the account's 1,000 contacts, and
+    one of the tenant's 100,000 representatives (then linked to the client's account)."""
+    def each(make):
+        return [[make(c, i) for i in range(per_client)] for c in range(clients)]
+
+    def pick(c, i, among):
+        return ((c * per_client + i) * 7919 + round_number * 104729) % among
+
+    return [
+        ("match_contact", each(lambda c, i: (
+            "PUT", f"{API}/accounts/{MATCH_ACCOUNT}/contacts/upsert",
+            {"name": with_typo(person_name(pick(c, i, MATCH_CONTACTS))),
+             "title": f"t{round_number}-{c}-{i}"}))),
+        ("match_representative", each(lambda c, i: (
+            "PUT", f"{API}/accounts/ACCT-{c}/representatives/upsert",
+            {"name": with_typo(person_name(pick(c, i, MATCH_REPRESENTATIVES))),
+             "title": f"t{round_number}-{c}-{i}"}))),
+    ]
+
+
+def email_event_plan(clients, requests_per_client, stored, round_number, size=1000):
+    """POST /email-events with `size` bounces each, for addresses among `stored` contacts."""
+    return [[("POST", f"{API}/email-events", {"events": [
+        {"email": f"f{((c * requests_per_client + r) * size + e) * 7 % stored}@example.com",
+         "type": "bounced", "occurred_at": f"2026-01-01T00:{round_number:02d}:00Z"}
+        for e in range(size)]}) for r in range(requests_per_client)] for c in range(clients)]

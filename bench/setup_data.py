@@ -89,9 +89,7 @@ def fill_contacts(url, tenant_id, count):
     from app.db import database, is_postgresql
     from app.models import Contact, Tenant, utcnow
     from app.services import statements
-    from app.services.contacts import CONTACTS
     from app.services.feed import encode_cursor
-    from app.services.search import search_text
 
     create_app({"DATABASE_URL": url})
     now = utcnow()
@@ -105,7 +103,7 @@ def fill_contacts(url, tenant_id, count):
                             custom_fields={}, is_primary=False)
                     for n in range(start, min(count, start + chunk))]
             for row in rows:
-                row.search_text = search_text(CONTACTS, row.reference, row.__data__)
+                _derive_person_columns(row)
             if is_postgresql():
                 _copy_rows(Contact, rows)  # COPY: the pipelined INSERT takes minutes for 1M
             else:
@@ -120,6 +118,55 @@ def fill_contacts(url, tenant_id, count):
     database.execute_sql("ANALYZE")
     database.close()
     return encode_cursor(deep.change_seq, 0, deep.id)
+
+
+def _derive_person_columns(row):
+    """What the write engine derives for a person: search text and the matching keys."""
+    from app.services.contacts import CONTACTS
+    from app.services.representatives import REPRESENTATIVES
+    from app.services.resources import name_key
+    from app.services.search import search_text
+
+    resource = CONTACTS if row._meta.table_name == "contacts" else REPRESENTATIVES
+    data = row.__data__
+    key = name_key(resource.full_name(data))
+    derived = resource.derived_values(
+        {name: data.get(name) for name in resource.writable_fields}, None)
+    derived.update(name_key=key, name_length=len(key) if key else None)
+    for name, value in derived.items():
+        setattr(row, name, value)
+    row.search_text = search_text(resource, getattr(row, resource.key_field), row.__data__)
+
+
+def fill_people(url, tenant_id):
+    """An account with 1,000 contacts and 100,000 representatives, for the matching runs."""
+    from app import create_app
+    from app.db import database, is_postgresql
+    from app.models import Account, Contact, Representative, utcnow
+    from app.services import statements
+    from scenarios import MATCH_ACCOUNT, MATCH_CONTACTS, MATCH_REPRESENTATIVES, person_name
+
+    create_app({"DATABASE_URL": url})
+    now = utcnow()
+    with database.atomic():
+        Account.insert(tenant=tenant_id, account_number=MATCH_ACCOUNT, name="Matching").execute()
+        for model, count, prefix, extra in (
+                (Contact, MATCH_CONTACTS, "MC", {"account_number": MATCH_ACCOUNT}),
+                (Representative, MATCH_REPRESENTATIVES, "MR", {})):
+            for start in range(0, count, 10_000):
+                rows = [model(tenant=tenant_id, reference=f"{prefix}{n:06d}",
+                              name=person_name(n), email=f"{prefix.lower()}{n}@people.example",
+                              version=1, created_at=now, updated_at=now, change_seq=0,
+                              custom_fields={}, **extra)
+                        for n in range(start, min(count, start + 10_000))]
+                for row in rows:
+                    _derive_person_columns(row)
+                if is_postgresql():
+                    _copy_rows(model, rows)
+                else:
+                    statements.insert_rows(model, rows)
+    database.execute_sql("ANALYZE")
+    database.close()
 
 
 def _copy_rows(model, rows):

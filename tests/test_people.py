@@ -303,3 +303,49 @@ def test_email_events_are_per_tenant(account, other_api):
         event("ann@customer.example", "bounced", "2026-03-01T00:00:00Z")]}).get_json()
     assert result["unmatched"] == 1
     assert account.get("/contacts/C1").get_json()["email_status"] == "valid"
+
+
+def test_the_candidate_filter_never_loses_a_match(api, tenant):
+    """find_match against brute force over random names and random edits of them."""
+    import random
+
+    from rapidfuzz.distance import Levenshtein
+
+    from app.models import Representative as Rep
+    from app.services.people import allowed_distance, find_match
+    from app.services.representatives import REPRESENTATIVES
+    from app.services.resources import name_key
+
+    rng = random.Random(7)
+    alphabet = "abcdeé ñ"
+    names = ["".join(rng.choice(alphabet) for _ in range(rng.randint(3, 14)))
+             for _ in range(400)]
+    names = list(dict.fromkeys(name.strip() for name in names if name.strip()))
+    api.post("/representatives:batch", json={"items": [
+        {"reference": f"R{n}", "name": name} for n, name in enumerate(names)]})
+    stored = {row.reference: row.name_key for row in Rep.select()}
+
+    def edit(text):
+        for _ in range(rng.randint(0, 2)):
+            at = rng.randrange(len(text) + 1)
+            kind = rng.choice("isd")
+            text = (text[:at] + rng.choice(alphabet) + text[at + (kind == "s"):]
+                    if kind != "d" else text[:at] + text[at + 1:])
+        return text or "a"
+
+    for _ in range(600):
+        query = name_key(edit(rng.choice(names))) or "a"
+        close = {ref: Levenshtein.distance(query, key) for ref, key in stored.items()
+                 if Levenshtein.distance(query, key) <= allowed_distance(query, key)}
+        try:
+            match = find_match(REPRESENTATIVES, tenant.id, None, query)
+        except Exception as conflict:  # a tie: every tied candidate is among the closest
+            best = min(close.values())
+            assert sorted(conflict.extra["candidates"]) == sorted(
+                ref for ref, d in close.items() if d == best)
+            continue
+        if not close:
+            assert match is None, (query, match)
+        else:
+            best = min(close.values())
+            assert match is not None and close[match.key] == best, (query, match, close)

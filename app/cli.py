@@ -21,6 +21,39 @@ def main():
     """ar-ingest: ingest API for accounts-receivable collections data."""
 
 
+@main.command("import", with_appcontext=False)
+@click.argument("collection", type=click.Choice(["accounts", "contacts", "documents",
+                                                 "representatives"]))
+@click.argument("file", type=click.Path(allow_dash=True))
+@click.option("--url", required=True, envvar="AR_INGEST_URL",
+              help="The server, e.g. https://ingest.example.com (or AR_INGEST_URL).")
+@click.option("--api-key", required=True, envvar="AR_INGEST_API_KEY",
+              help="Prefer the AR_INGEST_API_KEY environment variable: a key on the command "
+                   "line shows in `ps`.")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]),
+              help="Default: from the file's extension (.csv, .ndjson, .jsonl).")
+@click.option("--rejects", default=None, help="Where rejected rows go (default: FILE.rejects.*).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted import of this file.")
+@click.option("--allow-rejects", is_flag=True, help="Exit 0 even when rows were rejected.")
+def import_command(collection, file, url, api_key, batch_size, fmt, rejects, resume,
+                   allow_rejects):
+    """Import a CSV or NDJSON file through the batch endpoint."""
+    from app import importer
+    from app.client import ApiError
+
+    try:
+        counts, seconds = importer.run(collection, file, url, api_key, fmt=fmt,
+                                       batch_size=batch_size, rejects=rejects, resume=resume)
+    except (importer.ImportError_, ApiError, OSError, UnicodeDecodeError) as error:
+        raise click.ClickException(str(error))
+    click.echo(importer.summary(counts, seconds))
+    if counts.rejected:
+        click.echo(f"Rejected rows, with their reasons: {counts.extra['rejects_file']}", err=True)
+        if not allow_rejects:
+            raise SystemExit(1)
+
+
 def _fail(error):
     raise click.ClickException(str(error))
 

@@ -254,8 +254,7 @@ class IngestClient:
         self._unsafe = requests.Session()
         self._unsafe.headers.update(self.session.headers)
         once = Retry(total=retries, connect=retries, read=0, status=0, other=0,
-                     backoff_factor=backoff_factor, raise_on_status=False,
-                     allowed_methods=frozenset())
+                     backoff_factor=backoff_factor, raise_on_status=False)
         self._unsafe.mount("http://", HTTPAdapter(max_retries=once))
         self._unsafe.mount("https://", HTTPAdapter(max_retries=once))
         self.accounts = Collection(self, "accounts")

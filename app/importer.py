@@ -4,8 +4,8 @@ Rows become records: CSV headers name fields, dotted ones nested fields
 (`billing_address.city`, `custom_fields.region`); empty cells are null,
 boolean fields take true/false/1/0/yes/no, every other value stays text
 (amounts are never floats). A bad row is rejected on its own with its line
-number. Batches go through the client (retries, an Idempotency-Key derived
-from the file and the batch, so a re-sent batch is never applied twice).
+number. Batches go through the client (retries, an Idempotency-Key of the run
+and the batch, so a re-sent batch is never applied twice, also after --resume).
 Rejected rows go to a file in the input's format, with an `_errors` column
 (key) the importer ignores when reading, so the fixed file imports as is.
 A checkpoint after each acknowledged batch lets `--resume` continue.
@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 
 from app.client import KEY_FIELDS, IngestClient
@@ -46,6 +47,7 @@ class Counts:
     replaced: int = 0
     unchanged: int = 0
     rejected: int = 0
+    run: str = ""               # this import's id: in every batch's Idempotency-Key
     last_line: int = 0          # the last line whose batch the server acknowledged
     rejects_bytes: int = 0      # the reject file's size at that point
     extra: dict = field(default_factory=dict)
@@ -265,7 +267,7 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
     stem = "stdin" if path == "-" else path
     rejects = rejects or f"{stem}.rejects.{'csv' if fmt == 'csv' else 'ndjson'}"
     checkpoint_path = f"{stem}.checkpoint.json"
-    counts = Counts()
+    counts = Counts(run=uuid.uuid4().hex[:12])
     if resume:
         if fingerprint is None or not os.path.exists(checkpoint_path):
             raise ImportError_("Nothing to resume: no checkpoint beside this file.")
@@ -286,12 +288,12 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
     batch = []
 
     def send():
-        """Send the pending rows as one batch, with a key derived from the file and the
-        batch's first line: a resumed import that re-sends a batch the server already
-        applied gets the stored answer."""
+        """Send the pending rows as one batch, keyed by this run and the batch's first line:
+        a resumed run that re-sends a batch the server already applied gets the stored
+        answer, while a new run of the same file is applied afresh."""
         if not batch:
             return
-        key = f"import-{fingerprint}-{batch[0].line}" if fingerprint else None
+        key = f"import-{counts.run}-{batch[0].line}"
         answer = target.batch([row.record for row in batch], idempotency_key=key)
         for row, result in zip(batch, answer["results"]):
             if result["errors"]:

@@ -23,6 +23,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "tests"), HERE]
 
 import requests  # noqa: E402
 from live_server import GunicornServer  # noqa: E402
+from importer import import_rate, importer_memory, write_contacts_csv  # noqa: E402
 from load import cpu_seconds, process_ids, run_load, worker_memory  # noqa: E402
 from scenarios import (BATCH_SIZE, at_scale_plans, batch_plan, email_event_plan,  # noqa: E402
                        matching_plans, memory_plan, patch_plan, scenarios)
@@ -35,6 +36,8 @@ TARGET_BATCH = 0.7           # of the storage ceiling (Peewee insert_many)
 TARGET_AT_SCALE = 0.8        # PUT and GET rate at 1,000,000 stored / at 1,000
 TARGET_FEED_DEPTH = 1.5      # page at the end of the feed / first page
 TARGET_MEMORY_MB = 20        # worker growth over the memory run
+TARGET_IMPORT = 0.8          # importer rows/s over the batch endpoint's, one connection each
+TARGET_IMPORT_MB = 150       # importer peak RSS over a 1,000,000-row file
 
 
 def redis_answers():
@@ -158,6 +161,11 @@ def bench_database(url, args):
                 server.url, key, batch_plan(args.clients, args.batches, round_number),
                 items_per_request=BATCH_SIZE))
 
+        single = [run_load(server.url, key, batch_plan(1, 10, 100 + round_number),
+                           items_per_request=BATCH_SIZE) for round_number in range(args.rounds)]
+        csv_path = os.path.join(args.scratch, "import.csv")
+        write_contacts_csv(csv_path, args.import_rows, "IMP-")
+        import_rates = [import_rate(server.url, key, csv_path) for _ in range(args.rounds)]
         fill_people(url, tenant_id)
         for round_number in range(args.rounds):
             for name, plan in matching_plans(args.clients, max(1, per_client // 4),
@@ -171,6 +179,11 @@ def bench_database(url, args):
         memory_after = worker_memory(server.process.pid)
 
     operations = operations_cost(url, key, args) if redis_answers() else None
+    big_csv = os.path.join(args.scratch, "million.csv")
+    write_contacts_csv(big_csv, args.stored, "MEM-")
+    rows, seconds, peak_mb = importer_memory(big_csv)
+    memory_of_import = {"rows": rows, "seconds": round(seconds, 1), "peak_rss_mb": peak_mb}
+    os.remove(big_csv)
     with GunicornServer(url, workers=None, threads=None, worker_class=None) as server:
         run_load(server.url, key, _warm_up(args.clients))
         deep_cursor = fill_contacts(url, tenant_id, args.stored)
@@ -216,6 +229,12 @@ def bench_database(url, args):
                        "end_page_ms": round(feed_times["end"] * 1000, 2),
                        "ratio_end_to_start": round(feed_times["end"] / feed_times["start"], 3)},
         "operations": operations,
+        "importer": {"rows": args.import_rows,
+                     "rows_per_s": round(statistics.median(import_rates), 1),
+                     "batch_one_connection_records_per_s": median_round(single)["records_per_s"],
+                     "ratio": round(statistics.median(import_rates)
+                                    / median_round(single)["records_per_s"], 3),
+                     "memory": memory_of_import},
         "email_events": dict(median_round(events), contacts=args.stored),
         "search": {"records": args.stored,
                    "common_term_page_ms": round(q_times["common"] * 1000, 2),
@@ -255,6 +274,13 @@ def print_report(name, figures):
     print(f"feed at {depth['records']:,} stored: first page {depth['first_page_ms']:.2f} ms, "
           f"at the end {depth['end_page_ms']:.2f} ms, ratio {depth['ratio_end_to_start']:.3f} "
           f"{_mark(depth['ratio_end_to_start'], TARGET_FEED_DEPTH, False)}")
+    imported = figures["importer"]
+    print(f"ar-ingest import of {imported['rows']:,} contacts from CSV: "
+          f"{imported['rows_per_s']:.0f} rows/s, {imported['ratio']:.3f} of the batch endpoint "
+          f"over one connection ({imported['batch_one_connection_records_per_s']:.0f} rec/s) "
+          f"{_mark(imported['ratio'], TARGET_IMPORT)}; {imported['memory']['rows']:,} rows "
+          f"(server stubbed) peak RSS {imported['memory']['peak_rss_mb']} MB "
+          f"{_mark(imported['memory']['peak_rss_mb'], TARGET_IMPORT_MB, False)}")
     events = figures["email_events"]
     print(f"email events at {events['contacts']:,} contacts: {events['records_per_s']:.0f} "
           f"events/s in requests of 1,000 (p50 {events['p50_ms']:.0f} ms)")
@@ -303,6 +329,8 @@ def main():
     parser.add_argument("--stored", type=int, default=1_000_000,
                         help="contacts bulk-loaded for the at-scale runs and the feed")
     parser.add_argument("--memory-requests", type=int, default=50_000)
+    parser.add_argument("--import-rows", type=int, default=100_000,
+                        help="contacts in the CSV the importer's throughput is measured on")
     parser.add_argument("--output", default=os.path.join(HERE, "results.json"))
     args = parser.parse_args()
     databases = args.database or ["sqlite"]
@@ -310,6 +338,7 @@ def main():
     report, started = {}, time.perf_counter()
     for database in databases:
         with tempfile.TemporaryDirectory() as scratch:
+            args.scratch = scratch
             url = f"sqlite:///{scratch}/bench.sqlite3" if database == "sqlite" else database
             name = "sqlite" if database == "sqlite" else "postgresql " + database.split("@")[-1]
             report[name] = bench_database(url, args)

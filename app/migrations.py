@@ -1,10 +1,10 @@
 """Versioned schema migrations: `ar-ingest db upgrade` applies the ones not yet applied."""
-from peewee import BooleanField, IntegerField, TextField
+from peewee import BooleanField, DateTimeField, IntegerField, TextField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from app.db import database, is_postgresql
 from app.models import (Account, ApiKey, BaseModel, Contact, Document, EmailStatus,
-                        IdempotencyKey,
+                        IdempotencyKey, SyncRun, SyncRunSeen,
                         Representative, RepresentativeAccount, RepresentativeDocument, Tenant,
                         Tombstone, utcnow)
 
@@ -103,6 +103,10 @@ MIGRATIONS = [
                    "ON representatives (tenant_id, name_length, name_key, reference)"),
                _create_tables(EmailStatus),
                _backfill_person_keys)),
+    (8, "archive, and sync runs that remove what a full sync did not send",
+     _sequence(*(_add_columns(table, archived_at=DateTimeField(null=True))
+                 for table in ("accounts", "contacts", "documents", "representatives")),
+               _create_tables(SyncRun, SyncRunSeen))),
 ]
 
 

@@ -92,6 +92,7 @@ class Record(BaseModel):
     # The searchable fields, casefolded and joined by U+001F: what the feed's `q` reads,
     # the same Unicode rules on both databases (SQLite's LOWER() knows only ASCII).
     search_text = TextField(null=True)
+    archived_at = DateTimeField(null=True)  # set while archived (read-only to callers)
 
 
 class PersonRecord(Record):
@@ -325,6 +326,37 @@ class EmailStatus(BaseModel):
         constraints = [SQL("UNIQUE (tenant_id, email_key)")]
 
 
+class SyncRun(BaseModel):
+    """A full sync of one collection (or a scope of it): what it saw, and what it removed."""
+
+    run_id = CharField(max_length=32, unique=True)
+    tenant = ForeignKeyField(Tenant, on_delete="CASCADE", index=False)
+    collection = CharField(max_length=32)
+    scope = JSONTextField(default=dict)
+    status = CharField(max_length=16, default="running")  # running finished aborted expired
+    started_at = DateTimeField()
+    started_seq = BigIntegerField()   # the tenant's change sequence when the run began
+    expires_at = DateTimeField()
+    ended_at = DateTimeField(null=True)
+    result = JSONTextField(null=True)  # counts of the finish
+
+    class Meta:
+        table_name = "sync_runs"
+        indexes = (((("tenant", "collection", "status"), False),))
+
+
+class SyncRunSeen(BaseModel):
+    """A key a sync run's writes carried: seen, so the finish keeps it."""
+
+    run = ForeignKeyField(SyncRun, on_delete="CASCADE", index=False)
+    key = CharField(max_length=128)
+
+    class Meta:
+        table_name = "sync_run_seen"
+        primary_key = False
+        constraints = [SQL("UNIQUE (run_id, key)")]
+
+
 class IdempotencyKey(BaseModel):
     """The first answer to a POST sent with an Idempotency-Key, kept 24 hours."""
 
@@ -346,5 +378,5 @@ class IdempotencyKey(BaseModel):
 TENANT_MODELS = [Tenant, ApiKey]
 RECORD_MODELS = [Account, Contact, Document, Representative]
 LINK_MODELS = [RepresentativeAccount, RepresentativeDocument]
-SYNC_MODELS = [Tombstone, IdempotencyKey, EmailStatus]
+SYNC_MODELS = [Tombstone, IdempotencyKey, EmailStatus, SyncRun, SyncRunSeen]
 ALL_MODELS = TENANT_MODELS + RECORD_MODELS + LINK_MODELS + SYNC_MODELS

@@ -318,6 +318,8 @@ class RecordSchema(StrictSchema):
     version = fields.Integer(dump_only=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
+    archived_at = Timestamp(dump_only=True, allow_none=True, metadata={
+        "description": "When the record was archived; null while it is active"})
 
 
 class AddressFields(StrictSchema):

@@ -14,6 +14,8 @@ class PageArgsSchema(StrictSchema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     limit = fields.Integer(load_default=MAX_PAGE_LIMIT,
                            validate=validate.Range(min=1, max=MAX_PAGE_LIMIT))
+    include_archived = fields.Boolean(load_default=False, metadata={
+        "description": "true: list archived records too"})
 
 
 class KeyPageSchema(Schema):

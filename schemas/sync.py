@@ -1,7 +1,7 @@
 """Bodies and query strings of the bulk and sync endpoints (batch, links, lookup, feed)."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import Key, SearchText, StrictSchema
+from schemas.common import Key, SearchText, StrictSchema, Timestamp
 
 MAX_FEED_LIMIT = 1000
 MAX_VERSIONS_LIMIT = 10_000
@@ -39,6 +39,36 @@ class BatchSchema(StrictSchema):
 class BatchArgsSchema(StrictSchema):
     atomic = fields.Boolean(load_default=False, metadata={
         "description": "true: store nothing unless every item is valid"})
+
+
+class DeleteArgsSchema(StrictSchema):
+    archive_if_referenced = fields.Boolean(load_default=False, metadata={
+        "description": "true: archive the record instead of answering 409 when others depend "
+                       "on it (200 with the archived record)"})
+
+
+class SyncRunStartSchema(StrictSchema):
+    scope = fields.Dict(load_default=dict, metadata={
+        "description": "Feed filters of the collection: only matching records are in the run"})
+
+
+class SyncRunFinishSchema(StrictSchema):
+    max_removal_ratio = fields.Float(load_default=0.2, validate=validate.Range(min=0, max=1),
+                                     metadata={"description": "Refuse (409) to remove more "
+                                                              "than this share of the scope"})
+
+
+class SyncRunSchema(StrictSchema):
+    id = fields.String(attribute="run_id")
+    collection = fields.String()
+    scope = fields.Dict()
+    status = fields.String(metadata={"enum": ["running", "finished", "aborted", "expired"]})
+    started_at = Timestamp()
+    expires_at = Timestamp()
+    ended_at = Timestamp(allow_none=True)
+    seen = fields.Integer(metadata={"description": "Records its writes marked seen"})
+    result = fields.Dict(allow_none=True, metadata={
+        "description": "After the finish: in_scope, seen, deleted, archived, kept"})
 
 
 class LinkSchema(StrictSchema):

@@ -90,7 +90,8 @@ def _write_routes(app):
             continue
         for method in sorted(rule.methods & {"POST", "PUT", "PATCH"}):
             path = rule.rule[len(API_PREFIX):]
-            if path.count("/") == 2 and "<" in path:  # /{collection}/{key}
+            # /{collection}/{key}, not a collection's custom method (/accounts:sync-runs/{id})
+            if path.count("/") == 2 and "<" in path and ":" not in path.split("/")[1]:
                 yield method, path.split("/")[1], path.split("<")[0] + "EXISTING"
 
 

@@ -36,6 +36,8 @@ def tenant_a(api):
     assert api.put("/representatives/REP", json={"name": "r"}).status_code == 201
     assert api.put("/representatives/REP/accounts/ACCT").status_code == 200
     assert api.put("/representatives/REP/documents/DOC").status_code == 200
+    api.run_ids = {collection: api.post(f"/{collection}:sync-runs").get_json()["id"]
+                   for collection in KEYS}  # tenant A's own runs
     return api
 
 
@@ -67,7 +69,7 @@ def _call(client, rule, method, key):
     path = rule.rule[len(API_PREFIX):]
     collection = re.match(r"^/([a-z]+)", path).group(1)
     path = re.sub(r"<(\w+)>", lambda m: {
-        "account_number": "ACCT", "document_number": "DOC",
+        "account_number": "ACCT", "document_number": "DOC", "run_id": client.run_ids.get(collection),
         "reference": KEYS[collection]}[m.group(1)], path)
     body = None
     if path.endswith(":batch"):
@@ -76,6 +78,8 @@ def _call(client, rule, method, key):
         body = {"keys": [KEYS[collection]]}
     elif path.endswith((":link", ":unlink")):
         body = LINK
+    elif ":sync-runs" in path:
+        body = None  # start, finish and abort take an optional body
     elif path.endswith("/upsert"):
         body = PERSON
     elif path == "/email-events":
@@ -97,8 +101,11 @@ def _expect_other_tenant(path, method, response, own_records):
     parts = path.strip("/").split("/")
     if ":" in parts[-1]:
         action = parts[-1].split(":")[1]
-        assert response.status_code == 200, (method, path, response.status_code)
         body = response.get_json()
+        if action in ("finish", "abort"):
+            assert_problem(response, 404, "not-found")
+            return "record"
+        assert response.status_code in (200, 201), (method, path, response.status_code)
         if action == "versions":
             _only_own(parts[0].split(":")[0], body["items"], own_records)
         elif action == "lookup":
@@ -108,6 +115,8 @@ def _expect_other_tenant(path, method, response, own_records):
             assert body["results"][0]["status"] in (200, 201, 422)  # its own record
         elif action in ("link", "unlink"):
             assert body["results"][0]["status"] == 404
+        elif action == "sync-runs":
+            assert response.status_code == 201  # a run of the caller's own records
         else:
             pytest.fail(f"unclassified collection action {method} {path}")
         return "collection action"
@@ -123,7 +132,8 @@ def _expect_other_tenant(path, method, response, own_records):
         # creates (or, once created, replaces or conflicts with) the caller's own record
         assert response.status_code in (200, 201, 409, 422), (method, path, response.status_code)
         return "own write"
-    if len(parts) in (2, 3, 4) and method in ("GET", "PATCH", "DELETE", "PUT"):
+    if len(parts) in (2, 3, 4) and method in ("GET", "PATCH", "DELETE", "PUT") or \
+            len(parts) == 3 and parts[-1] in ("archive", "unarchive"):
         assert_problem(response, 404, "not-found")
         return "record"
     pytest.fail(f"unclassified route {method} {path}: say how it keeps tenants apart")

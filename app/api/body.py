@@ -171,6 +171,26 @@ class BodyParser(FlaskParser):
         raise ValidationFailed(field_errors(messages))
 
 
+SYNC_RUN_HEADER = {
+    "in": "header", "name": "Sync-Run", "required": False,
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    "description": "The id of a running sync run of this collection: the record counts as "
+                   "seen (no new version)."}
+
+
+def sync_run_from_request():
+    """The Sync-Run header's run id, or None; 422 when it is not a run id at all."""
+    value = request.headers.get("Sync-Run")
+    if value is None:
+        return None
+    value = value.strip()
+    if not re.fullmatch(r"[0-9a-f]{32}", value):
+        raise ValidationFailed([{"pointer": "#", "parameter": "Sync-Run",
+                                 "detail": "Must be the id of a sync run (32 hex characters)."}],
+                               detail="The Sync-Run header is not valid.")
+    return value
+
+
 def _versions(tags):
     """ANY for `*`, else the versions named by the entity tags (others can never match)."""
     if tags.star_tag:

@@ -4,8 +4,9 @@ from marshmallow import Schema, fields, validate
 
 from app import metrics
 from app.api import BATCH_RATE_LIMIT_COST, costs
-from app.api.body import read_json_body
+from app.api.body import SYNC_RUN_HEADER, read_json_body, sync_run_from_request
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from app.api.sync_runs import register_sync_run_routes
 from app.errors import ValidationFailed
 from app.services import batch as batch_service
 from app.services import feed as feed_service
@@ -52,7 +53,9 @@ def _dump_feed_item(schema, item):
 
 
 def register_collection_routes(blp, resource):
-    """GET /{c} (change feed), GET /{c}:versions, POST /{c}:lookup, POST /{c}:batch."""
+    """GET /{c} (change feed), GET /{c}:versions, POST /{c}:lookup, POST /{c}:batch, and
+    the sync runs (api/sync_runs.py)."""
+    register_sync_run_routes(blp, resource, feed_args_schema(resource))
     name, schema = resource.name, resource.schema
     envelope_doc = Schema.from_dict(
         {"items": fields.List(fields.Nested(resource.batch_item_schema), required=True)},
@@ -93,7 +96,7 @@ def register_collection_routes(blp, resource):
 
     @blp.route(f"/{name}:batch", endpoint=f"{name}_batch", methods=["POST"])
     @blp.doc(summary=f"Create or replace up to 1,000 {name}, each with PUT semantics",
-             parameters=[IDEMPOTENCY_HEADER],
+             parameters=[IDEMPOTENCY_HEADER, SYNC_RUN_HEADER],
              requestBody={"required": True,
                           "content": {"application/json": {"schema": envelope_doc}}})
     @costs(BATCH_RATE_LIMIT_COST)
@@ -103,7 +106,8 @@ def register_collection_routes(blp, resource):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def batch(atomic):
         items = parse_envelope(BatchSchema(), "MAX_BATCH_ITEMS")
-        result = batch_service.batch_upsert(resource, g.tenant_id, items, atomic)
+        result = batch_service.batch_upsert(resource, g.tenant_id, items, atomic,
+                                            sync_run_from_request())
         metrics.count_batch(name, {outcome: result[outcome] for outcome in
                                    ("created", "replaced", "unchanged", "failed")})
         return result

@@ -21,7 +21,8 @@ _LINK_SCHEMAS = {"accounts": AccountLinkSchema(), "documents": DocumentLinkSchem
 
 
 def register_page_route(blp, path, endpoint, page_schema, load_page, summary):
-    """GET `path?page&limit`: a page from `load_page(tenant_id, page, limit, **path_args)`."""
+    """GET `path?page&limit&include_archived`: a page from
+    `load_page(tenant_id, page, limit, include_archived, **path_args)`."""
 
     @blp.route(path, endpoint=endpoint, methods=["GET"])
     @blp.doc(summary=summary)
@@ -29,17 +30,17 @@ def register_page_route(blp, path, endpoint, page_schema, load_page, summary):
     @blp.response(200, page_schema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
-    def list_page(page, limit, **path_args):
-        return load_page(g.tenant_id, page, limit, **path_args)
+    def list_page(page, limit, include_archived, **path_args):
+        return load_page(g.tenant_id, page, limit, include_archived, **path_args)
 
     return list_page
 
 
 def register_child_list(blp, parent, child, field):
     """GET /{parent}/{key}/{child}: the child records that name the parent, in key order."""
-    def load(tenant_id, page, limit, **path_args):
+    def load(tenant_id, page, limit, include_archived, **path_args):
         return link_service.child_records(tenant_id, parent, path_args[parent.key_field],
-                                          child, field, page, limit)
+                                          child, field, page, limit, include_archived)
 
     register_page_route(blp, f"/{parent.name}/<{parent.key_field}>/{child.name}",
                         f"{parent.label}_{child.name}", record_page_schema(child.schema_class),
@@ -50,9 +51,9 @@ def register_linked_representatives(blp, kind, representative_schema_class):
     """GET /{target}/{key}/representatives: who looks after this record."""
     target = kind.target
 
-    def load(tenant_id, page, limit, **path_args):
+    def load(tenant_id, page, limit, include_archived, **path_args):
         return link_service.linked_representatives(tenant_id, kind, path_args[target.key_field],
-                                                   page, limit)
+                                                   page, limit, include_archived)
 
     register_page_route(blp, f"/{target.name}/<{target.key_field}>/representatives",
                         f"{target.label}_representatives",
@@ -82,8 +83,9 @@ def register_link_routes(blp, kind):
     def delete_link(reference, **path_args):
         link_service.unlink(g.tenant_id, kind, reference, path_args[target_field])
 
-    def load(tenant_id, page, limit, reference):
-        return link_service.linked_keys(tenant_id, kind, reference, page, limit)
+    def load(tenant_id, page, limit, include_archived, reference):
+        return link_service.linked_keys(tenant_id, kind, reference, page, limit,
+                                        include_archived)
 
     register_page_route(blp, f"/representatives/<reference>/{kind.name}",
                         f"linked_{kind.name}", KeyPageSchema(), load,

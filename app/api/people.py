@@ -3,6 +3,7 @@ from flask import g, jsonify, url_for
 
 from app import metrics
 from app.api import BATCH_RATE_LIMIT_COST, IngestBlueprint, costs
+from app.api.body import sync_run_from_request
 from app.api.collections import parse_envelope
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.models import Tenant
@@ -66,7 +67,8 @@ def _register_upsert(path, resource, body_schema, result_schema, summary):
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def upsert(data, account_number, dry_run):
-        return _answer(people.upsert_person(resource, g.tenant_id, account_number, data, dry_run))
+        return _answer(people.upsert_person(resource, g.tenant_id, account_number, data, dry_run,
+                                            sync_run_from_request()))
     return upsert
 
 
@@ -93,7 +95,8 @@ _register_upsert("/accounts/<account_number>/representatives/upsert", REPRESENTA
 @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
 def upsert_party(data, account_number, dry_run):
     tenant = Tenant.get_by_id(g.tenant_id)
-    return _answer(people.upsert_party(tenant, account_number, data, dry_run), party=True)
+    return _answer(people.upsert_party(tenant, account_number, data, dry_run,
+                                       sync_run_from_request()), party=True)
 
 
 @blp.route("/email-events", endpoint="email_events", methods=["POST"])

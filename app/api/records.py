@@ -1,14 +1,15 @@
 """The five verbs on `/{collection}/{key}`, written once for every resource."""
 import functools
 
-from flask import current_app, g, url_for
+from flask import current_app, g, jsonify, url_for
 from flask.views import MethodView
 
-from app.api.body import preconditions_from_request
+from app.api.body import SYNC_RUN_HEADER, preconditions_from_request, sync_run_from_request
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed, with_article
 from app.services.records import (create_record, delete_record, etag, get_record, not_found,
-                                  patch_record, put_record)
+                                  patch_record, put_record, set_archived)
+from schemas.sync import DeleteArgsSchema
 
 ETAG_HEADER = {"ETag": {"description": "The record's version, quoted", "schema": {"type": "string"}}}
 _PRECONDITION_HEADERS = [
@@ -28,6 +29,22 @@ _CONDITIONAL_GET_HEADERS = [
 def record_response(row, status=200, **headers):
     """A single record with its ETag."""
     return row, status, {"ETag": etag(row), **headers}
+
+
+def _register_archive_route(blp, resource, action, archived):
+    """POST /{collection}/{key}/archive or /unarchive (a key may hold a colon, so not :verb)."""
+    key_field, label = resource.key_field, resource.label
+
+    @blp.route(f"/{resource.name}/<{key_field}>/{action}",
+               endpoint=f"{action}_{resource.name}", methods=["POST"])
+    @blp.doc(summary=f"{action.title()} {with_article(label)} (doing it twice is fine)",
+             parameters=_PRECONDITION_HEADERS)
+    @blp.response(200, resource.schema, headers=ETAG_HEADER)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
+    def archive(**path):
+        return record_response(set_archived(resource, g.tenant_id, path[key_field], archived,
+                                            preconditions_from_request()))
 
 
 def register_record_routes(blp, resource):
@@ -72,19 +89,21 @@ def register_record_routes(blp, resource):
                 return current_app.response_class(status=304, headers={"ETag": etag(row)})
             return record_response(row)
 
-        @blp.doc(summary=f"Create {a_label}", parameters=[IDEMPOTENCY_HEADER])
+        @blp.doc(summary=f"Create {a_label}", parameters=[IDEMPOTENCY_HEADER, SYNC_RUN_HEADER])
         @idempotent
         @blp.arguments(schema)
         @blp.response(201, schema, headers=ETAG_HEADER)
         @blp.alt_response(409, response="CONFLICT")
         @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
         def post(self, data, **path):
-            return created(create_record(resource, g.tenant_id, path[key_field], data))
+            return created(create_record(resource, g.tenant_id, path[key_field], data,
+                                         sync_run_from_request()))
 
         @blp.doc(summary=f"Create or replace {a_label}", parameters=_PRECONDITION_HEADERS + [
             {"in": "header", "name": "If-None-Match", "required": False,
              "schema": {"type": "string"},
-             "description": '`*`: only create, never replace; `"3"`: not over version 3.'}])
+             "description": '`*`: only create, never replace; `"3"`: not over version 3.'},
+            SYNC_RUN_HEADER])
         @blp.arguments(schema)
         @blp.response(200, schema, headers=ETAG_HEADER, description="Replaced or unchanged")
         @blp.alt_response(201, schema=schema, headers=ETAG_HEADER, success=True,
@@ -93,10 +112,11 @@ def register_record_routes(blp, resource):
         @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
         def put(self, data, **path):
             row, outcome = put_record(resource, g.tenant_id, path[key_field], data,
-                                      preconditions_from_request())
+                                      preconditions_from_request(), sync_run_from_request())
             return created(row) if outcome == "created" else record_response(row)
 
-        @blp.doc(summary=f"Change some fields of {a_label}", parameters=_PRECONDITION_HEADERS)
+        @blp.doc(summary=f"Change some fields of {a_label}",
+                 parameters=_PRECONDITION_HEADERS + [SYNC_RUN_HEADER])
         @not_found_first
         @blp.arguments(patch_schema)
         @blp.response(200, schema, headers=ETAG_HEADER)
@@ -105,16 +125,27 @@ def register_record_routes(blp, resource):
         @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
         def patch(self, data, **path):
             row = patch_record(resource, g.tenant_id, path[key_field], data,
-                               preconditions_from_request())
+                               preconditions_from_request(), sync_run_from_request())
             return record_response(row)
 
         @blp.doc(summary=f"Delete {a_label}", parameters=_PRECONDITION_HEADERS)
+        @blp.query(DeleteArgsSchema())
         @blp.response(204)
+        @blp.alt_response(200, schema=schema, success=True, description=(
+            "Archived instead: others depend on it and archive_if_referenced was true"))
         @blp.alt_response(404, response="NOT_FOUND")
         @blp.alt_response(409, response="CONFLICT")
         @blp.alt_response(412, response="PRECONDITION_FAILED")
-        def delete(self, **path):
-            delete_record(resource, g.tenant_id, path[key_field], preconditions_from_request())
+        def delete(self, archive_if_referenced, **path):
+            archived = delete_record(resource, g.tenant_id, path[key_field],
+                                     preconditions_from_request(), archive_if_referenced)
+            if archived is not None:  # the 204 route's schema cannot carry it: dumped here
+                response = jsonify(schema.dump(archived))
+                response.headers["ETag"] = etag(archived)
+                return response
+
+    for action, archived in (("archive", True), ("unarchive", False)):
+        _register_archive_route(blp, resource, action, archived)
 
     RecordView.__name__ = endpoint.split(".", 1)[1]
     blp.route(f"/{resource.name}/<{key_field}>")(RecordView)

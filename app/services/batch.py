@@ -6,6 +6,7 @@ from app.errors import ValidationFailed, field_errors
 from app.models import Representative, utcnow
 from app.services import statements
 from app.services.links import ACCOUNT_LINKS, DOCUMENT_LINKS
+from app.services.sync import mark_seen
 from app.services.writes import WriteItem, apply_writes
 from schemas.sync import LinkSchema
 
@@ -25,7 +26,7 @@ def _failure(status, key_field, key, errors):
     return {key_field: key, "status": status, "version": None, "errors": errors}
 
 
-def batch_upsert(resource, tenant_id, raw_items, atomic=False):
+def batch_upsert(resource, tenant_id, raw_items, atomic=False, sync_run=None):
     """PUT every item (in input order); returns the per-item results and counts.
 
     With `atomic`, any failure stores nothing and raises ValidationFailed
@@ -62,6 +63,9 @@ def batch_upsert(resource, tenant_id, raw_items, atomic=False):
                                   "version": outcome.version, "errors": [],
                                   "_outcome": outcome.status}
         failed = [result for result in results if result["errors"]]
+        if sync_run is not None and not (atomic and failed):
+            mark_seen(tenant_id, resource, sync_run,
+                      [outcome.key for outcome in outcomes if outcome.error is None])
         if atomic and failed:
             raise ValidationFailed(
                 [error for result in failed for error in result["errors"]],

@@ -80,14 +80,7 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
     if q:
         records = records.where(NodeList((model.search_text, SQL("LIKE"),
                                           Value(contains_pattern(q)), SQL("ESCAPE '\\'"))))
-    for name, value in filters.items():
-        column = getattr(model, name)
-        if value is None:
-            records = records.where(column.is_null())
-        elif resource.feed_filters[name] == "ci":
-            records = records.where(fn.LOWER(column) == value.lower())
-        else:
-            records = records.where(column == value)
+    records = filter_records(resource, records, filters)
     rows = list(records.order_by(model.change_seq, model.id).limit(limit + 1))
     entries = [((row.change_seq, _RECORD, row.id), row) for row in rows]
 
@@ -103,6 +96,19 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
     page, has_more = entries[:limit], len(entries) > limit
     next_position = page[-1][0] if page else (seq, kind, last_id)
     return FeedPage([item for _, item in page], encode_cursor(*next_position), has_more)
+
+
+def filter_records(resource, query, filters):
+    """The query narrowed by field filters ({name: value}; None asks for null)."""
+    for name, value in filters.items():
+        column = getattr(resource.model, name)
+        if value is None:
+            query = query.where(column.is_null())
+        elif resource.feed_filters[name] == "ci":
+            query = query.where(fn.LOWER(column) == value.lower())
+        else:
+            query = query.where(column == value)
+    return query
 
 
 def _matches(resource, state, filters, q):

@@ -110,40 +110,56 @@ def _page(query, count_query, page, limit, scalars=False):
     return Page(items=items, page=page, limit=limit, total=total)
 
 
-def _linked_keys_queries(tenant_id, kind, reference):
+def _linked_keys_queries(tenant_id, kind, reference, include_archived=False):
     where = (kind.model.tenant == tenant_id) & (kind.model.representative == reference)
-    keys = kind.model.select(kind.target_column).where(where).order_by(kind.target_column)
-    return keys, kind.model.select(_COUNT_ALL).where(where)
+    keys = kind.model.select(kind.target_column)
+    count = kind.model.select(_COUNT_ALL)
+    if not include_archived:  # archived targets are left out: read them through a join
+        target = kind.target.model
+        on = (target.tenant == kind.model.tenant) & (kind.target.key_column == kind.target_column)
+        where &= target.archived_at.is_null()
+        keys, count = keys.join(target, on=on), count.join(target, on=on)
+    return keys.where(where).order_by(kind.target_column), count.where(where)
 
 
-def linked_keys(tenant_id, kind, reference, page=1, limit=SUMMARY_SIZE):
+def linked_keys(tenant_id, kind, reference, page=1, limit=SUMMARY_SIZE, include_archived=False):
     """A page of the keys a representative is linked to, in key order."""
     _require_representative(tenant_id, reference)
-    return _page(*_linked_keys_queries(tenant_id, kind, reference), page, limit, scalars=True)
+    return _page(*_linked_keys_queries(tenant_id, kind, reference, include_archived), page,
+                 limit, scalars=True)
 
 
 def link_summary(tenant_id, kind, reference):
-    """{"total", "items"}: the count and the first keys a representative is linked to."""
+    """{"total", "items"}: the count and the first keys of active records it is linked to."""
     page = _page(*_linked_keys_queries(tenant_id, kind, reference), 1, SUMMARY_SIZE,
                  scalars=True)
     return {"total": page.total, "items": page.items}
 
 
-def linked_representatives(tenant_id, kind, target_key, page=1, limit=SUMMARY_SIZE):
+def linked_representatives(tenant_id, kind, target_key, page=1, limit=SUMMARY_SIZE,
+                           include_archived=False):
     """A page of the full representatives linked to a record, in reference order."""
     _require(kind.target, tenant_id, target_key)
     on = ((kind.model.tenant == Representative.tenant)
           & (kind.model.representative == Representative.reference))
     where = (kind.model.tenant == tenant_id) & (kind.target_column == target_key)
+    if include_archived:
+        count = kind.model.select(_COUNT_ALL).where(where)
+    else:
+        where &= Representative.archived_at.is_null()
+        count = kind.model.select(_COUNT_ALL).join(Representative, on=on).where(where)
     records = (Representative.select().join(kind.model, on=on).where(where)
                .order_by(Representative.reference))
-    return _page(records, kind.model.select(_COUNT_ALL).where(where), page, limit)
+    return _page(records, count, page, limit)
 
 
-def child_records(tenant_id, parent, parent_key, child, field, page=1, limit=SUMMARY_SIZE):
+def child_records(tenant_id, parent, parent_key, child, field, page=1, limit=SUMMARY_SIZE,
+                  include_archived=False):
     """A page of the child resource's records whose `field` names the parent, in key order."""
     _require(parent, tenant_id, parent_key)
-    query = child.select(tenant_id).where(getattr(child.model, field) == parent_key)
-    count = child.model.select(_COUNT_ALL).where(
-        child.model.tenant == tenant_id, getattr(child.model, field) == parent_key)
+    conditions = [child.model.tenant == tenant_id, getattr(child.model, field) == parent_key]
+    if not include_archived:
+        conditions.append(child.model.archived_at.is_null())
+    query = child.select(tenant_id).where(*conditions[1:])
+    count = child.model.select(_COUNT_ALL).where(*conditions)
     return _page(query.order_by(child.key_column), count, page, limit)

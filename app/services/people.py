@@ -30,6 +30,7 @@ from app.services.emails import email_key
 from app.services.links import ACCOUNT_LINKS, link
 from app.services.representatives import REPRESENTATIVES
 from app.services.resources import name_key
+from app.services.sync import mark_seen
 from app.services.tenants import is_internal_email
 from app.services.writes import WriteItem, apply_writes
 from schemas.people import EmailEventSchema
@@ -136,7 +137,7 @@ def _creation_errors(resource, values):
     return errors
 
 
-def upsert_person(resource, tenant_id, account_number, data, dry_run=False):
+def upsert_person(resource, tenant_id, account_number, data, dry_run=False, sync_run=None):
     """Match a contact (among the account's) or a representative (the tenant's) and PATCH it,
     or create it with a generated reference; a representative is then linked to the account.
     """
@@ -169,6 +170,8 @@ def upsert_person(resource, tenant_id, account_number, data, dry_run=False):
         outcome = apply_writes(resource, txn, [item])[0]
         if outcome.error is not None:
             raise outcome.error
+        if sync_run is not None:
+            mark_seen(tenant_id, resource, sync_run, [outcome.key])
         if not is_contact:
             link(tenant_id, ACCOUNT_LINKS, outcome.key, account_number)
         return UpsertResult(resource.with_related(tenant_id, outcome.row), match is None, match,
@@ -181,14 +184,15 @@ PARTY_FIELDS_FOR_REPRESENTATIVES = {"notes": "extra_info"}
 CONTACT_ONLY_PARTY_FIELDS = ("is_primary",)
 
 
-def upsert_party(tenant, account_number, data, dry_run=False):
+def upsert_party(tenant, account_number, data, dry_run=False, sync_run=None):
     """Route by the email's domain: the tenant's own staff are representatives, others contacts."""
     email = data.get("email")
     if email and is_internal_email(tenant, email):
         routed = {PARTY_FIELDS_FOR_REPRESENTATIVES.get(name, name): value
                   for name, value in data.items() if name not in CONTACT_ONLY_PARTY_FIELDS}
-        return upsert_person(REPRESENTATIVES, tenant.id, account_number, routed, dry_run)
-    return upsert_person(CONTACTS, tenant.id, account_number, data, dry_run)
+        return upsert_person(REPRESENTATIVES, tenant.id, account_number, routed, dry_run,
+                             sync_run)
+    return upsert_person(CONTACTS, tenant.id, account_number, data, dry_run, sync_run)
 
 
 # -- email delivery events ------------------------------------------------------------------

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from app.db import write_transaction
 from app.errors import Conflict, NotFound, PreconditionFailed
 from app.services.feed import record_tombstone
+from app.services.sync import mark_seen
 from app.services.writes import WriteItem, apply_writes
 
 ANY = "*"
@@ -59,37 +60,64 @@ def get_record(resource, tenant_id, key):
     return resource.with_related(tenant_id, row)
 
 
-def _write_one(resource, tenant_id, item):
+def _write_one(resource, tenant_id, item, sync_run=None):
     with write_transaction(tenant_id) as txn:
         outcome = apply_writes(resource, txn, [item])[0]
         if outcome.error is not None:
             raise outcome.error
+        if sync_run is not None:
+            mark_seen(tenant_id, resource, sync_run, [outcome.key])
         return resource.with_related(tenant_id, outcome.row), outcome.status
 
 
-def create_record(resource, tenant_id, key, data):
+def create_record(resource, tenant_id, key, data, sync_run=None):
     """POST: create the record; Conflict when the key is taken."""
-    return _write_one(resource, tenant_id, WriteItem(key, data, "create"))[0]
+    return _write_one(resource, tenant_id, WriteItem(key, data, "create"), sync_run)[0]
 
 
-def put_record(resource, tenant_id, key, data, preconditions=NO_PRECONDITIONS):
+def put_record(resource, tenant_id, key, data, preconditions=NO_PRECONDITIONS, sync_run=None):
     """PUT: create or replace; returns (row, "created" | "replaced" | "unchanged")."""
-    return _write_one(resource, tenant_id, WriteItem(key, data, "put", preconditions))
+    return _write_one(resource, tenant_id, WriteItem(key, data, "put", preconditions), sync_run)
 
 
-def patch_record(resource, tenant_id, key, patch, preconditions=NO_PRECONDITIONS):
+def patch_record(resource, tenant_id, key, patch, preconditions=NO_PRECONDITIONS,
+                 sync_run=None):
     """PATCH: change the fields present; the merged record must pass every rule."""
-    return _write_one(resource, tenant_id, WriteItem(key, patch, "patch", preconditions))[0]
+    return _write_one(resource, tenant_id, WriteItem(key, patch, "patch", preconditions),
+                      sync_run)[0]
 
 
-def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS):
-    """DELETE: remove the record; Conflict while other records name it."""
+def set_archived(resource, tenant_id, key, archived, preconditions=NO_PRECONDITIONS):
+    """Archive (or make active again) a record; doing it twice changes nothing the second time.
+
+    Archiving is a change: a new version, in the change feed.
+    """
+    with write_transaction(tenant_id) as txn:
+        row = resource.find(tenant_id, key)
+        if row is None:
+            raise not_found(resource, key)
+        preconditions.check(row)
+        if (row.archived_at is not None) == archived:
+            return resource.with_related(tenant_id, row)
+        model = resource.model
+        model.update(archived_at=txn.now if archived else None, version=model.version + 1,
+                     updated_at=txn.now, change_seq=txn.change_seq).where(
+            model.id == row.id).execute()
+        return resource.with_related(tenant_id, resource.find(tenant_id, key))
+
+
+def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS,
+                  archive_if_referenced=False):
+    """DELETE: remove the record; Conflict while other records name it, or, with
+    `archive_if_referenced`, archive it instead: returns None, or the archived record."""
     with write_transaction(tenant_id) as txn:
         row = resource.find(tenant_id, key)
         if row is None:
             raise not_found(resource, key)
         preconditions.check(row)
         counts = resource.dependent_counts(tenant_id, key)
+        if counts and archive_if_referenced:
+            return set_archived(resource, tenant_id, key, True)
         if counts:
             parts = [f"{count} {singular if count == 1 else plural}"
                      for count, singular, plural in counts]
@@ -99,4 +127,5 @@ def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS):
                            dependents={plural: count for count, _, plural in counts})
         resource.model.delete().where(resource.model.id == row.id).execute()
         record_tombstone(txn, resource, row)
+        return None
 

@@ -226,11 +226,13 @@ def _apply_one(resource, ctx, item, values):
     errors = resource.check(ctx, key, values, row)
     if errors:
         raise ValidationFailed(errors)
-    if row is not None and resource.is_unchanged(row, values):
+    # An archived record written again is active again (the source has it): a change.
+    if row is not None and row.archived_at is None and resource.is_unchanged(row, values):
         return Outcome(key, "unchanged", row, version=row.version)
     resource.before_write(ctx, key, values, row)
     columns = dict(values, **resource.derived_values(values, row))
     columns["search_text"] = search_text(resource, key, columns)
+    columns["archived_at"] = None
     txn = ctx.txn
     if row is None:
         new_row = model(tenant=ctx.tenant_id, version=1, created_at=txn.now,

@@ -76,7 +76,7 @@ def end_run(resource, tenant_id, run_id, status):
         run = get_run(resource, tenant_id, run_id)
         if run.status != "running":
             raise Conflict(f"The sync run is {run.status}; only a running run can end.",
-                           status=run.status)
+                           run_status=run.status)
         run.status, run.ended_at = status, txn.now
         run.save(only=[SyncRun.status, SyncRun.ended_at])
         return run
@@ -89,7 +89,7 @@ def finish_run(resource, tenant_id, run_id, max_removal_ratio=DEFAULT_MAX_REMOVA
         run = get_run(resource, tenant_id, run_id)
         if run.status != "running":
             raise Conflict(f"The sync run is {run.status}; it can no longer finish.",
-                           status=run.status)
+                           run_status=run.status)
         in_scope = filter_records(resource, resource.select(tenant_id), run.scope)
         total = in_scope.count()
         unseen = (in_scope.join(SyncRunSeen, JOIN.LEFT_OUTER, on=(

@@ -36,18 +36,27 @@ def main():
 @click.option("--rejects", default=None, help="Where rejected rows go (default: FILE.rejects.*).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted import of this file.")
 @click.option("--allow-rejects", is_flag=True, help="Exit 0 even when rows were rejected.")
+@click.option("--full-sync", is_flag=True,
+              help="The file is the whole collection: remove the records it does not have.")
+@click.option("--max-removal-ratio", default=0.2, show_default=True,
+              type=click.FloatRange(0, 1), help="With --full-sync: refuse to remove more.")
 def import_command(collection, file, url, api_key, batch_size, fmt, rejects, resume,
-                   allow_rejects):
+                   allow_rejects, full_sync, max_removal_ratio):
     """Import a CSV or NDJSON file through the batch endpoint."""
     from app import importer
     from app.client import ApiError
 
     try:
         counts, seconds = importer.run(collection, file, url, api_key, fmt=fmt,
-                                       batch_size=batch_size, rejects=rejects, resume=resume)
+                                       batch_size=batch_size, rejects=rejects, resume=resume,
+                                       full_sync=full_sync,
+                                       max_removal_ratio=max_removal_ratio)
     except (importer.ImportError_, ApiError, OSError, UnicodeDecodeError) as error:
         raise click.ClickException(str(error))
     click.echo(importer.summary(counts, seconds))
+    sync = counts.extra.get("sync")
+    if sync and sync["status"] != "finished":
+        raise SystemExit(1)
     if counts.rejected:
         click.echo(f"Rejected rows, with their reasons: {counts.extra['rejects_file']}", err=True)
         if not allow_rejects:

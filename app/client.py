@@ -195,21 +195,50 @@ class Collection:
         return Feed(self.client, self.name, cursor, filters, limit)
 
     def batch_upsert(self, records: Iterable[dict], chunk_size: int = MAX_BATCH,
-                     atomic: bool = False) -> Iterator[dict]:
+                     atomic: bool = False, sync_run: Optional[str] = None) -> Iterator[dict]:
         """PUT every record (each with its key field) in batches; yields each item's result.
 
-        The iterable is read lazily, one chunk at a time (constant memory).
+        The iterable is read lazily, one chunk at a time (constant memory). With
+        `sync_run`, every batch marks its records seen by that run (see full_sync).
         """
         for chunk in chunked(records, min(chunk_size, MAX_BATCH)):
-            yield from self.batch(chunk, atomic)["results"]
+            yield from self.batch(chunk, atomic, sync_run=sync_run)["results"]
 
     def batch(self, records: list, atomic: bool = False,
-              idempotency_key: Optional[str] = None) -> dict:
+              idempotency_key: Optional[str] = None, sync_run: Optional[str] = None) -> dict:
         """One POST /{collection}:batch: results and counts (a fresh Idempotency-Key unless
         one is given: the same key for the same batch makes a re-send safe)."""
         params = {"atomic": "true"} if atomic else None
+        headers = {"Sync-Run": sync_run} if sync_run else None
         return self.client.request("POST", f"/{self.name}:batch", json={"items": records},
-                                   params=params, idempotency_key=idempotency_key)
+                                   params=params, headers=headers,
+                                   idempotency_key=idempotency_key)
+
+    def full_sync(self, scope: Optional[dict] = None,
+                  max_removal_ratio: float = 0.2) -> "FullSync":
+        """A full sync: records not sent through it are removed when it finishes.
+
+            with client.accounts.full_sync() as sync:
+                for result in sync.batch_upsert(all_accounts()):
+                    ...
+            print(sync.result)   # {"deleted": ..., "archived": ..., "kept": ...}
+
+        It finishes when the block ends normally and aborts (removing nothing)
+        when it raises; a finish the guard refuses raises Conflict.
+        """
+        return FullSync(self, scope or {}, max_removal_ratio)
+
+    def sync_run(self, run_id: str) -> dict:
+        """A sync run's status and counts."""
+        return self.client.request("GET", f"/{self.name}:sync-runs/{run_id}")
+
+    def archive(self, key: str) -> dict:
+        """Archive a record (kept, left out of lists); returns it."""
+        return self.client.request("POST", self._path(key, "/archive"))
+
+    def unarchive(self, key: str) -> dict:
+        """Make an archived record active again; returns it."""
+        return self.client.request("POST", self._path(key, "/unarchive"))
 
     def page(self, key: str, related: str, page: int = 1, limit: int = 100) -> dict:
         """One page of a reverse view: /accounts/{n}/contacts and the like."""
@@ -225,6 +254,44 @@ class Collection:
             if number * page["limit"] >= page["total"]:
                 return
             number += 1
+
+
+class FullSync:
+    """A running sync run of one collection (Collection.full_sync)."""
+
+    def __init__(self, collection, scope, max_removal_ratio):
+        self.collection, self.scope = collection, scope
+        self.max_removal_ratio = max_removal_ratio
+        self.run_id, self.result = None, None
+
+    def __enter__(self):
+        run = self.collection.client.request(
+            "POST", f"/{self.collection.name}:sync-runs", json={"scope": self.scope})
+        self.run_id = run["id"]
+        return self
+
+    def batch_upsert(self, records: Iterable[dict], chunk_size: int = MAX_BATCH) -> Iterator[dict]:
+        """Like Collection.batch_upsert, each batch marking its records seen by this run."""
+        return self.collection.batch_upsert(records, chunk_size, sync_run=self.run_id)
+
+    def finish(self) -> dict:
+        """Remove what the run did not see; returns the counts."""
+        run = self.collection.client.request(
+            "POST", f"/{self.collection.name}:sync-runs/{self.run_id}:finish",
+            json={"max_removal_ratio": self.max_removal_ratio})
+        self.result = run["result"]
+        return self.result
+
+    def abort(self) -> None:
+        """End the run without removing anything."""
+        self.collection.client.request(
+            "POST", f"/{self.collection.name}:sync-runs/{self.run_id}:abort")
+
+    def __exit__(self, kind, error, traceback):
+        if kind is None:
+            self.finish()
+        else:
+            self.abort()
 
 
 def _if_match(version):

@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
-from app.client import KEY_FIELDS, IngestClient
+from app.client import KEY_FIELDS, ApiError, IngestClient
 
 ERRORS_COLUMN = "_errors"
 TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes", "y"}, {"false", "0", "no", "n"}
@@ -48,6 +48,7 @@ class Counts:
     unchanged: int = 0
     rejected: int = 0
     run: str = ""               # this import's id: in every batch's Idempotency-Key
+    sync_run: str = ""          # with --full-sync: the server's sync run
     last_line: int = 0          # the last line whose batch the server acknowledged
     rejects_bytes: int = 0      # the reject file's size at that point
     extra: dict = field(default_factory=dict)
@@ -260,8 +261,15 @@ def _format_of(path, fmt):
 
 
 def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=None,
-                resume=False, out=sys.stderr):
-    """Import a file; returns the Counts. Rows are read and sent one batch at a time."""
+                resume=False, full_sync=False, max_removal_ratio=0.2, out=sys.stderr):
+    """Import a file; returns the Counts. Rows are read and sent one batch at a time.
+
+    With `full_sync` the file is the whole collection: a sync run is started,
+    tagged on every batch, and finished at the end, removing the records the
+    file did not have (the counts go to `extra["sync"]`). If any row was
+    rejected the run is aborted instead: a rejected row's record would
+    otherwise be removed.
+    """
     fmt = _format_of(path, fmt)
     fingerprint = _fingerprint(path, collection)
     stem = "stdin" if path == "-" else path
@@ -285,6 +293,8 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
     progress = Progress(total, out)
     target = client.collection(collection)
     key_field = KEY_FIELDS[collection]
+    if full_sync and not counts.sync_run:
+        counts.sync_run = client.request("POST", f"/{collection}:sync-runs")["id"]
     batch = []
 
     def send():
@@ -294,7 +304,8 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
         if not batch:
             return
         key = f"import-{counts.run}-{batch[0].line}"
-        answer = target.batch([row.record for row in batch], idempotency_key=key)
+        answer = target.batch([row.record for row in batch], idempotency_key=key,
+                              sync_run=counts.sync_run or None)
         for row, result in zip(batch, answer["results"]):
             if result["errors"]:
                 writer.write(row, [f"{_column(e['pointer'], key_field)}: {e['detail']}"
@@ -327,11 +338,31 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
         writer.close()
         if stream is not sys.stdin.buffer:
             stream.close()
+    if counts.sync_run:
+        counts.extra["sync"] = _end_sync(client, collection, counts, max_removal_ratio)
     if fingerprint is not None and os.path.exists(checkpoint_path):
         os.remove(checkpoint_path)
     counts.extra["rejects_file"] = rejects if writer.handle is not None or (
         resume and counts.rejects_bytes) else None
     return counts
+
+
+def _end_sync(client, collection, counts, max_removal_ratio):
+    """Finish the full sync (or abort it when rows were rejected); what happened."""
+    path = f"/{collection}:sync-runs/{counts.sync_run}"
+    if counts.rejected:
+        client.request("POST", path + ":abort")
+        return {"status": "aborted", "reason": "rows were rejected; nothing was removed"}
+    try:
+        run = client.request("POST", path + ":finish",
+                             json={"max_removal_ratio": max_removal_ratio})
+    except ApiError as refused:
+        if refused.status != 409:
+            raise
+        client.request("POST", path + ":abort")
+        return {"status": "refused", "reason": refused.detail,
+                **(refused.problem.get("would") or {})}
+    return {"status": "finished", **run["result"]}
 
 
 def _save_checkpoint(path, fingerprint, counts):
@@ -342,10 +373,17 @@ def _save_checkpoint(path, fingerprint, counts):
 
 
 def summary(counts, seconds):
-    """The closing line of an import."""
-    return (f"{counts.rows:,} rows in {seconds:.1f} s: {counts.created:,} created, "
+    """The closing line(s) of an import."""
+    text = (f"{counts.rows:,} rows in {seconds:.1f} s: {counts.created:,} created, "
             f"{counts.replaced:,} replaced, {counts.unchanged:,} unchanged, "
             f"{counts.rejected:,} rejected")
+    sync = counts.extra.get("sync")
+    if sync and sync["status"] == "finished":
+        text += (f"\nfull sync finished: {sync['deleted']:,} deleted, {sync['archived']:,} "
+                 f"archived (others depend on them), {sync['kept']:,} kept")
+    elif sync:
+        text += f"\nfull sync {sync['status']}: {sync['reason']}"
+    return text
 
 
 def run(collection, path, url, api_key, **options):

@@ -166,3 +166,23 @@ def test_chunked_is_lazy():
     source = iter(range(5))
     chunks = chunked(source, 2)
     assert next(chunks) == [0, 1] and next(source) == 2
+
+
+def test_a_full_sync_removes_what_it_did_not_send(client):
+    for number in range(10):
+        client.accounts.put(f"FS-{number}", {"name": f"n{number}"})
+    client.contacts.put("C-9", {"name": "depends on FS-9", "account_number": "FS-9"})
+    with client.accounts.full_sync(max_removal_ratio=0.5) as sync:
+        results = list(sync.batch_upsert({"account_number": f"FS-{n}", "name": f"n{n}"}
+                                         for n in range(7)))
+    assert [r["status"] for r in results] == [200] * 7
+    assert sync.result == {"in_scope": 10, "seen": 7, "deleted": 2, "archived": 1, "kept": 7}
+    assert client.accounts.get("FS-7") is None and client.accounts.get("FS-9")["archived_at"]
+    assert client.accounts.sync_run(sync.run_id)["status"] == "finished"
+    with pytest.raises(RuntimeError):
+        with client.accounts.full_sync() as failed:
+            list(failed.batch_upsert([{"account_number": "FS-0", "name": "n0"}]))
+            raise RuntimeError("the export broke half way")
+    assert client.accounts.sync_run(failed.run_id)["status"] == "aborted"
+    assert client.accounts.get("FS-1") is not None  # nothing removed
+    assert client.accounts.unarchive("FS-9")["archived_at"] is None

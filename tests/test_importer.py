@@ -173,3 +173,25 @@ def test_progress_lines_when_not_on_a_terminal(server, api_key, tmp_path, monkey
         counts = importer.import_file("accounts", source, client, batch_size=5, out=Out())
     assert counts.created == 20
     assert any("rows/s" in line and "rejected" in line for line in lines)
+
+
+def test_full_sync_import_removes_what_the_file_lacks(server, api_key, tmp_path, api):
+    for number in range(10):
+        api.put(f"/accounts/FS-{number}", json={"name": f"n{number}"})
+    api.put("/contacts/C-9", json={"name": "c", "account_number": "FS-9"})
+    source = write(tmp_path / "all.csv", "account_number,name\n" + "".join(
+        f"FS-{n},n{n}\n" for n in range(7)))
+    result = run_import(server.url, api_key, "accounts", source, "--full-sync",
+                        "--max-removal-ratio", "0.5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "full sync finished: 2 deleted, 1 archived" in result.stdout
+    assert Account.select().count() == 8
+    guarded = run_import(server.url, api_key, "accounts", write(
+        tmp_path / "empty.csv", "account_number,name\n"), "--full-sync")
+    assert guarded.returncode == 1 and "full sync refused" in guarded.stdout
+    assert Account.select().count() == 8  # an empty export wipes nothing
+    rejected = run_import(server.url, api_key, "accounts", write(
+        tmp_path / "bad.csv", "account_number,name,currency\nFS-0,n0,\nFS-1,n1,zzz\n"),
+        "--full-sync", "--max-removal-ratio", "1")
+    assert rejected.returncode == 1 and "full sync aborted" in rejected.stdout
+    assert Account.select().count() == 8  # a rejected row's record is not removed

@@ -43,7 +43,7 @@ sys.path[:0] = {paths!r}
 from app import importer
 
 class Stub:
-    def batch(self, records, atomic=False, idempotency_key=None):
+    def batch(self, records, atomic=False, idempotency_key=None, sync_run=None):
         return {{"results": [{{"errors": []}}] * len(records), "created": len(records),
                  "replaced": 0, "unchanged": 0, "failed": 0}}
 

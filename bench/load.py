@@ -13,12 +13,13 @@ def _worker(args):
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
     latencies, statuses = [], {}
-    for method, path, body in requests_list:
+    for method, path, body, *extra in requests_list:
         payload = None if body is None else json.dumps(body)
+        sent = dict(headers, **extra[0]) if extra else headers
         started = time.perf_counter()
         for attempt in range(3):
             try:
-                connection.request(method, quote(path, safe="/?&=:"), body=payload, headers=headers)
+                connection.request(method, quote(path, safe="/?&=:"), body=payload, headers=sent)
                 response = connection.getresponse()
                 response.read()
                 break

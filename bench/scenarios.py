@@ -34,10 +34,12 @@ def scenarios(clients, per_client, round_number):
     ]
 
 
-def batch_plan(clients, batches_per_client, round_number):
+def batch_plan(clients, batches_per_client, round_number, sync_run=None, note="batch"):
+    """Batches of new contacts; with `sync_run`, each marks its records seen by that run."""
+    extra = ({"Sync-Run": sync_run},) if sync_run else ()
     return [[("POST", "/api/v1/ingest/contacts:batch", {"items": [
-        dict(contact_body(c, i, "batch"), reference=f"BATCH-{round_number}-{c}-{b}-{i}")
-        for i in range(BATCH_SIZE)]}) for b in range(batches_per_client)]
+        dict(contact_body(c, i, note), reference=f"BATCH-{round_number}-{c}-{b}-{i}")
+        for i in range(BATCH_SIZE)]}, *extra) for b in range(batches_per_client)]
         for c in range(clients)]
 
 

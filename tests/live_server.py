@@ -44,7 +44,7 @@ class GunicornServer:
             try:
                 if requests.get(self.url + "/livez", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # booting, or busy booting
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("gunicorn did not answer in time")

@@ -68,7 +68,7 @@ def _call(client, rule, method, key):
     """(path, body) for a rule with tenant A's keys in it, then the response."""
     path = rule.rule[len(API_PREFIX):]
     collection = re.match(r"^/([a-z]+)", path).group(1)
-    path = re.sub(r"<(\w+)>", lambda m: {
+    path = re.sub(r"<(?:[^:>]+:)?(\w+)>", lambda m: {
         "account_number": "ACCT", "document_number": "DOC", "run_id": client.run_ids.get(collection),
         "reference": KEYS[collection]}[m.group(1)], path)
     body = None

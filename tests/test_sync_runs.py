@@ -1,8 +1,6 @@
 """Archive, and sync runs that carry deletions (seed 004)."""
 import datetime
 
-import pytest
-
 from app.models import Account, Contact, Document, SyncRun, Tombstone, utcnow
 from conftest import assert_problem
 

@@ -46,6 +46,27 @@ def parse_envelope(schema, limit_name):
     return data[list_name]
 
 
+def bulk_post(blp, path, endpoint, summary, envelope_doc, result_schema, query=None,
+              headers=()):
+    """Declare a bulk POST: a list envelope in, a result per item out (200), the batch
+    rate-limit cost, Idempotency-Key, and optional query parameters and headers."""
+    layers = [blp.route(path, endpoint=endpoint, methods=["POST"]),
+              blp.doc(summary=summary, parameters=[IDEMPOTENCY_HEADER, *headers],
+                      requestBody={"required": True, "content": {"application/json": {
+                          "schema": envelope_doc}}}),
+              costs(BATCH_RATE_LIMIT_COST), idempotent]
+    if query is not None:
+        layers.append(blp.query(query))
+    layers += [blp.response(200, result_schema),
+               blp.alt_response(422, response="UNPROCESSABLE_ENTITY")]
+
+    def decorator(view):
+        for layer in reversed(layers):  # as if written top to bottom above the view
+            view = layer(view)
+        return view
+    return decorator
+
+
 def _dump_feed_item(schema, item):
     if isinstance(item, dict):  # a tombstone
         return dict(item, updated_at=_TIMESTAMP._serialize(item["updated_at"], None, None))
@@ -94,16 +115,9 @@ def register_collection_routes(blp, resource):
         found, missing = feed_service.lookup(resource, g.tenant_id, body["keys"])
         return {"items": schema.dump(found, many=True), "missing": missing}
 
-    @blp.route(f"/{name}:batch", endpoint=f"{name}_batch", methods=["POST"])
-    @blp.doc(summary=f"Create or replace up to 1,000 {name}, each with PUT semantics",
-             parameters=[IDEMPOTENCY_HEADER, SYNC_RUN_HEADER],
-             requestBody={"required": True,
-                          "content": {"application/json": {"schema": envelope_doc}}})
-    @costs(BATCH_RATE_LIMIT_COST)
-    @idempotent
-    @blp.query(BatchArgsSchema())
-    @blp.response(200, BatchResultSchema())
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @bulk_post(blp, f"/{name}:batch", f"{name}_batch",
+               f"Create or replace up to 1,000 {name}, each with PUT semantics", envelope_doc,
+               BatchResultSchema(), query=BatchArgsSchema(), headers=[SYNC_RUN_HEADER])
     def batch(atomic):
         items = parse_envelope(BatchSchema(), "MAX_BATCH_ITEMS")
         result = batch_service.batch_upsert(resource, g.tenant_id, items, atomic,

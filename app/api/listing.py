@@ -3,10 +3,8 @@ from flask import g
 from marshmallow import Schema, fields
 
 from app import metrics
-from app.api import BATCH_RATE_LIMIT_COST, costs
 from app.errors import with_article
-from app.api.collections import parse_envelope
-from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from app.api.collections import bulk_post, parse_envelope
 from app.services import batch as batch_service
 from app.services import links as link_service
 from schemas.links import (AccountLinkSchema, DocumentLinkSchema, KeyPageSchema, PageArgsSchema,
@@ -99,15 +97,9 @@ def register_link_batch_routes(blp):
 
 
 def register_link_batch_route(blp, action, remove):
-    @blp.route(f"/representatives:{action}", endpoint=f"batch_{action}", methods=["POST"])
-    @blp.doc(summary=f"{action.title()} up to 1,000 representative/record pairs",
-             parameters=[IDEMPOTENCY_HEADER],
-             requestBody={"required": True, "content": {"application/json": {
-                 "schema": LinkBatchDocSchema}}})
-    @costs(BATCH_RATE_LIMIT_COST)
-    @idempotent
-    @blp.response(200, LinkBatchResultSchema())
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @bulk_post(blp, f"/representatives:{action}", f"batch_{action}",
+               f"{action.title()} up to 1,000 representative/record pairs", LinkBatchDocSchema,
+               LinkBatchResultSchema())
     def batch_links():
         links = parse_envelope(LinkBatchSchema(), "MAX_BATCH_ITEMS")
         result = batch_service.batch_links(g.tenant_id, links, remove=remove)

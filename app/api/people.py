@@ -2,10 +2,9 @@
 from flask import g, jsonify, url_for
 
 from app import metrics
-from app.api import BATCH_RATE_LIMIT_COST, IngestBlueprint, costs
+from app.api import IngestBlueprint
 from app.api.body import sync_run_from_request
-from app.api.collections import parse_envelope
-from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from app.api.collections import bulk_post, parse_envelope
 from app.models import Tenant
 from app.services import people
 from app.services.contacts import CONTACTS
@@ -99,15 +98,9 @@ def upsert_party(data, account_number, dry_run):
                                        sync_run_from_request()), party=True)
 
 
-@blp.route("/email-events", endpoint="email_events", methods=["POST"])
-@blp.doc(summary="Record email delivery events (delivered, bounced, complained)",
-         parameters=[IDEMPOTENCY_HEADER],
-         requestBody={"required": True, "content": {"application/json": {
-             "schema": EmailEventsDocSchema}}})
-@costs(BATCH_RATE_LIMIT_COST)
-@idempotent
-@blp.response(200, EmailEventsResultSchema())
-@blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+@bulk_post(blp, "/email-events", "email_events",
+           "Record email delivery events (delivered, bounced, complained)", EmailEventsDocSchema,
+           EmailEventsResultSchema())
 def email_events():
     events = parse_envelope(EmailEventsSchema(), "MAX_BATCH_ITEMS")
     result = people.record_email_events(g.tenant_id, events)

@@ -56,15 +56,16 @@ def register_sync_run_routes(blp, resource, scope_schema):
         location = url_for(f"{blp.name}.{name}_sync_run", run_id=run.run_id)
         return _dump(run), 201, {"Location": location}
 
-    @blp.route(f"/{name}:sync-runs/<run_id>", endpoint=f"{name}_sync_run", methods=["GET"])
+    run_path = f"/{name}:sync-runs/<string(length=32):run_id>"  # ids are 32 hex characters
+
+    @blp.route(run_path, endpoint=f"{name}_sync_run", methods=["GET"])
     @blp.doc(summary=f"A sync run of {name}: its status, what it saw, what it removed")
     @blp.response(200, SyncRunSchema())
     @blp.alt_response(404, response="NOT_FOUND")
     def show(run_id):
         return _dump(sync.get_run(resource, g.tenant_id, run_id))
 
-    @blp.route(f"/{name}:sync-runs/<run_id>:finish", endpoint=f"{name}_sync_run_finish",
-               methods=["POST"])
+    @blp.route(run_path + ":finish", endpoint=f"{name}_sync_run_finish", methods=["POST"])
     @blp.doc(summary=f"Finish a sync run of {name}: remove what it neither saw nor was "
                      "changed since it began (deleted, or archived when others depend on it)",
              parameters=[IDEMPOTENCY_HEADER])
@@ -77,8 +78,7 @@ def register_sync_run_routes(blp, resource, scope_schema):
         ratio = _optional_body(SyncRunFinishSchema())["max_removal_ratio"]
         return _dump(sync.finish_run(resource, g.tenant_id, run_id, ratio))
 
-    @blp.route(f"/{name}:sync-runs/<run_id>:abort", endpoint=f"{name}_sync_run_abort",
-               methods=["POST"])
+    @blp.route(run_path + ":abort", endpoint=f"{name}_sync_run_abort", methods=["POST"])
     @blp.doc(summary=f"Abort a sync run of {name}: nothing is removed",
              parameters=[IDEMPOTENCY_HEADER])
     @idempotent

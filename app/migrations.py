@@ -106,7 +106,13 @@ MIGRATIONS = [
     (8, "archive, and sync runs that remove what a full sync did not send",
      _sequence(*(_add_columns(table, archived_at=DateTimeField(null=True))
                  for table in ("accounts", "contacts", "documents", "representatives")),
-               _create_tables(SyncRun, SyncRunSeen))),
+               _create_tables(SyncRun, SyncRunSeen),
+               _run_sql(*(f"CREATE INDEX IF NOT EXISTS {table}_archived ON {table} "
+                          f"(tenant_id, {key}) WHERE archived_at IS NOT NULL"
+                          for table, key in (("accounts", "account_number"),
+                                             ("documents", "document_number"),
+                                             ("contacts", "reference"),
+                                             ("representatives", "reference")))))),
 ]
 
 

@@ -198,6 +198,13 @@ Contact.add_index(
     Contact.index(Contact.tenant, Contact.account_number, unique=True,
                   where=SQL("is_primary"), name="contacts_one_primary"))
 
+# Archived records are few: this index finds them without reading the active ones.
+for _model in (Account, Contact):
+    _model.add_index(_model.index(_model.tenant, getattr(_model, _model.KEY_FIELD),
+                                  where=SQL("archived_at IS NOT NULL"),
+                                  name=f"{_model._meta.table_name}_archived"))
+
+
 class Document(Record):
     KEY_FIELD = "document_number"
     document_number = CharField(max_length=128)
@@ -252,6 +259,12 @@ class Representative(PersonRecord):
         constraints = [_unique_key("reference"),
                        _references("supervisor_representative_reference", "representatives",
                                    "reference")]
+
+
+for _model in (Document, Representative):
+    _model.add_index(_model.index(_model.tenant, getattr(_model, _model.KEY_FIELD),
+                                  where=SQL("archived_at IS NOT NULL"),
+                                  name=f"{_model._meta.table_name}_archived"))
 
 
 class Link(BaseModel):

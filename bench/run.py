@@ -178,13 +178,13 @@ def bench_database(url, args):
                 if name == "put_new":
                     rounds.setdefault("patch", []).append(run_load(
                         server.url, key, patch_plan(args.clients, per_client, round_number)))
-            rounds.setdefault("batch", []).append(run_load(
-                server.url, key, batch_plan(args.clients, args.batches, round_number),
-                items_per_request=BATCH_SIZE))
             run_id = start_sync_run(server.url, key)
-            rounds.setdefault("batch_seen", []).append(run_load(
-                server.url, key, batch_plan(args.clients, args.batches, 50 + round_number,
-                                            run_id), items_per_request=BATCH_SIZE))
+            pair = [("batch", batch_plan(args.clients, args.batches, round_number)),
+                    ("batch_seen", batch_plan(args.clients, args.batches, 50 + round_number,
+                                              run_id))]
+            for name, plan in pair[::1 if round_number % 2 == 0 else -1]:  # order alternates
+                rounds.setdefault(name, []).append(run_load(server.url, key, plan,
+                                                            items_per_request=BATCH_SIZE))
 
         single = [run_load(server.url, key, batch_plan(1, 10, 100 + round_number),
                            items_per_request=BATCH_SIZE) for round_number in range(args.rounds)]

@@ -160,3 +160,12 @@ def delete_links(model, target_field, tenant_id, pairs):
         f"{database.param} AND {_quote('representative')} = {database.param} AND "
         f"{_quote(target_field)} = {database.param}"))
     _executemany(sql, [(tenant_id, rep, target) for rep, target in pairs])
+
+
+def insert_seen(run_pk, keys):
+    """Mark keys seen by a sync run, with one prepared statement (a key seen twice is fine)."""
+    sql = compiled_sql("insert_seen", lambda: (
+        f"INSERT INTO {_quote('sync_run_seen')} ({_quote('run_id')}, {_quote('key')}) "
+        f"VALUES ({database.param}, {database.param}) "
+        f"ON CONFLICT ({_quote('run_id')}, {_quote('key')}) DO NOTHING"))
+    _executemany(sql, [(run_pk, key) for key in keys])

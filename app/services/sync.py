@@ -17,6 +17,7 @@ from peewee import JOIN, fn
 from app.db import write_transaction
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import SyncRun, SyncRunSeen, Tenant, Tombstone, utcnow
+from app.services import statements
 from app.services.feed import filter_records
 
 RUN_LIFETIME = datetime.timedelta(hours=24)
@@ -62,12 +63,8 @@ def mark_seen(tenant_id, resource, run_id, keys):
                                  "detail": f"Not a running sync run of {resource.name}."}],
                                detail="The Sync-Run header names no running sync run of "
                                       f"{resource.name}; nothing was written.")
-    keys = list(dict.fromkeys(keys))
-    for start in range(0, len(keys), _CHUNK):
-        (SyncRunSeen.insert_many([{"run": run.id, "key": key}
-                                  for key in keys[start:start + _CHUNK]])
-         .on_conflict(conflict_target=[SyncRunSeen.run, SyncRunSeen.key], action="IGNORE")
-         .execute())
+    if keys:
+        statements.insert_seen(run.id, dict.fromkeys(keys))
 
 
 def end_run(resource, tenant_id, run_id, status):

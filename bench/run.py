@@ -117,6 +117,16 @@ def time_sync_finish(url, base_url, api_key, tenant_id, stored):
     return dict(answer.json()["result"], seconds=round(seconds, 2))
 
 
+def analyze(url):
+    """Fresh planner statistics (PostgreSQL plans IN-list lookups as scans without them)."""
+    from app import create_app
+    from app.db import database
+
+    create_app({"DATABASE_URL": url})
+    database.execute_sql("ANALYZE")
+    database.close()
+
+
 def _warm_up(clients, requests_each=100):
     return [[("GET", "/_noop", None)] * requests_each for _ in range(clients)]
 
@@ -188,6 +198,7 @@ def bench_database(url, args):
 
         single = [run_load(server.url, key, batch_plan(1, 10, 100 + round_number),
                            items_per_request=BATCH_SIZE) for round_number in range(args.rounds)]
+        analyze(url)  # the tables grew since the last statistics, as after any bulk load
         csv_path = os.path.join(args.scratch, "import.csv")
         write_contacts_csv(csv_path, args.import_rows, "IMP-")
         import_rates = [import_rate(server.url, key, csv_path) for _ in range(args.rounds)]

@@ -357,8 +357,11 @@ def print_report(name, figures):
 def unexpected_statuses(figures):
     rows = list(figures["at_1k"].items()) + list(figures["at_1m"].items()) + [
         ("memory", figures["memory"])]
+    # A misspelt name can be as close to two people as to one: a tie is 409 by contract.
+    allowed = {"match_contact": {"409"}, "match_representative": {"409"}}
     return {name: row["statuses"] for name, row in rows
-            if any(not status.startswith("2") for status in row["statuses"])}
+            if any(not status.startswith("2") and status not in allowed.get(name, ())
+                   for status in row["statuses"])}
 
 
 def main():

@@ -47,11 +47,6 @@ def count_batch(collection, counts):
                 BATCH_ITEMS.labels(collection, outcome).inc(number)
 
 
-def count_feed_page(collection):
-    if _enabled():
-        FEED_PAGES.labels(collection).inc()
-
-
 def count(counter, *labels):
     """Add one to a counter (labels in order), when metrics are on."""
     if _enabled():

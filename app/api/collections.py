@@ -91,7 +91,7 @@ def register_collection_routes(blp, resource):
     def feed(limit, cursor, updated_after, q, **filters):
         page = feed_service.read_feed(resource, g.tenant_id, limit, cursor, updated_after, q,
                                       filters)
-        metrics.count_feed_page(name)
+        metrics.count(metrics.FEED_PAGES, name)
         return {"items": [_dump_feed_item(schema, item) for item in page.items],
                 "next_cursor": page.next_cursor, "has_more": page.has_more}
 

@@ -129,8 +129,8 @@ def _require_account(tenant_id, account_number):
 def _creation_errors(resource, values):
     errors = []
     if not resource.full_name(values):
-        names = " or ".join(resource.name_fields[:1]) if len(resource.name_fields) == 1 else \
-            "name, or first_name / last_name"
+        first, *parts = resource.name_fields
+        names = f"{first}, or {' / '.join(parts)}" if parts else first
         errors.append(field_error("name", f"Creating a {resource.label} needs {names}."))
     if not values.get("language"):
         errors.append(field_error("language", f"Creating a {resource.label} needs a language."))

@@ -1,4 +1,4 @@
-"""The one database proxy, how it is bound from a URL, and write transactions."""
+"""The one database proxy, how it is bound from a URL, and the SQLite writer queue."""
 import fcntl
 import os
 import threading
@@ -138,76 +138,13 @@ def database_answers():
         return False
 
 
-class WriteTransaction:
-    """One write transaction of one tenant, with that tenant's change sequence.
-
-    Every write transaction that changes something takes a number from the
-    tenant's change counter; the counter row stays locked until commit, so
-    numbers are handed out in commit order and a reader of the change feed
-    never sees a later number before an earlier one has committed.
-    """
-
-    def __init__(self, tenant_id):
-        from app.models import utcnow
-
-        self.tenant_id = tenant_id
-        self.now = utcnow()
-        self._seq = None
-
-    @property
-    def change_seq(self):
-        """This transaction's change number, allocated on first use."""
-        if self._seq is None:
-            from app.models import Tenant
-
-            sql = compiled_sql("next_change_seq", lambda: (
-                Tenant.update(change_seq=Tenant.change_seq + 1).where(Tenant.id == 0)
-                .returning(Tenant.change_seq).sql()[0]))
-            self._seq = database.execute_sql(sql, (1, self.tenant_id)).fetchone()[0]
-        return self._seq
+def writer_queue():
+    """The SQLite file's writer queue, to hold around a write transaction (a no-op elsewhere)."""
+    return _writer_queue or nullcontext()
 
 
 @contextmanager
 def short_write():
     """A small write transaction that takes no tenant lock (bookkeeping such as claims)."""
-    with _writer_queue or nullcontext(), database.atomic():
+    with writer_queue(), database.atomic():
         yield
-
-
-_active = threading.local()
-
-
-@contextmanager
-def write_transaction(tenant_id):
-    """Run a block as one write transaction of a tenant (BEGIN IMMEDIATE on SQLite).
-
-    Inside another write transaction of the same tenant it is a savepoint of
-    that one: an idempotent POST keeps its stored answer in the same
-    transaction as the work it answers for.
-    """
-    outer = getattr(_active, "txn", None)
-    if outer is not None:
-        if outer.tenant_id != tenant_id:
-            raise RuntimeError("write transactions of two tenants cannot nest")
-        seq_before = outer._seq
-        try:
-            with database.atomic():
-                yield outer
-        except BaseException:
-            outer._seq = seq_before  # the counter update was rolled back with the savepoint
-            raise
-        return
-    with _writer_queue or nullcontext(), database.atomic():
-        if is_postgresql():
-            # Serialise a tenant's writers on its counter row before they read
-            # anything, so every writer locks in the same order (no deadlock).
-            from app.models import Tenant
-
-            sql = compiled_sql("lock_tenant", lambda: (
-                Tenant.select(Tenant.id).where(Tenant.id == 0).for_update().sql()[0]))
-            database.execute_sql(sql, (tenant_id,))
-        _active.txn = WriteTransaction(tenant_id)
-        try:
-            yield _active.txn
-        finally:
-            _active.txn = None

@@ -6,6 +6,7 @@ exits; every worker writes its samples there and /metrics adds them up.
 Without it (the development server, tests) the process's own registry is read.
 Labels are route templates, never raw paths, so keys cannot blow up cardinality.
 """
+import logging
 import os
 import time
 
@@ -13,6 +14,12 @@ from flask import Response, current_app, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,
                                Histogram, generate_latest)
 from prometheus_client import multiprocess
+from prometheus_client.core import GaugeMetricFamily
+
+from app.db import release_broken_connection
+from app.services.changes import feed_lag
+
+log = logging.getLogger("ar_ingest.metrics")
 
 # Sub-millisecond no-ops to multi-second batches.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -62,6 +69,28 @@ def _observe(response):
     return response
 
 
+class FeedLagCollector:
+    """How far the change feed's horizon trails the newest transaction, read at scrape time."""
+
+    def collect(self):
+        """The two gauges (none when the database does not answer)."""
+        try:
+            transactions, seconds = feed_lag()
+        except Exception as error:  # a scrape never fails for want of the database
+            log.warning("feed lag unavailable", extra={"error": type(error).__name__})
+            release_broken_connection()
+            return
+        yield GaugeMetricFamily(
+            "ar_ingest_feed_horizon_lag_transactions",
+            "Transactions between the feed's horizon and the newest one (0: nothing waits)",
+            value=transactions)
+        if seconds is not None:
+            yield GaugeMetricFamily(
+                "ar_ingest_feed_horizon_lag_seconds",
+                "Age of the oldest open transaction holding the feed's horizon back",
+                value=seconds)
+
+
 def metrics_view():
     """GET /metrics: the Prometheus text format, summed over every worker."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
@@ -69,7 +98,10 @@ def metrics_view():
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    live = CollectorRegistry()
+    live.register(FeedLagCollector())
+    return Response(generate_latest(registry) + generate_latest(live),
+                    mimetype=CONTENT_TYPE_LATEST)
 
 
 def init_metrics(app):

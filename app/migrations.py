@@ -3,10 +3,11 @@ from peewee import BooleanField, DateTimeField, IntegerField, TextField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from app.db import database, is_postgresql
-from app.models import (Account, ApiKey, BaseModel, Contact, Document, EmailStatus,
+from app.models import (Account, ApiKey, BaseModel, ChangeClock, Contact, Document, EmailStatus,
                         IdempotencyKey, SyncRun, SyncRunSeen,
                         Representative, RepresentativeAccount, RepresentativeDocument, Tenant,
                         Tombstone, utcnow)
+from app.services.changes import align_change_clock
 
 
 class SchemaVersion(BaseModel):
@@ -113,6 +114,10 @@ MIGRATIONS = [
                                              ("documents", "document_number"),
                                              ("contacts", "reference"),
                                              ("representatives", "reference")))))),
+    (9, "PostgreSQL: change numbers from transaction ids, no per-tenant write lock",
+     _sequence(_create_tables(ChangeClock),
+               lambda: ChangeClock.insert(id=1, xid_offset=0).on_conflict_ignore().execute(),
+               _add_columns("sync_runs", started_snapshot=TextField(null=True)))),
 ]
 
 
@@ -141,4 +146,5 @@ def upgrade():
             SchemaVersion.create(version=version, description=description,
                                  applied_at=utcnow().isoformat() + "Z")
             applied.append(version)
+        align_change_clock()
     return applied

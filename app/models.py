@@ -348,7 +348,8 @@ class SyncRun(BaseModel):
     scope = JSONTextField(default=dict)
     status = CharField(max_length=16, default="running")  # running finished aborted expired
     started_at = DateTimeField()
-    started_seq = BigIntegerField()   # the tenant's change sequence when the run began
+    started_seq = BigIntegerField()   # the change sequence when the run began
+    started_snapshot = TextField(null=True)  # PostgreSQL: which transactions had committed
     expires_at = DateTimeField()
     ended_at = DateTimeField(null=True)
     result = JSONTextField(null=True)  # counts of the finish
@@ -368,6 +369,19 @@ class SyncRunSeen(BaseModel):
         table_name = "sync_run_seen"
         primary_key = False
         constraints = [SQL("UNIQUE (run_id, key)")]
+
+
+class ChangeClock(BaseModel):
+    """PostgreSQL: what is added to transaction ids to make change numbers (services/changes.py).
+
+    It keeps new numbers above every stored one: numbers from the tenant
+    counters used before migration 9, or from another cluster after a restore.
+    """
+
+    xid_offset = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "change_clock"
 
 
 class IdempotencyKey(BaseModel):

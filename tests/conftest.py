@@ -8,7 +8,7 @@ from app import create_app
 from app.api import API_PREFIX
 from app.db import database, is_postgresql
 from app.migrations import SchemaVersion, upgrade
-from app.models import ALL_MODELS
+from app.models import ALL_MODELS, ChangeClock
 from app.services import tenants as tenant_service
 
 
@@ -36,8 +36,9 @@ def database_url(tmp_path_factory):
 @pytest.fixture(scope="session")
 def _schema(database_url):
     create_app({"DATABASE_URL": database_url, "TESTING": True})
-    database.drop_tables(list(reversed(ALL_MODELS)) + [SchemaVersion], safe=True, cascade=True) \
-        if is_postgresql() else database.drop_tables(ALL_MODELS + [SchemaVersion], safe=True)
+    schema = ALL_MODELS + [ChangeClock, SchemaVersion]
+    database.drop_tables(list(reversed(schema)), safe=True, cascade=True) \
+        if is_postgresql() else database.drop_tables(schema, safe=True)
     upgrade()
     yield
     database.close()

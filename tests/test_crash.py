@@ -83,8 +83,10 @@ def test_answered_writes_survive_sigkill(app, database_url, tenant, api_key):
                      WHERE c.account_number IS NOT NULL AND a.id IS NULL),
                    (SELECT count(*) FROM (SELECT tenant_id, reference FROM contacts
                      GROUP BY 1, 2 HAVING count(*) > 1) d),
-                   (SELECT count(*) FROM contacts c JOIN tenants t ON t.id = c.tenant_id
-                     WHERE c.change_seq > t.change_seq)""").fetchone()
+                   (SELECT count(*) FROM contacts c WHERE c.change_seq >=
+                      pg_snapshot_xmax(pg_current_snapshot())::text::bigint
+                      + (SELECT xid_offset FROM change_clock))""").fetchone()
         assert checks == (0, 0, 0)
-    assert Tenant.get_by_id(tenant.id).change_seq >= max(
-        c.change_seq for c in Contact.select(Contact.change_seq))
+    if is_sqlite():  # the counter hands out every number (PostgreSQL: transaction ids, above)
+        assert Tenant.get_by_id(tenant.id).change_seq >= max(
+            c.change_seq for c in Contact.select(Contact.change_seq))

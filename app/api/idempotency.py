@@ -4,9 +4,9 @@ import functools
 from flask import current_app, g, request
 
 from app import metrics
-from app.db import write_transaction
 from app.errors import ApiError, problem_response
 from app.services import idempotency
+from app.services.changes import write_transaction
 
 _KEPT_HEADERS = ("Content-Type", "ETag", "Location")
 # Answers that say "try again" are not kept: the retry should run the request.

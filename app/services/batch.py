@@ -1,11 +1,11 @@
 """Batch upsert of any resource, and batch link / unlink of representatives."""
 from marshmallow import ValidationError
 
-from app.db import write_transaction
 from app.errors import ValidationFailed, field_errors
 from app.models import Representative, utcnow
 from app.services import statements
-from app.services.links import ACCOUNT_LINKS, DOCUMENT_LINKS
+from app.services.changes import write_transaction
+from app.services.links import ACCOUNT_LINKS, DOCUMENT_LINKS, LINK_KINDS, lock_pairs
 from app.services.sync import mark_seen
 from app.services.writes import WriteItem, apply_writes
 from schemas.sync import LinkSchema
@@ -97,7 +97,10 @@ def batch_links(tenant_id, raw_links, remove=False):
             continue
         valid.append((index, link))
 
-    with write_transaction(tenant_id):
+    with write_transaction(tenant_id) as txn:
+        for kind in LINK_KINDS:
+            lock_pairs(txn, kind, [(link["representative"], link[kind.target_field])
+                                   for _, link in valid if _link_kind(link) is kind])
         known = _existing_sides(tenant_id, [link for _, link in valid])
         linked = _existing_links(tenant_id, [link for _, link in valid])
         to_write = {kind.name: [] for kind in (ACCOUNT_LINKS, DOCUMENT_LINKS)}

@@ -1,11 +1,10 @@
 """Reading a collection back: the change feed, versions for reconciliation, lookup by keys.
 
-The feed is ordered by the tenant's change sequence, which write
-transactions take while holding the tenant's counter row until they commit
-(app/db.py): a reader can never see a later number before an earlier one is
-committed, so a stored cursor never skips a change. Pages are read by keyset
-on (tenant, change_seq, id) indexes, so a deep cursor costs what the first
-page costs.
+The feed is ordered by change_seq (services/changes.py). A page holds only
+changes below the horizon, the number under which every change has
+committed (always, on SQLite's single writer), so a stored cursor never
+skips a change that commits later. Pages are read by keyset on (tenant,
+change_seq, id) indexes, so a deep cursor costs what the first page costs.
 """
 import base64
 import binascii
@@ -18,6 +17,7 @@ from peewee import SQL, NodeList, Tuple, Value, fn
 from app.errors import ValidationFailed
 from app.models import Tombstone, utcnow
 from app.services import statements
+from app.services.changes import feed_horizon
 from app.services.search import contains_pattern
 from app.services.search import matches as search_matches
 
@@ -74,7 +74,10 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
     filters = dict(filters or {})
     model = resource.model
 
+    horizon = feed_horizon()  # one for the whole page: records and removals alike
     records = resource.select(tenant_id).where(_after(model, seq, kind, last_id, _RECORD))
+    if horizon is not None:
+        records = records.where(model.change_seq < horizon)
     if updated_after is not None:
         records = records.where(model.updated_at > _naive_utc(updated_after))
     if q:
@@ -86,7 +89,7 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
 
     # Past the (limit + 1)th record nothing can make this page or change has_more.
     bound = entries[limit][0] if len(entries) > limit else None
-    removals = _Removals(resource, tenant_id, (seq, kind, last_id), updated_after)
+    removals = _Removals(resource, tenant_id, (seq, kind, last_id), updated_after, horizon)
     if filters or q:
         entries.extend(removals.leaving(limit, bound, lambda state: _matches(
             resource, state, filters, q)))
@@ -131,12 +134,14 @@ def _matches(resource, state, filters, q):
 class _Removals:
     """Tombstone rows of one collection after a feed position, within the 30 days kept."""
 
-    def __init__(self, resource, tenant_id, position, updated_after):
+    def __init__(self, resource, tenant_id, position, updated_after, horizon):
         self.resource = resource
         oldest = utcnow() - datetime.timedelta(days=TOMBSTONE_DAYS)
         self.query = Tombstone.select().where(Tombstone.tenant == tenant_id,
                                               Tombstone.collection == resource.name,
                                               Tombstone.deleted_at >= oldest)
+        if horizon is not None:
+            self.query = self.query.where(Tombstone.change_seq < horizon)
         if updated_after is not None:
             self.query = self.query.where(Tombstone.deleted_at > _naive_utc(updated_after))
         self.position = position
@@ -199,7 +204,7 @@ def record_tombstone(txn, resource, row):
     """Leave a tombstone for a deleted record and purge the tenant's expired ones."""
     Tombstone.insert(tenant=txn.tenant_id, collection=resource.name,
                      key=getattr(row, resource.key_field), version=row.version + 1,
-                     deleted_at=txn.now, change_seq=txn.change_seq, deleted=True,
+                     deleted_at=txn.now, change_seq=txn.change_seq(), deleted=True,
                      before=resource.feed_state(row.__data__)).execute()
     oldest = txn.now - datetime.timedelta(days=TOMBSTONE_DAYS)
     Tombstone.delete().where(Tombstone.tenant == txn.tenant_id,

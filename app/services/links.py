@@ -3,11 +3,11 @@ from dataclasses import dataclass
 
 from peewee import SQL, fn
 
-from app.db import write_transaction
 from app.errors import NotFound
 from app.models import Representative, RepresentativeAccount, RepresentativeDocument, utcnow
 from app.services import statements
 from app.services.accounts import ACCOUNTS
+from app.services.changes import write_transaction
 from app.services.documents import DOCUMENTS
 from app.services.resources import Resource
 
@@ -47,6 +47,11 @@ class Page:
     total: int
 
 
+def lock_pairs(txn, kind, pairs):
+    """Hold these (representative, target) pairs until commit: one writer per link at a time."""
+    txn.lock_keys(kind.model._meta.table_name, [f"{rep}\x1f{target}" for rep, target in pairs])
+
+
 def _representative_exists(tenant_id, reference):
     return statements.exists(Representative, "reference", tenant_id, reference)
 
@@ -63,7 +68,8 @@ def _require_representative(tenant_id, reference):
 
 def link(tenant_id, kind, reference, target_key):
     """Link a representative to a record; returns (link fields, created). Linking twice is fine."""
-    with write_transaction(tenant_id):
+    with write_transaction(tenant_id) as txn:
+        lock_pairs(txn, kind, [(reference, target_key)])
         missing = []
         if not _representative_exists(tenant_id, reference):
             missing.append(f"no representative with reference {reference!r}")
@@ -91,7 +97,8 @@ def link(tenant_id, kind, reference, target_key):
 
 def unlink(tenant_id, kind, reference, target_key):
     """Remove a link; NotFound when there is none."""
-    with write_transaction(tenant_id):
+    with write_transaction(tenant_id) as txn:
+        lock_pairs(txn, kind, [(reference, target_key)])
         removed = (kind.model.delete()
                    .where(kind.model.tenant == tenant_id, kind.model.representative == reference,
                           kind.target_column == target_key).execute())

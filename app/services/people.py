@@ -21,10 +21,11 @@ from peewee import fn
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from app.db import database, write_transaction
+from app.db import database
 from app.errors import Conflict, NotFound, ValidationFailed, field_error, field_errors
 from app.models import Account, Contact, EmailStatus, Representative
 from app.services import statements
+from app.services.changes import write_transaction
 from app.services.contacts import CONTACTS
 from app.services.emails import email_key
 from app.services.links import ACCOUNT_LINKS, link
@@ -158,6 +159,9 @@ def upsert_person(resource, tenant_id, account_number, data, dry_run=False, sync
         row = resource.find(tenant_id, match.key) if match else None
         return UpsertResult(row, match is None, match, dry_run=True, resource=resource)
     with write_transaction(tenant_id) as txn:
+        # Matching writers of one scope go one at a time: each sees who the last one created.
+        txn.lock_keys(resource.name, [])
+        txn.lock_rules(resource.name, [f"match:{scope}"])
         _require_account(tenant_id, account_number)
         match = find_match(resource, tenant_id, data.get("email"), resource.full_name(data), scope)
         if match is not None:
@@ -236,6 +240,9 @@ def apply_email_events(tenant_id, events):
     for index, email, kind, occurred_at in events:
         by_address.setdefault(email_key(email), []).append((occurred_at, index, kind))
     with write_transaction(tenant_id) as txn:
+        # An event reaches every holder of the address, whichever record a writer is changing.
+        for resource in (CONTACTS, REPRESENTATIVES):
+            txn.lock_collection(resource.name)
         stored = {row.email_key: row for row in EmailStatus.select().where(
             EmailStatus.tenant == tenant_id, EmailStatus.email_key.in_(list(by_address)))}
         holders = _addresses_with_records(tenant_id, list(by_address))
@@ -276,7 +283,7 @@ def _addresses_with_records(tenant_id, addresses):
 def _set_email_status(txn, address, status):
     for model in (Contact, Representative):
         (model.update(email_status=status, version=model.version + 1, updated_at=txn.now,
-                      change_seq=txn.change_seq)
+                      change_seq=txn.change_seq())
          .where(model.tenant == txn.tenant_id, model.email_key == address,
                 model.email_status != status).execute())
 

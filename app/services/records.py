@@ -1,8 +1,8 @@
 """Create, replace, patch, read and delete one record of any resource."""
 from dataclasses import dataclass
 
-from app.db import write_transaction
 from app.errors import Conflict, NotFound, PreconditionFailed
+from app.services.changes import write_transaction
 from app.services.feed import record_tombstone
 from app.services.sync import mark_seen
 from app.services.writes import WriteItem, apply_writes
@@ -93,6 +93,7 @@ def set_archived(resource, tenant_id, key, archived, preconditions=NO_PRECONDITI
     Archiving is a change: a new version, in the change feed.
     """
     with write_transaction(tenant_id) as txn:
+        txn.lock_keys(resource.name, [key])
         row = resource.find(tenant_id, key)
         if row is None:
             raise not_found(resource, key)
@@ -101,7 +102,7 @@ def set_archived(resource, tenant_id, key, archived, preconditions=NO_PRECONDITI
             return resource.with_related(tenant_id, row)
         model = resource.model
         model.update(archived_at=txn.now if archived else None, version=model.version + 1,
-                     updated_at=txn.now, change_seq=txn.change_seq).where(
+                     updated_at=txn.now, change_seq=txn.change_seq()).where(
             model.id == row.id).execute()
         return resource.with_related(tenant_id, resource.find(tenant_id, key))
 
@@ -111,6 +112,7 @@ def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS,
     """DELETE: remove the record; Conflict while other records name it, or, with
     `archive_if_referenced`, archive it instead: returns None, or the archived record."""
     with write_transaction(tenant_id) as txn:
+        txn.lock_keys(resource.name, [key])
         row = resource.find(tenant_id, key)
         if row is None:
             raise not_found(resource, key)

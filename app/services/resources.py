@@ -121,6 +121,26 @@ class Resource:
                     moved.add(values[field])
             ctx.prefetch(self.model, self.key_field, self._stored_chains(ctx.tenant_id, moved))
 
+    def rule_locks(self, ctx, entries):
+        """Names of the cross-record rules these (key, values) items touch.
+
+        On PostgreSQL the engine holds them (services/changes.py) before the
+        rules read other records, so concurrent writers see each other's work.
+        """
+        names = set()
+        flags = getattr(self.model, "EXCLUSIVE_FLAGS", {})
+        for key, values in entries:
+            row = ctx.record(self.model, self.key_field, key)
+            if self.hierarchy_field and row is not None and \
+                    values.get(self.hierarchy_field) not in (None, getattr(row, self.hierarchy_field)):
+                names.add("hierarchy")
+            for flag, scope in flags.items():
+                if values.get(flag) and values.get(scope) is not None:
+                    names.add(f"{flag}:{values[scope]}")
+                if row is not None and getattr(row, flag):
+                    names.add(f"{flag}:{getattr(row, scope)}")
+        return names
+
     def check(self, ctx, key, values, row):
         """Rules that need the whole record or other records; returns field errors."""
         errors = []

@@ -1,8 +1,8 @@
 """Sync runs: a full sync marks what it sends, and its finish removes what it did not.
 
-A run records the tenant's change sequence when it starts (inside a write
-transaction, so every write committed before has a lower number and every
-later one a higher). Writes that carry the run's id mark their keys seen,
+A run records which changes had committed when it started (the tenant's
+change counter on SQLite, the transaction snapshot on PostgreSQL:
+services/changes.py). Writes that carry the run's id mark their keys seen,
 which is not a change (no new version). The finish removes, in one
 transaction, every record in the run's scope that is neither seen nor changed
 since the start: deleted (with a tombstone) when nothing depends on it,
@@ -14,10 +14,10 @@ import uuid
 
 from peewee import JOIN, fn
 
-from app.db import write_transaction
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import SyncRun, SyncRunSeen, Tenant, Tombstone, utcnow
 from app.services import statements
+from app.services.changes import committed_at_start, start_snapshot, write_transaction
 from app.services.feed import filter_records
 
 RUN_LIFETIME = datetime.timedelta(hours=24)
@@ -28,10 +28,13 @@ _CHUNK = 500
 def start_run(resource, tenant_id, scope):
     """Begin a run over the collection (or the records matching `scope`)."""
     with write_transaction(tenant_id) as txn:
-        started_seq = Tenant.select(Tenant.change_seq).where(Tenant.id == tenant_id).scalar()
+        started_seq, snapshot = start_snapshot()
+        if snapshot is None:
+            started_seq = Tenant.select(Tenant.change_seq).where(Tenant.id == tenant_id).scalar()
         return SyncRun.create(run_id=uuid.uuid4().hex, tenant=tenant_id,
                               collection=resource.name, scope=scope, started_at=txn.now,
-                              started_seq=started_seq, expires_at=txn.now + RUN_LIFETIME)
+                              started_seq=started_seq, started_snapshot=snapshot,
+                              expires_at=txn.now + RUN_LIFETIME)
 
 
 def _expire(run, now):
@@ -83,6 +86,8 @@ def finish_run(resource, tenant_id, run_id, max_removal_ratio=DEFAULT_MAX_REMOVA
     """Remove what the run did not see; returns the run with its counts in `result`."""
     model, key_column = resource.model, resource.key_column
     with write_transaction(tenant_id) as txn:
+        # Writers carrying the run finish first (their seen marks count); others wait.
+        txn.lock_collection(resource.name)
         run = get_run(resource, tenant_id, run_id)
         if run.status != "running":
             raise Conflict(f"The sync run is {run.status}; it can no longer finish.",
@@ -91,7 +96,8 @@ def finish_run(resource, tenant_id, run_id, max_removal_ratio=DEFAULT_MAX_REMOVA
         total = in_scope.count()
         unseen = (in_scope.join(SyncRunSeen, JOIN.LEFT_OUTER, on=(
             (SyncRunSeen.run == run.id) & (SyncRunSeen.key == key_column)))
-            .where(SyncRunSeen.key.is_null(), model.change_seq <= run.started_seq))
+            .where(SyncRunSeen.key.is_null(),
+                   committed_at_start(model.change_seq, run.started_seq, run.started_snapshot)))
         stale = list(unseen)
         depended = _depended_on(resource, tenant_id, [getattr(r, resource.key_field)
                                                        for r in stale])
@@ -134,7 +140,7 @@ def _delete(txn, resource, rows):
         Tombstone.insert_many([{
             "tenant": txn.tenant_id, "collection": resource.name,
             "key": getattr(row, resource.key_field), "version": row.version + 1,
-            "deleted_at": txn.now, "change_seq": txn.change_seq, "deleted": True,
+            "deleted_at": txn.now, "change_seq": txn.change_seq(), "deleted": True,
             "before": resource.feed_state(row.__data__)} for row in chunk]).execute()
         model.delete().where(model.id.in_([row.id for row in chunk])).execute()
 
@@ -144,4 +150,4 @@ def _archive(txn, resource, rows):
     for start in range(0, len(rows), _CHUNK):
         ids = [row.id for row in rows[start:start + _CHUNK]]
         model.update(archived_at=txn.now, version=model.version + 1, updated_at=txn.now,
-                     change_seq=txn.change_seq).where(model.id.in_(ids)).execute()
+                     change_seq=txn.change_seq()).where(model.id.in_(ids)).execute()

@@ -119,7 +119,7 @@ class WriteContext:
         for name, value in changes.items():
             setattr(row, name, value)
         row.version += 1
-        row.updated_at, row.change_seq = self.txn.now, self.txn.change_seq
+        row.updated_at, row.change_seq = self.txn.now, self.txn.change_seq()
         self.stage(model, key, row, new=self._rows[(model, key)].new)
 
     def flush(self):
@@ -167,7 +167,7 @@ class WriteContext:
                 exits.append({"tenant": self.tenant_id, "collection": resource.name,
                               "key": getattr(tracked.row, resource.key_field),
                               "version": tracked.row.version, "deleted_at": self.txn.now,
-                              "change_seq": self.txn.change_seq, "deleted": False,
+                              "change_seq": self.txn.change_seq(), "deleted": False,
                               "before": before, "after": after})
         if exits:
             Tombstone.insert_many(exits).execute()
@@ -183,11 +183,17 @@ def _gives_up_a_flag(tracked):
 
 def apply_writes(resource, txn, items, all_or_nothing=False):
     """Apply items in order; returns one Outcome per item. Failed items change nothing."""
-    ctx = WriteContext(txn, resource)
-    ctx.prefetch(resource.model, resource.key_field, [item.key for item in items])
-    # Values as the items stand against the database: enough to fetch what rules need.
-    hints = [(item.key, _values(resource, ctx, item)) for item in items]
-    resource.prefetch_for(ctx, [(key, values) for key, values in hints if values is not None])
+    txn.lock_keys(resource.name, [item.key for item in items])
+    while True:
+        ctx = WriteContext(txn, resource)
+        ctx.prefetch(resource.model, resource.key_field, [item.key for item in items])
+        # Values as the items stand against the database: enough to fetch what rules need.
+        hints = [(item.key, _values(resource, ctx, item)) for item in items]
+        entries = [(key, values) for key, values in hints if values is not None]
+        # A rule's lock may have been held by a writer that changed these rows: read again.
+        if not txn.lock_rules(resource.name, resource.rule_locks(ctx, entries)):
+            break
+    resource.prefetch_for(ctx, entries)
     outcomes = []
     for item, (_, values) in zip(items, hints):
         try:
@@ -236,14 +242,14 @@ def _apply_one(resource, ctx, item, values):
     txn = ctx.txn
     if row is None:
         new_row = model(tenant=ctx.tenant_id, version=1, created_at=txn.now,
-                        updated_at=txn.now, change_seq=txn.change_seq,
+                        updated_at=txn.now, change_seq=txn.change_seq(),
                         **{resource.key_field: key}, **columns)
         ctx.stage(model, key, new_row, new=True)
         return Outcome(key, "created", new_row, version=1)
     for name, value in columns.items():
         setattr(row, name, value)
     row.version += 1
-    row.updated_at, row.change_seq = txn.now, txn.change_seq
+    row.updated_at, row.change_seq = txn.now, txn.change_seq()
     ctx.stage(model, key, row, new=False)
     return Outcome(key, "replaced", row, version=row.version)
 

@@ -37,7 +37,7 @@ def batch_upsert(resource, tenant_id, raw_items, atomic=False, sync_run=None):
     for index, raw in enumerate(raw_items):
         key = raw.get(key_field) if isinstance(raw, dict) else None
         try:
-            data = resource.batch_item_schema.load(raw)
+            data = resource.load_batch_item(raw)
         except ValidationError as error:
             results[index] = _failure(422, key_field, key,
                                       field_errors(error.messages, f"#/items/{index}"))

@@ -38,6 +38,8 @@ from app.db import compiled_sql, database, is_postgresql, writer_queue
 from app.models import Tenant, utcnow
 
 _CLOCK = "(SELECT xid_offset FROM change_clock WHERE id = 1)"
+CHANGE_SEQ_SQL = f"(pg_current_xact_id()::text::bigint + {_CLOCK})"
+CHANGE_SEQ = SQL(CHANGE_SEQ_SQL)  # PostgreSQL: the writing transaction's change number
 
 
 def _lock_id(*parts):
@@ -56,16 +58,19 @@ class WriteTransaction:
         self._held = set()  # advisory locks taken (PostgreSQL)
 
     def change_seq(self):
-        """This transaction's change number, allocated on first use."""
+        """What to store as this transaction's change number.
+
+        SQLite: the number, taken from the tenant's counter on first use.
+        PostgreSQL: an expression every statement evaluates to the same number
+        (the transaction's id), so no statement is spent asking for it.
+        """
+        if is_postgresql():
+            return CHANGE_SEQ
         if self._seq is None:
-            if is_postgresql():
-                sql = f"SELECT pg_current_xact_id()::text::bigint + {_CLOCK}"
-                self._seq = database.execute_sql(sql).fetchone()[0]
-            else:
-                sql = compiled_sql("next_change_seq", lambda: (
-                    Tenant.update(change_seq=Tenant.change_seq + 1).where(Tenant.id == 0)
-                    .returning(Tenant.change_seq).sql()[0]))
-                self._seq = database.execute_sql(sql, (1, self.tenant_id)).fetchone()[0]
+            sql = compiled_sql("next_change_seq", lambda: (
+                Tenant.update(change_seq=Tenant.change_seq + 1).where(Tenant.id == 0)
+                .returning(Tenant.change_seq).sql()[0]))
+            self._seq = database.execute_sql(sql, (1, self.tenant_id)).fetchone()[0]
         return self._seq
 
     def lock_keys(self, table, keys):
@@ -128,8 +133,7 @@ def write_transaction(tenant_id):
                 yield outer
         except BaseException:
             # Rolled back with the savepoint: SQLite's counter update and any lock taken in it.
-            if not is_postgresql():
-                outer._seq = seq_before
+            outer._seq = seq_before
             outer._held = held_before
             raise
         return

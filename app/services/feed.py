@@ -205,7 +205,7 @@ def record_tombstone(txn, resource, row):
     Tombstone.insert(tenant=txn.tenant_id, collection=resource.name,
                      key=getattr(row, resource.key_field), version=row.version + 1,
                      deleted_at=txn.now, change_seq=txn.change_seq(), deleted=True,
-                     before=resource.feed_state(row.__data__)).execute()
+                     before=resource.feed_state(statements.row_data(row))).execute()
     oldest = txn.now - datetime.timedelta(days=TOMBSTONE_DAYS)
     Tombstone.delete().where(Tombstone.tenant == txn.tenant_id,
                              Tombstone.deleted_at < oldest).execute()

@@ -38,10 +38,46 @@ class Resource:
             self.schema_class.__name__.replace("Schema", "BatchItemSchema"), (self.schema_class,),
             {self.key_field: Key(required=True)})()
         self.writable_fields = tuple(self.schema.load_fields)
+        item_fields = self.batch_item_schema.fields
+        self._item_names = frozenset(name for name, field in item_fields.items()
+                                     if not field.dump_only)
+        self._item_known = frozenset(item_fields)
+        self._item_required = frozenset(name for name, field in item_fields.items()
+                                        if field.required)
+        self._item_defaults = tuple((name, field.load_default) for name, field in
+                                    item_fields.items()
+                                    if not field.dump_only and field.load_default is not missing)
+        self._item_schemas = {}
         self.object_fields = {
             name: (tuple(field.schema.load_fields) if isinstance(field, fields.Nested) else None)
             for name, field in self.schema.load_fields.items()
             if isinstance(field, (fields.Nested, CustomFields))}
+
+    def load_batch_item(self, raw):
+        """A batch item, loaded by a schema of only the fields it carries; the rest get their
+        defaults here. Same values and errors as the full schema, at a fraction of the cost
+        for sparse items (the full schema visits every field of every item)."""
+        schema = self._item_schema_for(raw)
+        data = schema.load(raw)
+        if schema is not self.batch_item_schema:
+            for name, default in self._item_defaults:
+                if name not in data:
+                    data[name] = default() if callable(default) else default
+        return data
+
+    def _item_schema_for(self, raw):
+        if not isinstance(raw, dict):
+            return self.batch_item_schema
+        shape = frozenset(raw)
+        schema = self._item_schemas.get(shape)
+        if schema is None:
+            # Unknown or missing required fields: the full schema says so, as it always has.
+            if not shape <= self._item_known or not self._item_required <= shape:
+                return self.batch_item_schema
+            schema = type(self.batch_item_schema)(only=shape & self._item_names)
+            if len(self._item_schemas) < 256:  # shapes are few; never grow without bound
+                self._item_schemas[shape] = schema
+        return schema
 
     @property
     def key_column(self):

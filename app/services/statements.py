@@ -4,9 +4,10 @@ Peewee builds a 30-column statement in about 0.3 ms, several times what
 SQLite needs to run it; these statements never change shape, so their text
 is built once and only the parameters are bound per call.
 """
-from peewee import __exception_wrapper__
+from peewee import CharField, Field, TextField, __exception_wrapper__
 
-from app.db import compiled_sql, database
+from app.db import compiled_sql, database, is_postgresql
+from app.services.changes import CHANGE_SEQ_SQL
 
 
 def _quote(name):
@@ -28,12 +29,27 @@ def find_one(model, key_field, tenant_id, key):
 def load_row(model, row):
     """A model instance from a full row in field order, as Peewee's own cursor wrapper builds
     it (`Model(__no_default__=1, **data)`) but without a descriptor call per column."""
+    return new_row(model, {field.name: field.python_value(value)
+                           for field, value in zip(model._meta.sorted_fields, row)})
+
+
+def new_row(model, data):
+    """A model instance holding `data` ({field name: value}; absent fields read as None).
+
+    Peewee has no public constructor that skips its per-field descriptors and
+    defaults, and at a thousand rows a batch they cost more than the SQL; the
+    engine always gives every column it writes, so the defaults are not needed.
+    """
     instance = model.__new__(model)
-    instance.__data__ = {field.name: field.python_value(value)
-                         for field, value in zip(model._meta.sorted_fields, row)}
+    instance.__data__ = data
     instance._dirty = set()
     instance.__rel__ = {}
     return instance
+
+
+def row_data(row):
+    """The field values a model instance holds, by name (the dict itself, not a copy)."""
+    return row.__data__
 
 
 def exists(model, key_field, tenant_id, key):
@@ -73,8 +89,23 @@ def find_many(model, key_field, tenant_id, keys):
 def _executemany(sql, params):
     with __exception_wrapper__:
         cursor = database.cursor()
-        cursor.executemany(sql, params)
+        if len(params) == 1:  # psycopg runs executemany as a pipeline: more round trips
+            cursor.execute(sql, params[0])
+        else:
+            cursor.executemany(sql, params)
         return cursor.rowcount
+
+
+def _value_sql(field):
+    """A column's value in a prepared row statement: a parameter, except the change number on
+    PostgreSQL, which the statement takes itself (services/changes.py)."""
+    if field.name == "change_seq" and is_postgresql():
+        return CHANGE_SEQ_SQL
+    return database.param
+
+
+def _bound(fields):
+    return [field for field in fields if _value_sql(field) == database.param]
 
 
 def insert_rows(model, rows):
@@ -88,12 +119,12 @@ def insert_rows(model, rows):
     def build():
         return (f"INSERT INTO {_quote(model._meta.table_name)} "
                 f"({', '.join(_quote(field.column_name) for field in fields)}) "
-                f"VALUES ({', '.join([database.param] * len(fields))}) "
+                f"VALUES ({', '.join(_value_sql(field) for field in fields)}) "
                 f"ON CONFLICT ({_quote('tenant_id')}, {_quote(model.KEY_FIELD)}) DO NOTHING")
 
     sql = compiled_sql(("insert_rows", model), build)
-    return _executemany(sql, [[field.db_value(row.__data__.get(field.name)) for field in fields]
-                              for row in rows])
+    to_parameters = _parameters(("insert", model, database.param), lambda: _bound(fields))
+    return _executemany(sql, [to_parameters(row.__data__) for row in rows])
 
 
 def update_rows(model, rows):
@@ -102,14 +133,47 @@ def update_rows(model, rows):
     fields = [field for field in model._meta.sorted_fields if field.name not in fixed]
 
     def build():
-        assignments = ", ".join(f"{_quote(field.column_name)} = {database.param}"
+        assignments = ", ".join(f"{_quote(field.column_name)} = {_value_sql(field)}"
                                 for field in fields)
         return (f"UPDATE {_quote(model._meta.table_name)} SET {assignments} "
                 f"WHERE {_quote('id')} = {database.param}")
 
     sql = compiled_sql(("update_rows", model), build)
-    _executemany(sql, [[field.db_value(row.__data__.get(field.name)) for field in fields]
-                       + [row.id] for row in rows])
+    to_parameters = _parameters(("update", model, database.param),
+                                lambda: _bound(fields) + [model.id])
+    _executemany(sql, [to_parameters(row.__data__) for row in rows])
+
+
+_converters = {}
+
+
+def _parameters(name, bound_fields):
+    """A function from a row's data to the statement's parameters, for the fields
+    `bound_fields()` lists, in order.
+
+    Built once per statement: a string column's value is passed as it is (what
+    Peewee's db_value would return), every other one through its db_value.
+    """
+    convert = _converters.get(name)
+    if convert is None:
+        fields = bound_fields()
+        plain = [type(field).db_value is Field.db_value
+                 and type(field).adapt in (CharField.adapt, TextField.adapt) for field in fields]
+        steps = [(field.name, None if is_plain else field.db_value)
+                 for field, is_plain in zip(fields, plain)]
+
+        def convert(data):
+            values = []
+            for field_name, db_value in steps:
+                value = data.get(field_name)
+                if db_value is not None:
+                    value = db_value(value)
+                elif value is not None and type(value) is not str:
+                    value = str(value)
+                values.append(value)
+            return values
+        _converters[name] = convert
+    return convert
 
 
 def existing_keys(model, key_field, tenant_id, keys):

@@ -141,7 +141,7 @@ def _delete(txn, resource, rows):
             "tenant": txn.tenant_id, "collection": resource.name,
             "key": getattr(row, resource.key_field), "version": row.version + 1,
             "deleted_at": txn.now, "change_seq": txn.change_seq(), "deleted": True,
-            "before": resource.feed_state(row.__data__)} for row in chunk]).execute()
+            "before": resource.feed_state(statements.row_data(row))} for row in chunk]).execute()
         model.delete().where(model.id.in_([row.id for row in chunk])).execute()
 
 

@@ -63,8 +63,8 @@ class WriteContext:
         for key in wanted:
             self._rows[(model, key)] = None
         for row in statements.find_many(model, key_field, self.tenant_id, wanted):
-            self._rows[(model, getattr(row, key_field))] = _Tracked(row,
-                                                                   original=dict(row.__data__))
+            self._rows[(model, getattr(row, key_field))] = _Tracked(
+                row, original=dict(statements.row_data(row)))
 
     def prefetch_keys(self, model, key_field, keys):
         """Learn which of these keys exist, reading only the key column."""
@@ -152,7 +152,7 @@ class WriteContext:
                 statements.update_rows(model, rows)
             for tracked in group:
                 tracked.dirty, tracked.new = False, False
-                tracked.original = dict(tracked.row.__data__)
+                tracked.original = dict(statements.row_data(tracked.row))
 
 
     def _record_filter_exits(self, pending):
@@ -162,7 +162,7 @@ class WriteContext:
             if tracked.new or type(tracked.row) is not resource.model:
                 continue
             before = resource.feed_state(tracked.original)
-            after = resource.feed_state(tracked.row.__data__)
+            after = resource.feed_state(statements.row_data(tracked.row))
             if before != after:
                 exits.append({"tenant": self.tenant_id, "collection": resource.name,
                               "key": getattr(tracked.row, resource.key_field),
@@ -241,15 +241,14 @@ def _apply_one(resource, ctx, item, values):
     columns["archived_at"] = None
     txn = ctx.txn
     if row is None:
-        new_row = model(tenant=ctx.tenant_id, version=1, created_at=txn.now,
-                        updated_at=txn.now, change_seq=txn.change_seq(),
-                        **{resource.key_field: key}, **columns)
-        ctx.stage(model, key, new_row, new=True)
-        return Outcome(key, "created", new_row, version=1)
-    for name, value in columns.items():
-        setattr(row, name, value)
-    row.version += 1
-    row.updated_at, row.change_seq = txn.now, txn.change_seq()
+        columns.update(tenant=ctx.tenant_id, version=1, created_at=txn.now, updated_at=txn.now,
+                       change_seq=txn.change_seq())
+        columns[resource.key_field] = key
+        created = statements.new_row(model, columns)
+        ctx.stage(model, key, created, new=True)
+        return Outcome(key, "created", created, version=1)
+    statements.row_data(row).update(columns, version=row.version + 1, updated_at=txn.now,
+                                    change_seq=txn.change_seq())
     ctx.stage(model, key, row, new=False)
     return Outcome(key, "replaced", row, version=row.version)
 

@@ -1,4 +1,6 @@
 """Preparing the benchmark's databases: tenants, keys, bulk-loaded rows, storage ceilings."""
+import os
+import tempfile
 import time
 
 from scenarios import BATCH_SIZE, LINKS_PER_REPRESENTATIVE, contact_body
@@ -80,6 +82,34 @@ def storage_ceiling(url, rows_wanted):
     raw_rate = rows_wanted / (time.perf_counter() - started)
     database.close()
     return round(peewee_rate, 1), round(raw_rate, 1)
+
+
+def pgbench_upsert(url, tenant_id, clients, seconds=10):
+    """PostgreSQL's own ceiling for single-record writes: pgbench running, at the bench's
+    concurrency, the single-row upsert a contact PUT comes down to (every column of the row,
+    ON CONFLICT DO UPDATE), one transaction each. Transactions/s."""
+    import subprocess
+
+    script = os.path.join(tempfile.mkdtemp(prefix="pgbench-"), "upsert.sql")
+    with open(script, "w") as out:
+        out.write(
+            "\\set n random(1, 1000000000)\n"
+            "INSERT INTO contacts (tenant_id, reference, custom_fields, version, created_at, "
+            "updated_at, change_seq, search_text, account_number, first_name, last_name, email, "
+            "email_status, phone, language, country, notes, is_primary, email_key, name_key, "
+            "name_length) VALUES (:tenant, 'PGB-' || :n, '{\"crm_id\":\"0-1\",\"score\":1}', 1, "
+            "now(), now(), pg_current_xact_id()::text::bigint, 'pgb', 'ACCT-' || :client_id, 'Pat', "
+            "'Bench ' || :n, 'pat.' || :n || '@customer.example', 'valid', '+1 404 555 0100', "
+            "'en', 'US', 'pgbench', false, 'pat.' || :n || '@customer.example', "
+            "'pat bench ' || :n, 12) ON CONFLICT (tenant_id, reference) DO UPDATE SET "
+            "custom_fields = EXCLUDED.custom_fields, version = contacts.version + 1, "
+            "updated_at = EXCLUDED.updated_at, change_seq = EXCLUDED.change_seq, "
+            "notes = EXCLUDED.notes;\n")
+    command = ["pgbench", "-n", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)),
+               "-T", str(seconds), "-f", script, "-D", f"tenant={tenant_id}", url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    tps = next(line for line in output.splitlines() if line.startswith("tps = "))
+    return round(float(tps.split()[2]), 1)
 
 
 def fill_contacts(url, tenant_id, count):

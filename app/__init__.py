@@ -8,15 +8,17 @@ client can be imported without them.
 
 def create_app(config=None):
     """Build the Flask app: defaults, then the environment, then `config`."""
+    from importlib import import_module
+
     from flask import Flask
     from flask_swagger_ui import get_swaggerui_blueprint
 
     from app import auth, errors, http, metrics, observability, ratelimit
-    from app.api import API_PREFIX, OPENAPI_SETTINGS, api
-    from app.api import accounts, contacts, documents, ops, people, representatives
+    from app.api import API_PREFIX, OPENAPI_SETTINGS, api, ops, people
     from app.cli import register_commands
     from app.config import DEFAULTS, default_database_url, from_environment
     from app.db import bind_database
+    from app.services.registry import RESOURCES
 
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
     app.config.update(DEFAULTS)
@@ -38,8 +40,10 @@ def create_app(config=None):
     ratelimit.init_rate_limits(app)
     metrics.init_metrics(app)
     api.init_app(app)
-    for module in (accounts, contacts, documents, representatives, people):
-        api.register_blueprint(module.blp)
+    # Every resource of the registry has its blueprint module, app/api/<collection>.py.
+    for name in RESOURCES:
+        api.register_blueprint(import_module(f"app.api.{name}").blp)
+    api.register_blueprint(people.blp)
     app.register_blueprint(ops.blp)
     app.register_blueprint(get_swaggerui_blueprint(
         "/docs", f"{API_PREFIX}/openapi.json", config={"app_name": "ar-ingest API"}))

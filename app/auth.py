@@ -3,15 +3,12 @@ from flask import current_app, g, request
 from marshmallow import ValidationError
 
 from app.api import API_PREFIX
-from app.errors import Forbidden, Unauthorized, UriTooLong, ValidationFailed, field_error
+from app.errors import Forbidden, Unauthorized, UriTooLong, ValidationFailed, parameter_error
 from app.services.tenants import KeyAuthenticator
 from schemas.common import validate_key
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PUBLIC_PATHS = frozenset({f"{API_PREFIX}/openapi.json"})
-# POST endpoints that only read, so a read key may call them.
-READ_ONLY_POST_SUFFIXES = (":lookup",)
-BATCH_SUFFIXES = (":batch", ":link", ":unlink")
 
 
 def _authenticate_request():
@@ -27,30 +24,29 @@ def _authenticate_request():
                            headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
     g.tenant_id, g.key_id = principal.tenant_id, principal.key_id
     if request.method in WRITE_METHODS and not principal.can_write and \
-            not request.path.endswith(READ_ONLY_POST_SUFFIXES):
+            not route_policy("reads_only", False):
         raise Forbidden("This API key may only read; writing needs a key with scope 'write'.")
 
-    limit_name = "MAX_BATCH_BODY_BYTES" if request.path.endswith(BATCH_SUFFIXES) else "MAX_BODY_BYTES"
-    request.max_content_length = current_app.config[limit_name]
+    request.max_content_length = current_app.config[route_policy("body_limit",
+                                                                 "MAX_BODY_BYTES")]
 
     if request.routing_exception is not None:
         return  # 404 / 405 from routing: there is no route whose parameters to check
     unknown = sorted(set(request.args) - declared_query_parameters())
-    errors = [{"pointer": f"#/{name}", "parameter": name,
-               "detail": "Unknown query parameter."} for name in unknown]
+    errors = [parameter_error(name, "Unknown query parameter.") for name in unknown]
     for name, value in (request.view_args or {}).items():
         try:
             validate_key(value)
         except ValidationError as error:
-            errors.extend(field_error(name, message) for message in error.messages)
+            errors.extend(parameter_error(name, message) for message in error.messages)
     if errors:
-        raise ValidationFailed([dict(e, parameter=e["pointer"][2:]) for e in errors],
-                               detail="The query string or a key in the path is not valid."
-                               if unknown else "A key in the path is not valid.")
+        raise ValidationFailed(errors, detail="The query string or a key in the path is not "
+                               "valid." if unknown else "A key in the path is not valid.")
 
 
 def route_policy(name, default):
-    """What the matched route declares about itself (query parameters, rate-limit cost)."""
+    """What the matched route declares about itself (api/__init__.py: query parameters,
+    rate-limit cost, body limit, read-only POST); `default` where it declares nothing."""
     view = current_app.view_functions.get(request.endpoint)
     view_class = getattr(view, "view_class", None)
     if view_class is not None:

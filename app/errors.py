@@ -94,6 +94,14 @@ class UnsupportedMediaType(ApiError):
     status, code = 415, "unsupported-media-type"
 
 
+class IdempotencyKeyReused(ApiError):
+    status, code = 422, "idempotency-key-reused"
+
+
+class IdempotencyKeyInUse(ApiError):
+    status, code = 409, "idempotency-key-in-use"
+
+
 class ValidationFailed(ApiError):
     """422 with one `errors` entry per offending field."""
 
@@ -140,6 +148,18 @@ def field_error(field, detail, prefix="#"):
     return {"pointer": f"{prefix}/{escape_pointer_token(field)}", "detail": detail}
 
 
+def parameter_error(name, detail, header=False):
+    """One error for a query or path parameter (pointer `#/name`), or a header (pointer `#`)."""
+    return {"pointer": "#" if header else f"#/{escape_pointer_token(name)}", "parameter": name,
+            "detail": detail}
+
+
+def parameter_errors(messages):
+    """marshmallow's messages for a query string, as parameter errors."""
+    return [parameter_error(name, str(detail)) for name, details in sorted(messages.items())
+            for detail in (details if isinstance(details, (list, tuple)) else [details])]
+
+
 def instance_uri():
     """The request's path as a URI reference: percent-encoded like Location."""
     return url_quote(request.path, safe="/:@!$&'()*+,;=-._~")
@@ -168,7 +188,8 @@ def problem_response(status, code, detail=None, errors=None, headers=None, title
     return response
 
 
-def _handle_api_error(error):
+def error_response(error):
+    """The problem+json response for an ApiError."""
     return problem_response(error.status, error.code, error.detail, error.errors,
                             error.headers, **error.extra)
 
@@ -230,7 +251,7 @@ def _handle_unexpected(error):
 
 def register_error_handlers(app):
     """Install the handlers; registered last so they replace flask-smorest's JSON ones."""
-    app.register_error_handler(ApiError, _handle_api_error)
+    app.register_error_handler(ApiError, error_response)
     app.register_error_handler(ValidationError, _handle_marshmallow_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(IntegrityError, _handle_integrity_error)

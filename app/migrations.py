@@ -50,22 +50,18 @@ def _add_columns(table, **columns):
 
 
 def _backfill_search_text():
-    from app.services.accounts import ACCOUNTS
-    from app.services.contacts import CONTACTS
-    from app.services.documents import DOCUMENTS
-    from app.services.representatives import REPRESENTATIVES
+    from app.services.registry import RESOURCES
     from app.services.search import backfill_search_text
 
-    for resource in (ACCOUNTS, CONTACTS, DOCUMENTS, REPRESENTATIVES):
+    for resource in RESOURCES.values():
         backfill_search_text(resource)
 
 
 def _backfill_person_keys():
-    from app.services.contacts import CONTACTS
     from app.services.people import backfill_person_keys
-    from app.services.representatives import REPRESENTATIVES
+    from app.services.registry import people
 
-    for resource in (CONTACTS, REPRESENTATIVES):
+    for resource in people():
         backfill_person_keys(resource)
 
 

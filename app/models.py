@@ -147,8 +147,6 @@ class Account(Record):
 
 class Contact(PersonRecord):
     KEY_FIELD = "reference"
-    # flag -> the field it is exclusive within: one primary per account (contacts_one_primary)
-    EXCLUSIVE_FLAGS = {"is_primary": "account_number"}
     reference = CharField(max_length=128)
     account_number = CharField(max_length=128, null=True)
     name = CharField(max_length=255, null=True)
@@ -275,28 +273,35 @@ class Link(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
-def _link_model(class_name, table, target_field, target_table):
-    """A link table: one row per (representative, target) pair of a tenant.
-
-    The unique pair serves the representative's side in key order, the index
-    the target's side; both sides cascade, so deleting either drops the link.
-    """
-    meta = type("Meta", (), {
-        "table_name": table,
-        "indexes": (((("tenant", target_field, "representative"), False),)),
-        "constraints": [
-            SQL(f"UNIQUE (tenant_id, representative, {target_field})"),
+def _link_constraints(target_field, target_table):
+    """A link table's rules: one row per (representative, target) pair of a tenant, and both
+    sides cascade, so deleting either drops the link."""
+    return [SQL(f"UNIQUE (tenant_id, representative, {target_field})"),
             _references("representative", "representatives", "reference", "CASCADE"),
-            _references(target_field, target_table, target_field, "CASCADE")],
-    })
-    return type(class_name, (Link,), {
-        "__module__": __name__, target_field: CharField(max_length=128), "Meta": meta})
+            _references(target_field, target_table, target_field, "CASCADE")]
 
 
-RepresentativeAccount = _link_model("RepresentativeAccount", "representative_accounts",
-                                    "account_number", "accounts")
-RepresentativeDocument = _link_model("RepresentativeDocument", "representative_documents",
-                                     "document_number", "documents")
+class RepresentativeAccount(Link):
+    """A representative looking after an account. The unique pair serves the
+    representative's side in key order, the index the account's side."""
+
+    account_number = CharField(max_length=128)
+
+    class Meta:
+        table_name = "representative_accounts"
+        indexes = ((("tenant", "account_number", "representative"), False),)
+        constraints = _link_constraints("account_number", "accounts")
+
+
+class RepresentativeDocument(Link):
+    """A representative looking after a document (an invoice, a credit note)."""
+
+    document_number = CharField(max_length=128)
+
+    class Meta:
+        table_name = "representative_documents"
+        indexes = ((("tenant", "document_number", "representative"), False),)
+        constraints = _link_constraints("document_number", "documents")
 
 
 class Tombstone(BaseModel):

@@ -119,7 +119,7 @@ def fill_contacts(url, tenant_id, count):
     from app.db import database, is_postgresql
     from app.models import Contact, Tenant, utcnow
     from app.services import statements
-    from app.services.feed import encode_cursor
+    from app.services.cursors import encode_cursor
 
     create_app({"DATABASE_URL": url})
     now = utcnow()

@@ -198,15 +198,20 @@ class StrictDate(fields.Date):
             raise ValidationError("Not a valid calendar date.") from None
 
 
+def format_timestamp(value):
+    """A stored UTC time as RFC 3339 with a trailing Z (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite may hand back text
+        value = datetime.datetime.fromisoformat(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class Timestamp(fields.DateTime):
     """A stored UTC time rendered as RFC 3339 with a trailing Z."""
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        if isinstance(value, str):  # SQLite may hand back text
-            value = datetime.datetime.fromisoformat(value)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return format_timestamp(value)
 
 
 _INT64 = 2 ** 63

@@ -1,38 +1,7 @@
-"""Links between representatives and records, and the paginated lists of them."""
-import functools
+"""Links between representatives and records: one link, batches of them, link summaries."""
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from marshmallow import Schema, fields, validate
-
-from schemas.common import StrictSchema, Timestamp
-
-MAX_PAGE_LIMIT = 100
-# (page - 1) * limit must stay a valid OFFSET (PostgreSQL: a 64-bit integer).
-MAX_PAGE = 1_000_000_000
-
-
-class PageArgsSchema(StrictSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    limit = fields.Integer(load_default=MAX_PAGE_LIMIT,
-                           validate=validate.Range(min=1, max=MAX_PAGE_LIMIT))
-    include_archived = fields.Boolean(load_default=False, metadata={
-        "description": "true: list archived records too"})
-
-
-class KeyPageSchema(Schema):
-    items = fields.List(fields.String(), metadata={"description": "Keys, in key order"})
-    page = fields.Integer()
-    limit = fields.Integer()
-    total = fields.Integer()
-
-
-@functools.cache
-def record_page_schema(record_schema):
-    """A page of full records of one resource."""
-    name = record_schema.__name__.replace("Schema", "PageSchema")
-    return Schema.from_dict({
-        "items": fields.List(fields.Nested(record_schema)),
-        "page": fields.Integer(), "limit": fields.Integer(), "total": fields.Integer(),
-    }, name=name)
+from schemas.common import Key, StrictSchema, Timestamp
 
 
 class LinkSummarySchema(Schema):
@@ -50,3 +19,28 @@ class DocumentLinkSchema(Schema):
     representative = fields.String()
     document_number = fields.String()
     linked_at = Timestamp()
+
+
+class LinkSchema(StrictSchema):
+    representative = Key(required=True)
+    account_number = Key()
+    document_number = Key()
+
+    @validates_schema
+    def _one_target(self, data, **kwargs):
+        if ("account_number" in data) == ("document_number" in data):
+            raise ValidationError("Give exactly one of account_number and document_number.",
+                                  field_name="account_number")
+
+
+class LinkBatchSchema(StrictSchema):
+    links = fields.List(fields.Raw(allow_none=True), required=True,
+                        validate=validate.Length(min=1))
+
+
+class LinkBatchResultSchema(StrictSchema):
+    results = fields.List(fields.Dict())
+    linked = fields.Integer()
+    unchanged = fields.Integer()
+    unlinked = fields.Integer()
+    failed = fields.Integer()

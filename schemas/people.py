@@ -33,6 +33,18 @@ _MATCH_FIELDS = {
 }
 
 
+class ContactUpsertSchema(ContactSchema):
+    """Body of a contact's matching upsert: any of a contact's fields (loaded partial)."""
+
+
+class RepresentativeUpsertSchema(RepresentativeSchema):
+    """Body of a representative's matching upsert: any of its fields (loaded partial)."""
+
+
+class PartyUpsertSchema(PartySchema):
+    """Body of a party upsert: any of a party's fields (loaded partial)."""
+
+
 class ContactUpsertResultSchema(ContactSchema):
     matched_by = _MATCH_FIELDS["matched_by"]
     distance = _MATCH_FIELDS["distance"]

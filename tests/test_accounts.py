@@ -2,7 +2,7 @@
 import pytest
 
 from app.models import Account
-from conftest import assert_problem
+from helpers import assert_problem
 
 FULL = {
     "name": "  Acme Corp  ",

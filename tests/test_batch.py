@@ -3,7 +3,7 @@ import pytest
 
 from app.models import (Account, Contact, Document, Representative, RepresentativeAccount,
                         RepresentativeDocument)
-from conftest import assert_problem, count_statements
+from helpers import assert_problem, count_statements
 
 INVOICE = {"invoice_date": "2026-01-01", "due_date": "2026-01-31", "amount": "100"}
 

@@ -12,7 +12,7 @@ from app.cli import main
 from app.migrations import MIGRATIONS
 from app.models import ApiKey, Tenant, utcnow
 from app.services import tenants as tenant_service
-from conftest import key_parts
+from helpers import key_parts
 
 KEY = re.compile(r"^ark_[0-9a-f]{16}_[A-Za-z0-9_-]+$")
 

@@ -1,8 +1,11 @@
 """Contacts: name forms, the primary contact, account references and email status."""
 import pytest
+from marshmallow import fields
 
 from app.models import Contact
-from conftest import assert_problem
+from app.services.contacts import ContactResource
+from helpers import assert_problem
+from schemas.contacts import ContactSchema
 
 
 @pytest.fixture
@@ -149,3 +152,15 @@ def test_delete_contact(api, account):
     assert api.delete("/accounts/ACCT-1").status_code == 409
     assert api.delete("/contacts/C").status_code == 204
     assert api.delete("/accounts/ACCT-1").status_code == 204
+
+
+def test_a_schema_field_the_model_cannot_store_stops_the_start():
+    """Such a field would be echoed on create, then lost: the resource refuses to exist."""
+    class NicknameSchema(ContactSchema):
+        nickname = fields.String(allow_none=True, load_default=None)
+
+    class NicknameContacts(ContactResource):
+        schema_class = NicknameSchema
+
+    with pytest.raises(TypeError, match="nickname"):
+        NicknameContacts()

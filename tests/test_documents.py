@@ -2,7 +2,7 @@
 import pytest
 
 from app.models import Document
-from conftest import assert_problem
+from helpers import assert_problem
 
 INVOICE = {"account_number": "ACCT-1", "invoice_date": "2026-01-01", "due_date": "2026-01-31",
            "currency": "eur", "amount": "1500.50", "po_number": "PO-7"}

@@ -4,7 +4,7 @@ import datetime
 import pytest
 
 from app.models import Tombstone, utcnow
-from conftest import assert_problem
+from helpers import assert_problem
 
 
 def keys(page, field="account_number"):

@@ -7,7 +7,7 @@ import zlib
 import pytest
 
 from app.models import Account, Document
-from conftest import assert_problem
+from helpers import assert_problem
 
 INVOICE = {"account_number": "ACCT-1", "invoice_date": "2026-01-01", "due_date": "2026-01-31"}
 

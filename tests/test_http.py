@@ -7,7 +7,7 @@ import pytest
 from app.models import Account, Contact
 from app.logs import JsonLineFormatter
 from app.services import tenants as tenant_service
-from conftest import assert_problem, key_parts
+from helpers import assert_problem, key_parts
 
 WRITES = [("put", "/accounts/A"), ("post", "/accounts/A"), ("patch", "/accounts/A"),
           ("delete", "/accounts/A"), ("put", "/contacts/C"), ("post", "/contacts/C"),

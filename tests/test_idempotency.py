@@ -7,7 +7,7 @@ import pytest
 
 from app.models import Account, IdempotencyKey, utcnow
 from app.services import idempotency
-from conftest import ApiClient, assert_problem
+from helpers import ApiClient, assert_problem
 
 KEY = {"Idempotency-Key": "retry-me-42"}
 

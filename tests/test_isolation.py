@@ -9,7 +9,7 @@ import pytest
 
 from app.api import API_PREFIX
 from app.models import LINK_MODELS, RECORD_MODELS, Tenant
-from conftest import assert_problem
+from helpers import assert_problem
 
 KEYS = {"accounts": "ACCT", "contacts": "CON", "documents": "DOC", "representatives": "REP"}
 KEY_FIELDS = {"accounts": "account_number", "contacts": "reference",

@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import create_app
 from app.services import tenants as tenant_service
 from app.services.ratelimit import RateLimiter
-from conftest import ApiClient, assert_problem, redis_url
+from helpers import ApiClient, assert_problem, redis_url
 
 POLICY_FIELD = re.compile(r'^"(\w+)";q=(\d+);w=(\d+)(, "(\w+)";q=(\d+);w=(\d+))*$')
 STATE_FIELD = re.compile(r'^"(\w+)";r=(\d+);t=(\d+)(, "(\w+)";r=(\d+);t=(\d+))*$')

@@ -5,7 +5,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import redis_url
+from helpers import redis_url
 from live_server import GunicornServer
 
 pytestmark = pytest.mark.slow

@@ -2,7 +2,7 @@
 import pytest
 
 from app.models import Contact, Representative, RepresentativeAccount
-from conftest import assert_problem
+from helpers import assert_problem
 
 UPSERT = "/accounts/ACCT-1/contacts/upsert"
 

@@ -2,7 +2,7 @@
 import pytest
 
 from app.models import Representative, RepresentativeAccount, RepresentativeDocument
-from conftest import assert_problem, count_statements
+from helpers import assert_problem, count_statements
 
 INVOICE = {"account_number": "ACCT-1", "invoice_date": "2026-01-01", "due_date": "2026-01-31",
            "amount": "10"}

@@ -2,7 +2,7 @@
 import datetime
 
 from app.models import Account, Contact, Document, SyncRun, Tombstone, utcnow
-from conftest import assert_problem
+from helpers import assert_problem
 
 INVOICE = {"invoice_date": "2026-01-01", "due_date": "2026-01-31", "amount": "10"}
 

@@ -63,12 +63,27 @@ class IngestBlueprint(Blueprint):
 BATCH_RATE_LIMIT_COST = 10
 
 
-def costs(units):
-    """Declare how many rate-limit units one request to this route spends (default 1)."""
+def _declare(**policy):
     def decorator(view):
-        view.rate_limit_cost = units
+        for name, value in policy.items():
+            setattr(view, name, value)
         return view
     return decorator
+
+
+def costs(units):
+    """Declare how many rate-limit units one request to this route spends (default 1)."""
+    return _declare(rate_limit_cost=units)
+
+
+def body_limit(config_name):
+    """Declare which setting bounds this route's request body (default MAX_BODY_BYTES)."""
+    return _declare(body_limit=config_name)
+
+
+def reads_only(view):
+    """Declare a POST that only reads (a lookup): a read-only key may call it."""
+    return _declare(reads_only=True)(view)
 
 
 api = IngestApi()

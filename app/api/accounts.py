@@ -1,6 +1,6 @@
 """`/accounts/{account_number}`: customer accounts, and the records around them."""
 from app.api import IngestBlueprint
-from app.api.listing import register_child_list, register_linked_representatives
+from app.api.links import register_child_list, register_linked_representatives
 from app.api.collections import register_collection_routes
 from app.api.records import register_record_routes
 from app.services.accounts import ACCOUNTS

@@ -8,7 +8,8 @@ from flask import request
 from webargs.flaskparser import FlaskParser
 
 from app.errors import (MalformedJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed,
-                        escape_pointer_token, field_errors)
+                        escape_pointer_token, field_errors, parameter_error,
+                        parameter_errors)
 from app.services.records import ANY, Preconditions
 
 # Only escapes can smuggle these into a parsed string; raw ones are invalid JSON.
@@ -153,8 +154,7 @@ class BodyParser(FlaskParser):
         repeated = sorted(name for name in req.args
                           if len(req.args.getlist(name)) > 1 and name in schema.fields)
         if repeated:
-            raise ValidationFailed([{"pointer": f"#/{name}", "parameter": name,
-                                     "detail": "Give this parameter once."}
+            raise ValidationFailed([parameter_error(name, "Give this parameter once.")
                                     for name in repeated],
                                    detail="The query string is invalid.")
         return super().load_querystring(req, schema)
@@ -165,9 +165,8 @@ class BodyParser(FlaskParser):
             if "json" in messages:
                 raise ValidationFailed(field_errors(messages["json"]))
             if "query" in messages:
-                raise ValidationFailed(
-                    [dict(e, parameter=e["pointer"][2:]) for e in field_errors(messages["query"])],
-                    detail="The query string is invalid.")
+                raise ValidationFailed(parameter_errors(messages["query"]),
+                                       detail="The query string is invalid.")
         raise ValidationFailed(field_errors(messages))
 
 
@@ -185,9 +184,9 @@ def sync_run_from_request():
         return None
     value = value.strip()
     if not re.fullmatch(r"[0-9a-f]{32}", value):
-        raise ValidationFailed([{"pointer": "#", "parameter": "Sync-Run",
-                                 "detail": "Must be the id of a sync run (32 hex characters)."}],
-                               detail="The Sync-Run header is not valid.")
+        raise ValidationFailed([parameter_error(
+            "Sync-Run", "Must be the id of a sync run (32 hex characters).", header=True)],
+            detail="The Sync-Run header is not valid.")
     return value
 
 

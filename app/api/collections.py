@@ -3,15 +3,16 @@ from flask import current_app, g
 from marshmallow import Schema, fields, validate
 
 from app import metrics
-from app.api import BATCH_RATE_LIMIT_COST, costs
+from app.api import BATCH_RATE_LIMIT_COST, body_limit, costs, reads_only
 from app.api.body import SYNC_RUN_HEADER, read_json_body, sync_run_from_request
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.api.sync_runs import register_sync_run_routes
 from app.errors import ValidationFailed
 from app.services import batch as batch_service
 from app.services import feed as feed_service
-from schemas.common import Key, SearchText, Timestamp
-from schemas.sync import (BatchArgsSchema, BatchResultSchema, BatchSchema, CursorPageSchema,
+from app.services import lookup as lookup_service
+from schemas.common import Key, SearchText, format_timestamp
+from schemas.collections import (BatchArgsSchema, BatchResultSchema, BatchSchema, CursorPageSchema,
                           FeedArgsSchema, LookupResultSchema, LookupSchema, VersionsArgsSchema)
 
 # Filters name keys (the same rules as keys); an empty value asks for "none" (IS NULL).
@@ -21,7 +22,6 @@ _FILTER_FIELDS = {"exact": lambda: Key(allow_none=True, metadata={
                                            metadata={"description": "Case-insensitive; empty: "
                                                                     "records without one"}),
                   "bool": fields.Boolean}
-_TIMESTAMP = Timestamp()
 
 
 def feed_args_schema(resource):
@@ -32,6 +32,7 @@ def feed_args_schema(resource):
                  else _FILTER_FIELDS[kind]())
         extra[name] = field
     name = resource.schema_class.__name__.replace("Schema", "FeedArgsSchema")
+    # Built from the resource's feed_filters, its one declaration of them.
     return type(name, (FeedArgsSchema,), extra)()
 
 
@@ -47,14 +48,15 @@ def parse_envelope(schema, limit_name):
 
 
 def bulk_post(blp, path, endpoint, summary, envelope_doc, result_schema, query=None,
-              headers=()):
+              headers=(), limit_setting="MAX_BATCH_BODY_BYTES"):
     """Declare a bulk POST: a list envelope in, a result per item out (200), the batch
-    rate-limit cost, Idempotency-Key, and optional query parameters and headers."""
+    rate-limit cost and body limit, Idempotency-Key, and optional query parameters and
+    headers."""
     layers = [blp.route(path, endpoint=endpoint, methods=["POST"]),
               blp.doc(summary=summary, parameters=[IDEMPOTENCY_HEADER, *headers],
                       requestBody={"required": True, "content": {"application/json": {
                           "schema": envelope_doc}}}),
-              costs(BATCH_RATE_LIMIT_COST), idempotent]
+              costs(BATCH_RATE_LIMIT_COST), body_limit(limit_setting), idempotent]
     if query is not None:
         layers.append(blp.query(query))
     layers += [blp.response(200, result_schema),
@@ -69,7 +71,7 @@ def bulk_post(blp, path, endpoint, summary, envelope_doc, result_schema, query=N
 
 def _dump_feed_item(schema, item):
     if isinstance(item, dict):  # a tombstone
-        return dict(item, updated_at=_TIMESTAMP._serialize(item["updated_at"], None, None))
+        return dict(item, updated_at=format_timestamp(item["updated_at"]))
     return schema.dump(item)
 
 
@@ -100,19 +102,19 @@ def register_collection_routes(blp, resource):
     @blp.query(VersionsArgsSchema())
     @blp.response(200, CursorPageSchema())
     def versions(limit, cursor):
-        page = feed_service.read_versions(resource, g.tenant_id, limit, cursor)
-        return {"items": [dict(item, updated_at=_TIMESTAMP._serialize(item["updated_at"],
-                                                                      None, None))
+        page = lookup_service.read_versions(resource, g.tenant_id, limit, cursor)
+        return {"items": [dict(item, updated_at=format_timestamp(item["updated_at"]))
                           for item in page.items],
                 "next_cursor": page.next_cursor, "has_more": page.has_more}
 
     @blp.route(f"/{name}:lookup", endpoint=f"{name}_lookup", methods=["POST"])
     @blp.doc(summary=f"Fetch up to 100 {name} by key", parameters=[IDEMPOTENCY_HEADER])
+    @reads_only
     @idempotent
     @blp.arguments(LookupSchema())
     @blp.response(200, LookupResultSchema())
     def lookup(body):
-        found, missing = feed_service.lookup(resource, g.tenant_id, body["keys"])
+        found, missing = lookup_service.lookup(resource, g.tenant_id, body["keys"])
         return {"items": schema.dump(found, many=True), "missing": missing}
 
     @bulk_post(blp, f"/{name}:batch", f"{name}_batch",

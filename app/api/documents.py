@@ -1,6 +1,6 @@
 """`/documents/{document_number}`: invoices and credit notes."""
 from app.api import IngestBlueprint
-from app.api.listing import register_linked_representatives
+from app.api.links import register_linked_representatives
 from app.api.collections import register_collection_routes
 from app.api.records import register_record_routes
 from app.services.documents import DOCUMENTS

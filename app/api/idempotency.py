@@ -4,7 +4,7 @@ import functools
 from flask import current_app, g, request
 
 from app import metrics
-from app.errors import ApiError, problem_response
+from app.errors import ApiError, error_response
 from app.services import idempotency
 from app.services.changes import write_transaction
 
@@ -52,8 +52,7 @@ def idempotent(view):
                 try:
                     response = current_app.make_response(view(*args, **kwargs))
                 except ApiError as error:  # a 4xx is an answer too; the work rolled back
-                    response = problem_response(error.status, error.code, error.detail,
-                                                error.errors, error.headers, **error.extra)
+                    response = error_response(error)
                 if response.status_code in _TRANSIENT:
                     raise _Retryable(response)
                 headers = {name: response.headers[name] for name in _KEPT_HEADERS

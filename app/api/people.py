@@ -10,12 +10,10 @@ from app.services import people
 from app.services.contacts import CONTACTS
 from app.services.records import etag
 from app.services.representatives import REPRESENTATIVES
-from schemas.contacts import ContactSchema
-from schemas.people import (ContactUpsertResultSchema, EmailEventsDocSchema,
-                            EmailEventsResultSchema, EmailEventsSchema, PartySchema,
-                            PartyUpsertResultSchema, RepresentativeUpsertResultSchema,
-                            UpsertArgsSchema)
-from schemas.representatives import RepresentativeSchema
+from schemas.people import (ContactUpsertResultSchema, ContactUpsertSchema, EmailEventsDocSchema,
+                            EmailEventsResultSchema, EmailEventsSchema, PartyUpsertResultSchema,
+                            PartyUpsertSchema, RepresentativeUpsertResultSchema,
+                            RepresentativeUpsertSchema, UpsertArgsSchema)
 
 blp = IngestBlueprint("people", __name__, description=(
     "People without references: matching upserts (by email, then by fuzzy name), party "
@@ -72,11 +70,11 @@ def _register_upsert(path, resource, body_schema, result_schema, summary):
 
 
 _register_upsert("/accounts/<account_number>/contacts/upsert", CONTACTS,
-                 type("ContactUpsertSchema", (ContactSchema,), {})(partial=True),
+                 ContactUpsertSchema(partial=True),
                  ContactUpsertResultSchema(),
                  "Create or update one of the account's contacts, found by email or name")
 _register_upsert("/accounts/<account_number>/representatives/upsert", REPRESENTATIVES,
-                 type("RepresentativeUpsertSchema", (RepresentativeSchema,), {})(partial=True),
+                 RepresentativeUpsertSchema(partial=True),
                  RepresentativeUpsertResultSchema(),
                  "Create or update a representative found by email or name, and link it to "
                  "the account")
@@ -86,7 +84,7 @@ _register_upsert("/accounts/<account_number>/representatives/upsert", REPRESENTA
 @blp.doc(summary="Create or update a person: staff (an internal email domain) become "
                  "representatives, anyone else a contact of the account")
 @blp.query(UpsertArgsSchema())
-@blp.arguments(type("PartyUpsertSchema", (PartySchema,), {})(partial=True))
+@blp.arguments(PartyUpsertSchema(partial=True))
 @blp.response(200, PartyUpsertResultSchema(), description=_OK)
 @blp.alt_response(201, schema=PartyUpsertResultSchema(), success=True, description="Created")
 @blp.alt_response(404, response="NOT_FOUND")
@@ -100,7 +98,7 @@ def upsert_party(data, account_number, dry_run):
 
 @bulk_post(blp, "/email-events", "email_events",
            "Record email delivery events (delivered, bounced, complained)", EmailEventsDocSchema,
-           EmailEventsResultSchema())
+           EmailEventsResultSchema(), limit_setting="MAX_BODY_BYTES")
 def email_events():
     events = parse_envelope(EmailEventsSchema(), "MAX_BATCH_ITEMS")
     result = people.record_email_events(g.tenant_id, events)

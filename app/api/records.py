@@ -9,7 +9,7 @@ from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed, with_article
 from app.services.records import (create_record, delete_record, etag, get_record, not_found,
                                   patch_record, put_record, set_archived)
-from schemas.sync import DeleteArgsSchema
+from schemas.collections import DeleteArgsSchema
 
 ETAG_HEADER = {"ETag": {"description": "The record's version, quoted", "schema": {"type": "string"}}}
 _PRECONDITION_HEADERS = [
@@ -52,7 +52,8 @@ def register_record_routes(blp, resource):
     # Instances, not classes: webargs would build (and deep-copy) a class per request.
     key_field, schema, label = resource.key_field, resource.schema, resource.label
     a_label = with_article(label)
-    # Its own class, so the OpenAPI document names the partial body apart.
+    # Its own class, so the OpenAPI document names the partial body apart; derived here
+    # rather than declared beside every resource's schema.
     schema_class = resource.schema_class
     patch_schema = type(schema_class.__name__.replace("Schema", "PatchSchema"), (schema_class,),
                         {})(partial=True)

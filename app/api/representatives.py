@@ -1,6 +1,6 @@
 """`/representatives/{reference}`: the tenant's staff, and their links to accounts and documents."""
 from app.api import IngestBlueprint
-from app.api.listing import register_link_batch_routes, register_link_routes
+from app.api.links import register_link_batch_routes, register_link_routes
 from app.api.collections import register_collection_routes
 from app.api.records import register_record_routes
 from app.services.links import LINK_KINDS

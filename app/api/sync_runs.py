@@ -5,7 +5,7 @@ from app.api.body import read_json_body
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed, field_errors
 from app.services import sync
-from schemas.sync import SyncRunFinishSchema, SyncRunSchema, SyncRunStartSchema
+from schemas.collections import SyncRunFinishSchema, SyncRunSchema, SyncRunStartSchema
 
 _RUN = SyncRunSchema()
 

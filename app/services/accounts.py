@@ -6,7 +6,7 @@ from schemas.accounts import AccountSchema
 
 class AccountResource(Resource):
     name, label = "accounts", "account"
-    model, schema_class, key_field = Account, AccountSchema, "account_number"
+    model, schema_class = Account, AccountSchema
     references = {"parent_account_number": (Account, "account_number")}
     hierarchy_field = "parent_account_number"
     search_fields = ("account_number", "name", "display_reference", "email", "phone",

@@ -8,7 +8,7 @@ from app.services.changes import write_transaction
 from app.services.links import ACCOUNT_LINKS, DOCUMENT_LINKS, LINK_KINDS, lock_pairs
 from app.services.sync import mark_seen
 from app.services.writes import WriteItem, apply_writes
-from schemas.sync import LinkSchema
+from schemas.links import LinkSchema
 
 _STATUS = {"created": 201, "replaced": 200, "unchanged": 200}
 _LINK_SCHEMA = LinkSchema()
@@ -59,9 +59,9 @@ def batch_upsert(resource, tenant_id, raw_items, atomic=False, sync_run=None):
                 results[index] = _failure(outcome.error.status, key_field, outcome.key,
                                           _item_errors(index, outcome.error))
             else:
-                results[index] = {key_field: outcome.key, "status": _STATUS[outcome.status],
+                results[index] = {key_field: outcome.key, "status": _STATUS[outcome.result],
                                   "version": outcome.version, "errors": [],
-                                  "_outcome": outcome.status}
+                                  "_outcome": outcome.result}
         failed = [result for result in results if result["errors"]]
         if sync_run is not None and not (atomic and failed):
             mark_seen(tenant_id, resource, sync_run,

@@ -176,7 +176,7 @@ def committed_at_start(column, started_seq, snapshot):
         SQL("CASE WHEN"), column,
         SQL(f"< pg_snapshot_xmin(%s::pg_snapshot)::text::bigint + {_CLOCK} THEN true WHEN",
             [snapshot]), column,
-        SQL(f">= %s THEN false ELSE pg_visible_in_snapshot((", [started_seq]), column,
+        SQL(">= %s THEN false ELSE pg_visible_in_snapshot((", [started_seq]), column,
         SQL(f"- {_CLOCK})::text::xid8, %s::pg_snapshot) END", [snapshot])))
 
 

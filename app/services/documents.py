@@ -7,7 +7,7 @@ from schemas.documents import DocumentSchema
 
 class DocumentResource(Resource):
     name, label = "documents", "document"
-    model, schema_class, key_field = Document, DocumentSchema, "document_number"
+    model, schema_class = Document, DocumentSchema
     references = {"account_number": (Account, "account_number"),
                   "applies_to_invoice": (Document, "document_number")}
     dependents = ((Document, "applies_to_invoice", "credit note", "credit notes"),)

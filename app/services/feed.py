@@ -1,4 +1,4 @@
-"""Reading a collection back: the change feed, versions for reconciliation, lookup by keys.
+"""The change feed: every record of a collection in the order of its latest change.
 
 The feed is ordered by change_seq (services/changes.py). A page holds only
 changes below the horizon, the number under which every change has
@@ -6,59 +6,19 @@ committed (always, on SQLite's single writer), so a stored cursor never
 skips a change that commits later. Pages are read by keyset on (tenant,
 change_seq, id) indexes, so a deep cursor costs what the first page costs.
 """
-import base64
-import binascii
 import datetime
-import json
-from dataclasses import dataclass
 
 from peewee import SQL, NodeList, Tuple, Value, fn
 
-from app.errors import ValidationFailed
 from app.models import Tombstone, utcnow
-from app.services import statements
 from app.services.changes import feed_horizon
+from app.services.cursors import CursorPage, decode_cursor, encode_cursor
 from app.services.search import contains_pattern
 from app.services.search import matches as search_matches
 
-TOMBSTONE_DAYS = 30
-# Positions are 64-bit columns; a forged larger number is a bad cursor, not a driver error.
-_INT64_MIN, _INT64_MAX = -2 ** 63, 2 ** 63 - 1
+from app.services.tombstones import TOMBSTONE_DAYS
+
 _RECORD, _TOMBSTONE = 0, 1
-
-
-@dataclass(frozen=True)
-class FeedPage:
-    items: list         # model rows and tombstone dicts
-    next_cursor: str
-    has_more: bool
-
-
-def _bad_cursor():
-    return ValidationFailed([{"pointer": "#/cursor", "parameter": "cursor",
-                              "detail": "Not a cursor this collection handed out."}],
-                            detail="The query string is invalid.")
-
-
-def encode_cursor(*position):
-    """An opaque cursor for a position in a listing."""
-    raw = json.dumps(["v1", *position], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(text, shape):
-    """The position in a cursor; `shape` lists the expected types. 422 when it is not ours."""
-    try:
-        padded = text + "=" * (-len(text) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise _bad_cursor() from None
-    if not (isinstance(value, list) and len(value) == len(shape) + 1 and value[0] == "v1"
-            and all(isinstance(part, kind) and not isinstance(part, bool)
-                    and (kind is not int or _INT64_MIN <= part <= _INT64_MAX)
-                    for part, kind in zip(value[1:], shape))):
-        raise _bad_cursor()
-    return tuple(value[1:])
 
 
 def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q=None,
@@ -98,7 +58,7 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
     entries.sort(key=lambda entry: entry[0])
     page, has_more = entries[:limit], len(entries) > limit
     next_position = page[-1][0] if page else (seq, kind, last_id)
-    return FeedPage([item for _, item in page], encode_cursor(*next_position), has_more)
+    return CursorPage([item for _, item in page], encode_cursor(*next_position), has_more)
 
 
 def filter_records(resource, query, filters):
@@ -198,42 +158,3 @@ def _after(model, seq, kind, last_id, own_kind):
 
 def _naive_utc(moment):
     return moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-
-
-def record_tombstone(txn, resource, row):
-    """Leave a tombstone for a deleted record and purge the tenant's expired ones."""
-    Tombstone.insert(tenant=txn.tenant_id, collection=resource.name,
-                     key=getattr(row, resource.key_field), version=row.version + 1,
-                     deleted_at=txn.now, change_seq=txn.change_seq(), deleted=True,
-                     before=resource.feed_state(statements.row_data(row))).execute()
-    oldest = txn.now - datetime.timedelta(days=TOMBSTONE_DAYS)
-    Tombstone.delete().where(Tombstone.tenant == txn.tenant_id,
-                             Tombstone.deleted_at < oldest).execute()
-
-
-def read_versions(resource, tenant_id, limit=1000, cursor=None):
-    """Keys, versions and update times of live records, in key order after `cursor`."""
-    model = resource.model
-    query = (model.select(resource.key_column, model.version, model.updated_at)
-             .where(model.tenant == tenant_id))
-    after = decode_cursor(cursor, (str,))[0] if cursor else None
-    if after is not None:
-        query = query.where(resource.key_column > after)
-    rows = list(query.order_by(resource.key_column).limit(limit + 1).tuples())
-    page = rows[:limit]
-    items = [{resource.key_field: key, "version": version, "updated_at": updated_at}
-             for key, version, updated_at in page]
-    last = page[-1][0] if page else after
-    next_cursor = encode_cursor(last) if last is not None else encode_cursor("")
-    return FeedPage(items, next_cursor, len(rows) > limit)
-
-
-def lookup(resource, tenant_id, keys):
-    """(records found, in the order asked, and the keys not found)."""
-    unique = list(dict.fromkeys(keys))
-    found = {getattr(row, resource.key_field): row
-             for row in statements.find_many(resource.model, resource.key_field, tenant_id,
-                                             unique)}
-    return ([found[key] for key in unique if key in found],
-            [key for key in unique if key not in found])
-

@@ -3,7 +3,8 @@ import datetime
 import hashlib
 
 from app.db import short_write
-from app.errors import ApiError, ValidationFailed
+from app.errors import (IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed,
+                        parameter_error)
 from app.models import IdempotencyKey, utcnow
 
 KEEP_FOR = datetime.timedelta(hours=24)
@@ -12,23 +13,15 @@ KEEP_FOR = datetime.timedelta(hours=24)
 ABANDONED_AFTER = datetime.timedelta(minutes=5)
 
 
-class IdempotencyKeyReused(ApiError):
-    status, code = 422, "idempotency-key-reused"
-
-
-class IdempotencyKeyInUse(ApiError):
-    status, code = 409, "idempotency-key-in-use"
-
-
 def parse_key(header):
     """The key of an Idempotency-Key header (quoted or bare, 1-255 printable characters)."""
     key = header.strip()
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
     if not 1 <= len(key) <= 255 or not key.isprintable():
-        raise ValidationFailed([{"parameter": "Idempotency-Key", "pointer": "#",
-                                 "detail": "Must be 1 to 255 printable characters."}],
-                               detail="The Idempotency-Key header is not valid.")
+        raise ValidationFailed([parameter_error(
+            "Idempotency-Key", "Must be 1 to 255 printable characters.", header=True)],
+            detail="The Idempotency-Key header is not valid.")
     return key
 
 

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 from app.errors import Conflict, NotFound, PreconditionFailed
 from app.services.changes import write_transaction
-from app.services.feed import record_tombstone
+from app.services.tombstones import leave_tombstones
 from app.services.sync import mark_seen
 from app.services.writes import WriteItem, apply_writes
 
@@ -67,7 +67,7 @@ def _write_one(resource, tenant_id, item, sync_run=None):
             raise outcome.error
         if sync_run is not None:
             mark_seen(tenant_id, resource, sync_run, [outcome.key])
-        return resource.with_related(tenant_id, outcome.row), outcome.status
+        return resource.with_related(tenant_id, outcome.row), outcome.result
 
 
 def create_record(resource, tenant_id, key, data, sync_run=None):
@@ -128,6 +128,6 @@ def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS,
                            "delete them or point them elsewhere first.",
                            dependents={plural: count for count, _, plural in counts})
         resource.model.delete().where(resource.model.id == row.id).execute()
-        record_tombstone(txn, resource, row)
+        leave_tombstones(txn, resource, [row])
         return None
 

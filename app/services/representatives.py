@@ -7,7 +7,7 @@ from schemas.representatives import RepresentativeSchema
 
 class RepresentativeResource(PersonResource, Resource):
     name, label = "representatives", "representative"
-    model, schema_class, key_field = Representative, RepresentativeSchema, "reference"
+    model, schema_class = Representative, RepresentativeSchema
     references = {"supervisor_representative_reference": (Representative, "reference")}
     hierarchy_field = "supervisor_representative_reference"
     search_fields = ("reference", "name", "email", "phone", "mobile_phone")

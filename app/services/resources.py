@@ -14,17 +14,44 @@ from schemas.common import CustomFields, Key
 
 
 class Resource:
-    """A tenant-scoped collection of records keyed by the caller's reference."""
+    """A tenant-scoped collection of records keyed by the caller's reference.
+
+    A resource declares data (the attributes below) and may override hooks.
+    The write engine (services/writes.py, apply_writes) calls them, for all
+    the items of one write transaction, in this order:
+
+    1. `rule_locks(ctx, entries)`: after the items' keys are locked and their
+       rows read; names the cross-record rules the items touch (PostgreSQL
+       holds them, then the rows are read again). Reads only.
+    2. `prefetch_for(ctx, entries)`: loads in bulk what the rules will read
+       (referenced keys, hierarchy chains, current primaries) into the
+       context. Reads only.
+    Then per item, in order, against the context as earlier items left it:
+    3. `merge(current, patch)` (PATCH only) and `normalise(values)`: the
+       item's full values. Pure.
+    4. `check(ctx, key, values, row)`, which calls `check_own_rules`: field
+       errors of the merged record; the item fails alone. Reads only.
+    5. `is_unchanged(row, values)`: an unchanged item writes nothing.
+    6. `before_write(ctx, key, values, row)`: changes to other records in the
+       same transaction (`ctx.change_other`), e.g. taking the primary flag.
+    7. `derived_values(values, row)`: read-only stored columns that follow
+       from the values (email status, matching keys). Pure.
+    Finally the context flushes every changed row in one statement per group
+    (rows giving up an exclusive flag first, then new rows, then the rest),
+    and leaves feed exits for rows whose `feed_state` changed.
+    """
 
     name = None            # collection name in URLs: "accounts"
     label = None           # singular, for messages: "account"
     model = None
     schema_class = None
-    key_field = None       # "account_number"
     # field -> (model, key field) of the record it must name in the same tenant
     references = {}
     # a reference to the same collection that must not loop back (parent, supervisor)
     hierarchy_field = None
+    # flag -> the field it is exclusive within: at most one record per value of that field
+    # holds the flag (a primary contact per account); the engine hands it over
+    exclusive_flags = {}
     # (model, field, singular, plural): records whose field names this one
     dependents = ()
     # columns the feed's `q` searches, and its filters: "exact", "ci", "bool" or choices
@@ -32,8 +59,17 @@ class Resource:
     feed_filters = {}
 
     def __init__(self):
+        self.key_field = self.model.KEY_FIELD  # "account_number": declared once, on the model
         self.schema = self.schema_class()
+        # A field the schema loads but the model cannot store would be echoed on create,
+        # then lost, and break the next PUT: refuse to start instead.
+        unstored = sorted(set(self.schema.load_fields) - set(self.model._meta.fields))
+        if unstored:
+            raise TypeError(f"{self.schema_class.__name__} loads {', '.join(unstored)}, which "
+                            f"{self.model.__name__} has no column for")
         # A batch item carries its key in the body; elsewhere the key is read-only there.
+        # Derived from the declaration (a class of its own names it apart in the OpenAPI
+        # document), so that no resource has to declare it a second time.
         self.batch_item_schema = type(
             self.schema_class.__name__.replace("Schema", "BatchItemSchema"), (self.schema_class,),
             {self.key_field: Key(required=True)})()
@@ -156,6 +192,24 @@ class Resource:
                 if row is not None and values.get(field) not in (None, getattr(row, field)):
                     moved.add(values[field])
             ctx.prefetch(self.model, self.key_field, self._stored_chains(ctx.tenant_id, moved))
+        for flag, scope in self.exclusive_flags.items():
+            self._flag_holders(ctx, flag, scope, {
+                values[scope] for _, values in entries if values[flag] and values[scope]})
+
+    def _flag_holders(self, ctx, flag, scope, scope_values):
+        """{scope value: key of the record holding the flag there, or None}, as this
+        transaction knows it; the scope values not known yet are read, 500 per query."""
+        holders = ctx.state(("flag_holders", flag), dict)
+        wanted = [value for value in scope_values if value not in holders]
+        flag_column, scope_column = getattr(self.model, flag), getattr(self.model, scope)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = (self.model.select(self.key_column, scope_column)
+                    .where(self.model.tenant == ctx.tenant_id, flag_column == True,  # noqa: E712
+                           scope_column.in_(chunk)).tuples())
+            holders.update({value: None for value in chunk})
+            holders.update({value: key for key, value in rows})
+        return holders
 
     def rule_locks(self, ctx, entries):
         """Names of the cross-record rules these (key, values) items touch.
@@ -164,7 +218,7 @@ class Resource:
         rules read other records, so concurrent writers see each other's work.
         """
         names = set()
-        flags = getattr(self.model, "EXCLUSIVE_FLAGS", {})
+        flags = self.exclusive_flags
         for key, values in entries:
             row = ctx.record(self.model, self.key_field, key)
             if self.hierarchy_field and row is not None and \
@@ -245,7 +299,18 @@ class Resource:
         return state
 
     def before_write(self, ctx, key, values, row):
-        """Changes to other records that must happen in the same transaction."""
+        """Changes to other records that must happen in the same transaction: taking an
+        exclusive flag takes it from the record that held it in the same scope."""
+        for flag, scope in self.exclusive_flags.items():
+            holders = self._flag_holders(ctx, flag, scope, [values[scope]] if values[flag] else [])
+            if row is not None and getattr(row, flag):
+                holders[getattr(row, scope)] = None  # given up, or taken again below
+            if not values[flag]:
+                continue
+            current = holders.get(values[scope])
+            if current is not None and current != key:
+                ctx.change_other(self.model, self.key_field, current, **{flag: False})
+            holders[values[scope]] = key
 
     def with_related(self, tenant_id, row):
         """The record as it is returned: subclasses attach what GET embeds."""

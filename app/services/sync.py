@@ -14,11 +14,12 @@ import uuid
 
 from peewee import JOIN, fn
 
-from app.errors import Conflict, NotFound, ValidationFailed
-from app.models import SyncRun, SyncRunSeen, Tenant, Tombstone, utcnow
+from app.errors import Conflict, NotFound, ValidationFailed, parameter_error
+from app.models import SyncRun, SyncRunSeen, Tenant, utcnow
 from app.services import statements
 from app.services.changes import committed_at_start, start_snapshot, write_transaction
 from app.services.feed import filter_records
+from app.services.tombstones import leave_tombstones
 
 RUN_LIFETIME = datetime.timedelta(hours=24)
 DEFAULT_MAX_REMOVAL_RATIO = 0.2
@@ -62,8 +63,8 @@ def mark_seen(tenant_id, resource, run_id, keys):
     run = SyncRun.get_or_none(SyncRun.run_id == run_id, SyncRun.tenant == tenant_id)
     if run is None or run.collection != resource.name or \
             _expire(run, utcnow()).status != "running":
-        raise ValidationFailed([{"pointer": "#", "parameter": "Sync-Run",
-                                 "detail": f"Not a running sync run of {resource.name}."}],
+        raise ValidationFailed([parameter_error(
+            "Sync-Run", f"Not a running sync run of {resource.name}.", header=True)],
                                detail="The Sync-Run header names no running sync run of "
                                       f"{resource.name}; nothing was written.")
     if keys:
@@ -135,14 +136,9 @@ def _depended_on(resource, tenant_id, keys):
 
 def _delete(txn, resource, rows):
     model = resource.model
+    leave_tombstones(txn, resource, rows)
     for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start:start + _CHUNK]
-        Tombstone.insert_many([{
-            "tenant": txn.tenant_id, "collection": resource.name,
-            "key": getattr(row, resource.key_field), "version": row.version + 1,
-            "deleted_at": txn.now, "change_seq": txn.change_seq(), "deleted": True,
-            "before": resource.feed_state(statements.row_data(row))} for row in chunk]).execute()
-        model.delete().where(model.id.in_([row.id for row in chunk])).execute()
+        model.delete().where(model.id.in_([row.id for row in rows[start:start + _CHUNK]])).execute()
 
 
 def _archive(txn, resource, rows):

@@ -26,10 +26,10 @@ class WriteItem:
 
 @dataclass
 class Outcome:
-    """What became of one item: "created", "replaced", "unchanged", or an error."""
+    """What became of one item: its result ("created", "replaced", "unchanged"), or an error."""
 
     key: str
-    status: str = None
+    result: str = None
     row: object = None
     error: ApiError = None
     version: int = None
@@ -136,7 +136,7 @@ class WriteContext:
             model = type(tracked.row)
             if tracked.new:
                 phase = 1
-            elif _gives_up_a_flag(tracked):
+            elif _gives_up_a_flag(self.resource, tracked):
                 phase = 0
             else:
                 phase = 2
@@ -173,12 +173,13 @@ class WriteContext:
             Tombstone.insert_many(exits).execute()
 
 
-def _gives_up_a_flag(tracked):
+def _gives_up_a_flag(resource, tracked):
     """The row held an exclusive flag and no longer holds it where it held it."""
     row, original = tracked.row, tracked.original
+    flags = resource.exclusive_flags if type(row) is resource.model else {}
     return any(original.get(flag) and (not getattr(row, flag)
                                        or getattr(row, scope) != original.get(scope))
-               for flag, scope in getattr(type(row), "EXCLUSIVE_FLAGS", {}).items())
+               for flag, scope in flags.items())
 
 
 def apply_writes(resource, txn, items, all_or_nothing=False):

@@ -1,5 +1,6 @@
-"""Bodies and query strings of the bulk and sync endpoints (batch, links, lookup, feed)."""
-from marshmallow import ValidationError, fields, validate, validates_schema
+"""Bodies, query strings and answers of the collection endpoints: feed, versions, lookup,
+batch, delete and sync runs."""
+from marshmallow import fields, validate
 
 from schemas.common import Key, SearchText, StrictSchema, Timestamp
 
@@ -71,23 +72,6 @@ class SyncRunSchema(StrictSchema):
         "description": "After the finish: in_scope, seen, deleted, archived, kept"})
 
 
-class LinkSchema(StrictSchema):
-    representative = Key(required=True)
-    account_number = Key()
-    document_number = Key()
-
-    @validates_schema
-    def _one_target(self, data, **kwargs):
-        if ("account_number" in data) == ("document_number" in data):
-            raise ValidationError("Give exactly one of account_number and document_number.",
-                                  field_name="account_number")
-
-
-class LinkBatchSchema(StrictSchema):
-    links = fields.List(fields.Raw(allow_none=True), required=True,
-                        validate=validate.Length(min=1))
-
-
 class BatchResultSchema(StrictSchema):
     results = fields.List(fields.Dict(), metadata={
         "description": "One per item, in input order: the item's key field, status (201, 200, "
@@ -96,14 +80,6 @@ class BatchResultSchema(StrictSchema):
     created = fields.Integer()
     replaced = fields.Integer()
     unchanged = fields.Integer()
-    failed = fields.Integer()
-
-
-class LinkBatchResultSchema(StrictSchema):
-    results = fields.List(fields.Dict())
-    linked = fields.Integer()
-    unchanged = fields.Integer()
-    unlinked = fields.Integer()
     failed = fields.Integer()
 
 

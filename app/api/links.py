@@ -7,9 +7,9 @@ from app.errors import with_article
 from app.api.collections import bulk_post, parse_envelope
 from app.services import batch as batch_service
 from app.services import links as link_service
-from schemas.links import (AccountLinkSchema, DocumentLinkSchema, KeyPageSchema, PageArgsSchema,
-                           record_page_schema)
-from schemas.sync import LinkBatchResultSchema, LinkBatchSchema, LinkSchema
+from schemas.links import (AccountLinkSchema, DocumentLinkSchema, LinkBatchResultSchema,
+                           LinkBatchSchema, LinkSchema)
+from schemas.pages import KeyPageSchema, PageArgsSchema, record_page_schema
 
 LinkBatchDocSchema = Schema.from_dict({"links": fields.List(fields.Nested(LinkSchema),
                                                             required=True)}, name="LinkBatch")

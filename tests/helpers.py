@@ -1,0 +1,95 @@
+"""Helpers the tests share: an API client, problem assertions, statement counts, Redis."""
+import logging
+import os
+
+from app.api import API_PREFIX
+
+
+def redis_url():
+    """TEST_REDIS_URL, or the local Redis (database 15) when it answers; None otherwise."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    if not url:
+        return None
+    try:
+        import redis
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except Exception:
+        return None
+    return url
+
+
+class ApiClient:
+    """The Flask test client with an API key and the API prefix applied."""
+
+    def __init__(self, client, key):
+        self.client = client
+        self.key = key
+
+    def request(self, method, path, json=None, headers=None, key=None, **kwargs):
+        """key=None: this client's key; key="": no key at all."""
+        chosen = self.key if key is None else key
+        sent = {"X-API-Key": chosen} if chosen else {}
+        sent.update(headers or {})
+        if json is not None:
+            kwargs["json"] = json
+        return self.client.open(API_PREFIX + path, method=method, headers=sent, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, json=None, **kwargs):
+        return self.request("POST", path, json=json, **kwargs)
+
+    def put(self, path, json=None, **kwargs):
+        return self.request("PUT", path, json=json, **kwargs)
+
+    def patch(self, path, json=None, **kwargs):
+        return self.request("PATCH", path, json=json, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+
+def assert_problem(response, status, code, pointers=None):
+    """The response is problem+json with this status and code (and these error pointers)."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == f"/problems/{code}"
+    assert body["title"] and body["detail"]
+    assert body["request_id"] == response.headers["X-Request-Id"]
+    if pointers is not None:
+        assert sorted(e["pointer"] for e in body.get("errors", [])) == sorted(pointers), body
+    return body
+
+
+def key_parts(api_key):
+    """(key id, secret) of an `ark_<id>_<secret>` key; the secret may itself hold '_'."""
+    _, key_id, secret = api_key.split("_", 2)
+    return key_id, secret
+
+
+class _CountStatements(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record):
+        self.count += 1
+
+
+def count_statements(call):
+    """How many SQL statements `call()` ran (Peewee logs each); its response must be 200."""
+    logger = logging.getLogger("peewee")
+    handler, level = _CountStatements(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        response = call()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return handler.count

@@ -80,8 +80,11 @@ class WriteTransaction:
         collection = _lock_id(self.tenant_id, table)
         wanted = sorted({_lock_id(self.tenant_id, table, "key", key) for key in keys}
                         - self._held)
-        if collection not in self._held:
-            # The subquery is read before any key lock is taken: collection first, always.
+        if collection not in self._held and not wanted:
+            database.execute_sql("SELECT pg_advisory_xact_lock_shared(%s)", (collection,))
+            self._held.add(collection)
+        elif collection not in self._held:
+            # One statement for both (a key's row needs the collection's row to join).
             database.execute_sql(
                 "SELECT count(pg_advisory_xact_lock(k)) FROM "
                 "(SELECT pg_advisory_xact_lock_shared(%s)) AS c, unnest(%s::bigint[]) AS k",

@@ -119,18 +119,23 @@ def fill_contacts(url, tenant_id, count):
     from app.db import database, is_postgresql
     from app.models import Contact, Tenant, utcnow
     from app.services import statements
+    from app.services.changes import CHANGE_SEQ_SQL
     from app.services.cursors import encode_cursor
 
     create_app({"DATABASE_URL": url})
     now = utcnow()
-    first_seq = Tenant.get_by_id(tenant_id).change_seq + 1
     chunk = 10_000
     with database.atomic():
+        if is_postgresql():  # one transaction's rows: its number, as the app would stamp them
+            first_seq, step = database.execute_sql(f"SELECT {CHANGE_SEQ_SQL}").fetchone()[0], 0
+        else:                # SQLite's counter numbers each write transaction
+            first_seq, step = Tenant.get_by_id(tenant_id).change_seq + 1, 1
         for start in range(0, count, chunk):
             rows = [Contact(tenant=tenant_id, reference=f"F{n:07d}", account_number="ACCT-0",
                             name=f"Stored {n}", email=f"f{n}@example.com", email_status="valid",
-                            version=1, created_at=now, updated_at=now, change_seq=first_seq + n,
-                            custom_fields={}, is_primary=False)
+                            version=1, created_at=now, updated_at=now,
+                            change_seq=first_seq + n * step, custom_fields={},
+                            is_primary=False)
                     for n in range(start, min(count, start + chunk))]
             for row in rows:
                 _derive_person_columns(row)
@@ -138,7 +143,8 @@ def fill_contacts(url, tenant_id, count):
                 _copy_rows(Contact, rows)  # COPY: the pipelined INSERT takes minutes for 1M
             else:
                 statements.insert_rows(Contact, rows)
-        Tenant.update(change_seq=first_seq + count).where(Tenant.id == tenant_id).execute()
+        if not is_postgresql():
+            Tenant.update(change_seq=first_seq + count).where(Tenant.id == tenant_id).execute()
     deep = next(iter(Contact.select(Contact.change_seq, Contact.id)
                      .where(Contact.tenant == tenant_id)
                      .order_by(Contact.change_seq.desc(), Contact.id.desc())

@@ -15,6 +15,7 @@ def create_app(config=None):
 
     from app import auth, errors, http, metrics, observability, ratelimit
     from app.api import API_PREFIX, OPENAPI_SETTINGS, api, ops, people
+    from app.api.body import check_route_parameters
     from app.cli import register_commands
     from app.config import DEFAULTS, default_database_url, from_environment
     from app.db import bind_database
@@ -37,6 +38,7 @@ def create_app(config=None):
     observability.init_observability(app)
     http.init_http(app)
     auth.init_auth(app)
+    app.before_request(check_route_parameters)  # 422 only for callers the key let in
     ratelimit.init_rate_limits(app)
     metrics.init_metrics(app)
     api.init_app(app)

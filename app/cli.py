@@ -5,6 +5,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup
 
+from app.client import KEY_FIELDS
 from app.services import tenants as tenant_service
 
 DEV_TENANT = "demo"
@@ -22,8 +23,7 @@ def main():
 
 
 @main.command("import", with_appcontext=False)
-@click.argument("collection", type=click.Choice(["accounts", "contacts", "documents",
-                                                 "representatives"]))
+@click.argument("collection", type=click.Choice(list(KEY_FIELDS)))
 @click.argument("file", type=click.Path(allow_dash=True))
 @click.option("--url", required=True, envvar="AR_INGEST_URL",
               help="The server, e.g. https://ingest.example.com (or AR_INGEST_URL).")

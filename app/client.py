@@ -29,6 +29,8 @@ from urllib3.util.retry import Retry
 API_PREFIX = "/api/v1/ingest"
 MAX_BATCH = 1000
 MAX_LOOKUP = 100
+# The client runs without the server's code, so it carries the registry's collections and
+# key fields itself (services/registry.py); tests/test_client.py keeps the two equal.
 KEY_FIELDS = {"accounts": "account_number", "contacts": "reference",
               "documents": "document_number", "representatives": "reference"}
 

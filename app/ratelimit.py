@@ -2,7 +2,7 @@
 from flask import current_app, g
 
 from app import metrics
-from app.auth import route_policy
+from app.api.policy import route_policy
 from app.errors import ApiError
 from app.services.ratelimit import RateLimiter
 

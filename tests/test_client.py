@@ -5,9 +5,10 @@ import time
 
 import pytest
 
-from app.client import (Conflict, IngestClient, NotFound, RateLimited, ServerError,
+from app.client import (KEY_FIELDS, Conflict, IngestClient, NotFound, RateLimited, ServerError,
                         ValidationError, chunked)
 from app.models import Account, Contact
+from app.services.registry import RESOURCES
 from flaky_proxy import FlakyProxy
 from live_server import GunicornServer
 
@@ -38,6 +39,10 @@ def test_importing_the_client_builds_no_app():
             "if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "[]"
+
+
+def test_the_client_knows_every_collection_and_key_the_server_has():
+    assert KEY_FIELDS == {name: resource.key_field for name, resource in RESOURCES.items()}
 
 
 def test_one_method_per_endpoint(client):

@@ -48,3 +48,51 @@ def test_every_api_route_is_documented(app):
         path = re.sub(r"<(?:[^:>]+:)?(\w+)>", r"{\1}", rule.rule)  # converters are not named
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method) in documented, (path, method)
+
+
+def _operations(spec):
+    return [(path, method, operation) for path, operations in spec["paths"].items()
+            for method, operation in operations.items()
+            if method in ("get", "put", "post", "patch", "delete")]
+
+
+def test_every_operation_has_its_own_readable_operation_id(app):
+    spec = app.test_client().get("/api/v1/ingest/openapi.json").get_json()
+    ids = [operation.get("operationId") for _, _, operation in _operations(spec)]
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+", name or "") for name in ids), ids
+    assert len(ids) == len(set(ids))
+    contact = spec["paths"]["/api/v1/ingest/contacts/{reference}"]
+    assert {method: op["operationId"] for method, op in contact.items()
+            if method != "parameters"} == {
+        "get": "getContact", "post": "createContact", "put": "putContact",
+        "patch": "patchContact", "delete": "deleteContact"}
+    assert spec["paths"]["/api/v1/ingest/contacts"]["get"]["operationId"] == "listContactChanges"
+    assert spec["paths"]["/api/v1/ingest/contacts:batch"]["post"]["operationId"] == \
+        "batchUpsertContacts"
+
+
+def test_every_operation_declares_what_any_route_can_answer(app, api, read_key):
+    """401, 414, 422, 429, 431 and 503 anywhere; 403 and 409 on writes (a lookup only
+    reads); 400, 413 and 415 wherever a body is read. Each is problem+json."""
+    spec = app.test_client().get("/api/v1/ingest/openapi.json").get_json()
+    for path, method, operation in _operations(spec):
+        if path.endswith("openapi.json"):
+            continue
+        statuses = set(operation["responses"])
+        assert {"401", "414", "422", "429", "431", "503"} <= statuses, (path, method)
+        if method != "get" and not path.endswith(":lookup"):
+            assert {"403", "409"} <= statuses, (path, method)
+        if "requestBody" in operation:
+            assert {"400", "413", "415"} <= statuses, (path, method)
+    # What the document says is what the server does: a read key on a write, a lookup.
+    assert api.put("/accounts/A", json={"name": "a"}, key=read_key).status_code == 403
+    assert api.post("/accounts:lookup", json={"keys": ["A"]}, key=read_key).status_code == 200
+    unauthorized = spec["components"]["responses"]["UNAUTHORIZED"]["content"]
+    assert "application/problem+json" in unauthorized
+
+
+def test_the_document_explains_the_api(app):
+    info = app.test_client().get("/api/v1/ingest/openapi.json").get_json()["info"]
+    for topic in ("X-API-Key", "problem+json", "Idempotency-Key", "If-Match", "next_cursor",
+                  "atomic=true", "Retry-After"):
+        assert topic in info["description"], topic

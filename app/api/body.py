@@ -1,16 +1,19 @@
-"""Reading requests: strict JSON bodies, conditional headers."""
+"""Reading requests: the route's parameters, strict JSON bodies, conditional headers."""
 import json
 import re
 import zlib
 from decimal import Decimal
 
 from flask import request
+from marshmallow import ValidationError
 from webargs.flaskparser import FlaskParser
 
+from app.api.policy import declared_query_parameters, is_api_request
 from app.errors import (MalformedJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed,
                         escape_pointer_token, field_errors, parameter_error,
                         parameter_errors)
 from app.services.records import ANY, Preconditions
+from schemas.common import validate_key
 
 # Only escapes can smuggle these into a parsed string; raw ones are invalid JSON.
 _SUSPICIOUS_ESCAPE = re.compile(rb"\\u(0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
@@ -175,6 +178,23 @@ SYNC_RUN_HEADER = {
     "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
     "description": "The id of a running sync run of this collection: the record counts as "
                    "seen (no new version)."}
+
+
+def check_route_parameters():
+    """Before the view: every query parameter is one the route declares, and every key in
+    the path is a valid key (422, naming each)."""
+    if not is_api_request() or request.routing_exception is not None:
+        return  # 404 / 405 from routing: there is no route whose parameters to check
+    unknown = sorted(set(request.args) - declared_query_parameters())
+    errors = [parameter_error(name, "Unknown query parameter.") for name in unknown]
+    for name, value in (request.view_args or {}).items():
+        try:
+            validate_key(value)
+        except ValidationError as error:
+            errors.extend(parameter_error(name, message) for message in error.messages)
+    if errors:
+        raise ValidationFailed(errors, detail="The query string or a key in the path is not "
+                               "valid." if unknown else "A key in the path is not valid.")
 
 
 def sync_run_from_request():

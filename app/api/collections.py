@@ -3,7 +3,7 @@ from flask import current_app, g
 from marshmallow import Schema, fields, validate
 
 from app import metrics
-from app.api import BATCH_RATE_LIMIT_COST, body_limit, costs, reads_only
+from app.api import BATCH_RATE_LIMIT_COST, body_limit, costs, plural, reads_only, singular
 from app.api.body import SYNC_RUN_HEADER, read_json_body, sync_run_from_request
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.api.sync_runs import register_sync_run_routes
@@ -47,13 +47,14 @@ def parse_envelope(schema, limit_name):
     return data[list_name]
 
 
-def bulk_post(blp, path, endpoint, summary, envelope_doc, result_schema, query=None,
-              headers=(), limit_setting="MAX_BATCH_BODY_BYTES"):
+def bulk_post(blp, path, endpoint, operation_id, summary, envelope_doc, result_schema,
+              query=None, headers=(), limit_setting="MAX_BATCH_BODY_BYTES"):
     """Declare a bulk POST: a list envelope in, a result per item out (200), the batch
     rate-limit cost and body limit, Idempotency-Key, and optional query parameters and
     headers."""
     layers = [blp.route(path, endpoint=endpoint, methods=["POST"]),
-              blp.doc(summary=summary, parameters=[IDEMPOTENCY_HEADER, *headers],
+              blp.doc(summary=summary, operationId=operation_id,
+                      parameters=[IDEMPOTENCY_HEADER, *headers],
                       requestBody={"required": True, "content": {"application/json": {
                           "schema": envelope_doc}}}),
               costs(BATCH_RATE_LIMIT_COST), body_limit(limit_setting), idempotent]
@@ -86,7 +87,8 @@ def register_collection_routes(blp, resource):
 
     @blp.route(f"/{name}", endpoint=f"{name}_feed", methods=["GET"])
     @blp.doc(summary=f"Change feed of {name}: every record in the order its latest change "
-                     "was committed, with tombstones for deletions")
+                     "was committed, with tombstones for deletions",
+             operationId=f"list{singular(resource)}Changes")
     @blp.query(feed_args_schema(resource))
     @blp.response(200, CursorPageSchema())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -98,7 +100,8 @@ def register_collection_routes(blp, resource):
                 "next_cursor": page.next_cursor, "has_more": page.has_more}
 
     @blp.route(f"/{name}:versions", endpoint=f"{name}_versions", methods=["GET"])
-    @blp.doc(summary=f"Keys and versions of all {name}, in key order")
+    @blp.doc(summary=f"Keys and versions of all {name}, in key order",
+             operationId=f"list{singular(resource)}Versions")
     @blp.query(VersionsArgsSchema())
     @blp.response(200, CursorPageSchema())
     def versions(limit, cursor):
@@ -108,7 +111,8 @@ def register_collection_routes(blp, resource):
                 "next_cursor": page.next_cursor, "has_more": page.has_more}
 
     @blp.route(f"/{name}:lookup", endpoint=f"{name}_lookup", methods=["POST"])
-    @blp.doc(summary=f"Fetch up to 100 {name} by key", parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(summary=f"Fetch up to 100 {name} by key", parameters=[IDEMPOTENCY_HEADER],
+             operationId=f"lookup{plural(resource)}")
     @reads_only
     @idempotent
     @blp.arguments(LookupSchema())
@@ -117,7 +121,7 @@ def register_collection_routes(blp, resource):
         found, missing = lookup_service.lookup(resource, g.tenant_id, body["keys"])
         return {"items": schema.dump(found, many=True), "missing": missing}
 
-    @bulk_post(blp, f"/{name}:batch", f"{name}_batch",
+    @bulk_post(blp, f"/{name}:batch", f"{name}_batch", f"batchUpsert{plural(resource)}",
                f"Create or replace up to 1,000 {name}, each with PUT semantics", envelope_doc,
                BatchResultSchema(), query=BatchArgsSchema(), headers=[SYNC_RUN_HEADER])
     def batch(atomic):

@@ -4,6 +4,7 @@ from marshmallow import Schema, fields
 
 from app import metrics
 from app.errors import with_article
+from app.api import plural, singular
 from app.api.collections import bulk_post, parse_envelope
 from app.services import batch as batch_service
 from app.services import links as link_service
@@ -18,12 +19,12 @@ PAGE_ARGS = PageArgsSchema()
 _LINK_SCHEMAS = {"accounts": AccountLinkSchema(), "documents": DocumentLinkSchema()}
 
 
-def register_page_route(blp, path, endpoint, page_schema, load_page, summary):
+def register_page_route(blp, path, endpoint, operation_id, page_schema, load_page, summary):
     """GET `path?page&limit&include_archived`: a page from
     `load_page(tenant_id, page, limit, include_archived, **path_args)`."""
 
     @blp.route(path, endpoint=endpoint, methods=["GET"])
-    @blp.doc(summary=summary)
+    @blp.doc(summary=summary, operationId=operation_id)
     @blp.query(PAGE_ARGS)
     @blp.response(200, page_schema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -41,7 +42,8 @@ def register_child_list(blp, parent, child, field):
                                           child, field, page, limit, include_archived)
 
     register_page_route(blp, f"/{parent.name}/<{parent.key_field}>/{child.name}",
-                        f"{parent.label}_{child.name}", record_page_schema(child.schema_class),
+                        f"{parent.label}_{child.name}", f"list{singular(parent)}{plural(child)}",
+                        record_page_schema(child.schema_class),
                         load, f"The {child.name} of {with_article(parent.label)}")
 
 
@@ -55,7 +57,7 @@ def register_linked_representatives(blp, kind, representative_schema_class):
 
     register_page_route(blp, f"/{target.name}/<{target.key_field}>/representatives",
                         f"{target.label}_representatives",
-                        record_page_schema(representative_schema_class), load,
+                        f"list{singular(target)}Representatives", record_page_schema(representative_schema_class), load,
                         f"The representatives linked to {with_article(target.label)} (without their "
                         "link summaries)")
 
@@ -67,7 +69,8 @@ def register_link_routes(blp, kind):
 
     @blp.route(f"/representatives/<reference>/{kind.name}/<{target_field}>",
                endpoint=f"link_{kind.name}", methods=["PUT"])
-    @blp.doc(summary=f"Link a representative to {with_article(kind.target.label)} (idempotent)")
+    @blp.doc(summary=f"Link a representative to {with_article(kind.target.label)} (idempotent)",
+             operationId=f"linkRepresentative{singular(kind.target)}")
     @blp.response(200, link_schema)
     @blp.alt_response(404, response="NOT_FOUND")
     def put_link(reference, **path_args):
@@ -75,7 +78,8 @@ def register_link_routes(blp, kind):
 
     @blp.route(f"/representatives/<reference>/{kind.name}/<{target_field}>",
                endpoint=f"unlink_{kind.name}", methods=["DELETE"])
-    @blp.doc(summary=f"Unlink a representative from {with_article(kind.target.label)}")
+    @blp.doc(summary=f"Unlink a representative from {with_article(kind.target.label)}",
+             operationId=f"unlinkRepresentative{singular(kind.target)}")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete_link(reference, **path_args):
@@ -86,7 +90,8 @@ def register_link_routes(blp, kind):
                                         include_archived)
 
     register_page_route(blp, f"/representatives/<reference>/{kind.name}",
-                        f"linked_{kind.name}", KeyPageSchema(), load,
+                        f"linked_{kind.name}", f"listRepresentative{plural(kind.target)}",
+                        KeyPageSchema(), load,
                         f"The {kind.name} a representative is linked to, in key order")
 
 
@@ -98,6 +103,7 @@ def register_link_batch_routes(blp):
 
 def register_link_batch_route(blp, action, remove):
     @bulk_post(blp, f"/representatives:{action}", f"batch_{action}",
+               f"batch{action.title()}Representatives",
                f"{action.title()} up to 1,000 representative/record pairs", LinkBatchDocSchema,
                LinkBatchResultSchema())
     def batch_links():

@@ -2,7 +2,7 @@
 from flask import g, jsonify, url_for
 
 from app import metrics
-from app.api import IngestBlueprint
+from app.api import IngestBlueprint, singular
 from app.api.body import sync_run_from_request
 from app.api.collections import bulk_post, parse_envelope
 from app.models import Tenant
@@ -55,7 +55,7 @@ def _answer(result, party=False):
 
 def _register_upsert(path, resource, body_schema, result_schema, summary):
     @blp.route(path, endpoint=f"upsert_{resource.name}", methods=["PUT"])
-    @blp.doc(summary=summary)
+    @blp.doc(summary=summary, operationId=f"upsertAccount{singular(resource)}")
     @blp.query(UpsertArgsSchema())
     @blp.arguments(body_schema)
     @blp.response(200, result_schema, description=_OK)
@@ -82,7 +82,8 @@ _register_upsert("/accounts/<account_number>/representatives/upsert", REPRESENTA
 
 @blp.route("/accounts/<account_number>/party/upsert", endpoint="upsert_party", methods=["PUT"])
 @blp.doc(summary="Create or update a person: staff (an internal email domain) become "
-                 "representatives, anyone else a contact of the account")
+                 "representatives, anyone else a contact of the account",
+         operationId="upsertAccountParty")
 @blp.query(UpsertArgsSchema())
 @blp.arguments(PartyUpsertSchema(partial=True))
 @blp.response(200, PartyUpsertResultSchema(), description=_OK)
@@ -96,7 +97,7 @@ def upsert_party(data, account_number, dry_run):
                                        sync_run_from_request()), party=True)
 
 
-@bulk_post(blp, "/email-events", "email_events",
+@bulk_post(blp, "/email-events", "email_events", "recordEmailEvents",
            "Record email delivery events (delivered, bounced, complained)", EmailEventsDocSchema,
            EmailEventsResultSchema(), limit_setting="MAX_BODY_BYTES")
 def email_events():

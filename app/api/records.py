@@ -4,6 +4,7 @@ import functools
 from flask import current_app, g, jsonify, url_for
 from flask.views import MethodView
 
+from app.api import singular
 from app.api.body import SYNC_RUN_HEADER, preconditions_from_request, sync_run_from_request
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed, with_article
@@ -38,7 +39,7 @@ def _register_archive_route(blp, resource, action, archived):
     @blp.route(f"/{resource.name}/<{key_field}>/{action}",
                endpoint=f"{action}_{resource.name}", methods=["POST"])
     @blp.doc(summary=f"{action.title()} {with_article(label)} (doing it twice is fine)",
-             parameters=_PRECONDITION_HEADERS)
+             parameters=_PRECONDITION_HEADERS, operationId=f"{action}{singular(resource)}")
     @blp.response(200, resource.schema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
@@ -51,7 +52,7 @@ def register_record_routes(blp, resource):
     """Add GET, POST, PUT, PATCH and DELETE on `/{collection}/{key}` to a blueprint."""
     # Instances, not classes: webargs would build (and deep-copy) a class per request.
     key_field, schema, label = resource.key_field, resource.schema, resource.label
-    a_label = with_article(label)
+    a_label, one = with_article(label), singular(resource)
     # Its own class, so the OpenAPI document names the partial body apart; derived here
     # rather than declared beside every resource's schema.
     schema_class = resource.schema_class
@@ -76,7 +77,8 @@ def register_record_routes(blp, resource):
         return record_response(row, 201, Location=location)
 
     class RecordView(MethodView):
-        @blp.doc(summary=f"Get {a_label}", parameters=_CONDITIONAL_GET_HEADERS)
+        @blp.doc(summary=f"Get {a_label}", parameters=_CONDITIONAL_GET_HEADERS,
+                 operationId=f"get{one}")
         @blp.response(200, schema, headers=ETAG_HEADER)
         @blp.alt_response(304, description="Not modified: If-None-Match names this version")
         @blp.alt_response(404, response="NOT_FOUND")
@@ -90,7 +92,8 @@ def register_record_routes(blp, resource):
                 return current_app.response_class(status=304, headers={"ETag": etag(row)})
             return record_response(row)
 
-        @blp.doc(summary=f"Create {a_label}", parameters=[IDEMPOTENCY_HEADER, SYNC_RUN_HEADER])
+        @blp.doc(summary=f"Create {a_label}", parameters=[IDEMPOTENCY_HEADER, SYNC_RUN_HEADER],
+                 operationId=f"create{one}")
         @idempotent
         @blp.arguments(schema)
         @blp.response(201, schema, headers=ETAG_HEADER)
@@ -100,7 +103,8 @@ def register_record_routes(blp, resource):
             return created(create_record(resource, g.tenant_id, path[key_field], data,
                                          sync_run_from_request()))
 
-        @blp.doc(summary=f"Create or replace {a_label}", parameters=_PRECONDITION_HEADERS + [
+        @blp.doc(summary=f"Create or replace {a_label}", operationId=f"put{one}",
+                 parameters=_PRECONDITION_HEADERS + [
             {"in": "header", "name": "If-None-Match", "required": False,
              "schema": {"type": "string"},
              "description": '`*`: only create, never replace; `"3"`: not over version 3.'},
@@ -116,7 +120,7 @@ def register_record_routes(blp, resource):
                                       preconditions_from_request(), sync_run_from_request())
             return created(row) if outcome == "created" else record_response(row)
 
-        @blp.doc(summary=f"Change some fields of {a_label}",
+        @blp.doc(summary=f"Change some fields of {a_label}", operationId=f"patch{one}",
                  parameters=_PRECONDITION_HEADERS + [SYNC_RUN_HEADER])
         @not_found_first
         @blp.arguments(patch_schema)
@@ -129,7 +133,8 @@ def register_record_routes(blp, resource):
                                preconditions_from_request(), sync_run_from_request())
             return record_response(row)
 
-        @blp.doc(summary=f"Delete {a_label}", parameters=_PRECONDITION_HEADERS)
+        @blp.doc(summary=f"Delete {a_label}", parameters=_PRECONDITION_HEADERS,
+                 operationId=f"delete{one}")
         @blp.query(DeleteArgsSchema())
         @blp.response(204)
         @blp.alt_response(200, schema=schema, success=True, description=(

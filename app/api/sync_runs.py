@@ -1,6 +1,7 @@
 """Sync runs of every collection: POST /{c}:sync-runs, GET, :finish and :abort."""
 from flask import g, request, url_for
 
+from app.api import singular
 from app.api.body import read_json_body
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed, field_errors
@@ -25,9 +26,13 @@ def _dump(run):
     return run
 
 
+def _optional_body_doc(schema_class):
+    return {"required": False, "content": {"application/json": {"schema": schema_class}}}
+
+
 def register_sync_run_routes(blp, resource, scope_schema):
     """The four sync-run routes of one collection; `scope_schema` checks a run's scope."""
-    name = resource.name
+    name, one = resource.name, singular(resource)
 
     def check_scope(scope):
         allowed = set(resource.feed_filters)
@@ -46,7 +51,8 @@ def register_sync_run_routes(blp, resource, scope_schema):
 
     @blp.route(f"/{name}:sync-runs", endpoint=f"{name}_sync_runs", methods=["POST"])
     @blp.doc(summary=f"Start a full sync of {name}: writes carrying its id mark records seen",
-             parameters=[IDEMPOTENCY_HEADER])
+             parameters=[IDEMPOTENCY_HEADER], operationId=f"start{one}SyncRun",
+             requestBody=_optional_body_doc(SyncRunStartSchema))
     @idempotent
     @blp.response(201, SyncRunSchema())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -59,7 +65,8 @@ def register_sync_run_routes(blp, resource, scope_schema):
     run_path = f"/{name}:sync-runs/<string(length=32):run_id>"  # ids are 32 hex characters
 
     @blp.route(run_path, endpoint=f"{name}_sync_run", methods=["GET"])
-    @blp.doc(summary=f"A sync run of {name}: its status, what it saw, what it removed")
+    @blp.doc(summary=f"A sync run of {name}: its status, what it saw, what it removed",
+             operationId=f"get{one}SyncRun")
     @blp.response(200, SyncRunSchema())
     @blp.alt_response(404, response="NOT_FOUND")
     def show(run_id):
@@ -68,7 +75,8 @@ def register_sync_run_routes(blp, resource, scope_schema):
     @blp.route(run_path + ":finish", endpoint=f"{name}_sync_run_finish", methods=["POST"])
     @blp.doc(summary=f"Finish a sync run of {name}: remove what it neither saw nor was "
                      "changed since it began (deleted, or archived when others depend on it)",
-             parameters=[IDEMPOTENCY_HEADER])
+             parameters=[IDEMPOTENCY_HEADER], operationId=f"finish{one}SyncRun",
+             requestBody=_optional_body_doc(SyncRunFinishSchema))
     @idempotent
     @blp.response(200, SyncRunSchema())
     @blp.alt_response(404, response="NOT_FOUND")
@@ -80,7 +88,7 @@ def register_sync_run_routes(blp, resource, scope_schema):
 
     @blp.route(run_path + ":abort", endpoint=f"{name}_sync_run_abort", methods=["POST"])
     @blp.doc(summary=f"Abort a sync run of {name}: nothing is removed",
-             parameters=[IDEMPOTENCY_HEADER])
+             parameters=[IDEMPOTENCY_HEADER], operationId=f"abort{one}SyncRun")
     @idempotent
     @blp.response(200, SyncRunSchema())
     @blp.alt_response(404, response="NOT_FOUND")

@@ -87,6 +87,8 @@ def find_many(model, key_field, tenant_id, keys):
 
 
 def _executemany(sql, params):
+    # Peewee has no public executemany; its exception wrapper is what turns the driver's
+    # errors into Peewee's (IntegrityError...), which the error handlers know.
     with __exception_wrapper__:
         cursor = database.cursor()
         if len(params) == 1:  # psycopg runs executemany as a pipeline: more round trips

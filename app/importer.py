@@ -18,7 +18,6 @@ import os
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from app.client import KEY_FIELDS, ApiError, IngestClient
@@ -53,15 +52,6 @@ class Counts:
     last_line: int = 0          # the last line whose batch the server acknowledged
     rejects_bytes: int = 0      # the reject file's size at that point
     extra: dict = field(default_factory=dict)
-
-
-@dataclass
-class _Unit:
-    """What the reader hands the sender: a batch, the rows refused on reading, rows read."""
-
-    batch: list = field(default_factory=list)
-    rejected: list = field(default_factory=list)
-    rows: int = 0
 
 
 class CountingLines:
@@ -272,8 +262,7 @@ def _format_of(path, fmt):
 
 def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=None,
                 resume=False, full_sync=False, max_removal_ratio=0.2, out=sys.stderr):
-    """Import a file; returns the Counts. Rows are read and sent one batch at a time, the
-    next batch read while the last is in flight.
+    """Import a file; returns the Counts. Rows are read and sent one batch at a time.
 
     With `full_sync` the file is the whole collection: a sync run is started,
     tagged on every batch, and finished at the end, removing the records the
@@ -306,62 +295,44 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
     key_field = KEY_FIELDS[collection]
     if full_sync and not counts.sync_run:
         counts.sync_run = client.request("POST", f"/{collection}:sync-runs")["id"]
-    resume_after = counts.last_line
+    batch = []
 
-    def units():
-        """Batches as they are read, each with the rows rejected while reading it."""
-        unit = _Unit()
-        for row in rows:
-            if row.line <= resume_after:
-                continue  # acknowledged before the interruption
-            unit.rows += 1
-            if row.error:
-                unit.rejected.append(row)
-            else:
-                unit.batch.append(row)
-                if len(unit.batch) >= batch_size:
-                    yield unit
-                    unit = _Unit()
-            progress.update(lines.bytes_read, counts)
-        if unit.rows:
-            yield unit
-
-    def apply(unit):
-        """Send one batch and account for it (and for the rows refused while reading it),
-        keyed by this run and the batch's first line: a resumed run that re-sends a batch
-        the server already applied gets the stored answer, a new run applies it afresh."""
-        counts.rows += unit.rows
-        for row in unit.rejected:
-            writer.write(row, [row.error])
-        counts.rejected += len(unit.rejected)
-        if not unit.batch:
+    def send():
+        """Send the pending rows as one batch, keyed by this run and the batch's first line:
+        a resumed run that re-sends a batch the server already applied gets the stored
+        answer, while a new run of the same file is applied afresh."""
+        if not batch:
             return
-        key = f"import-{counts.run}-{unit.batch[0].line}"
-        answer = target.batch([row.record for row in unit.batch], idempotency_key=key,
+        key = f"import-{counts.run}-{batch[0].line}"
+        answer = target.batch([row.record for row in batch], idempotency_key=key,
                               sync_run=counts.sync_run or None)
-        for row, result in zip(unit.batch, answer["results"]):
+        for row, result in zip(batch, answer["results"]):
             if result["errors"]:
                 writer.write(row, [f"{_column(e['pointer'], key_field)}: {e['detail']}"
                                    for e in result["errors"]])
         for outcome in ("created", "replaced", "unchanged"):
             setattr(counts, outcome, getattr(counts, outcome) + answer[outcome])
         counts.rejected += answer["failed"]
-        counts.last_line = unit.batch[-1].line
+        counts.last_line = batch[-1].line
         counts.rejects_bytes = writer.position()
         if fingerprint is not None:
             _save_checkpoint(checkpoint_path, fingerprint, counts)
+        batch.clear()
 
     try:
-        # One batch in flight while the next is read: the server's work and the reading
-        # overlap. Batches are applied (and checkpointed) in file order by one thread.
-        with ThreadPoolExecutor(max_workers=1) as sender:
-            in_flight = None
-            for unit in units():
-                if in_flight is not None:
-                    in_flight.result()
-                in_flight = sender.submit(apply, unit)
-            if in_flight is not None:
-                in_flight.result()
+        for row in rows:
+            if row.line <= counts.last_line:
+                continue  # acknowledged before the interruption
+            counts.rows += 1
+            if row.error:
+                writer.write(row, [row.error])
+                counts.rejected += 1
+            else:
+                batch.append(row)
+                if len(batch) >= batch_size:
+                    send()
+            progress.update(lines.bytes_read, counts)
+        send()
     finally:
         progress.close()
         writer.close()

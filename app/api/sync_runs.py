@@ -26,10 +26,6 @@ def _dump(run):
     return run
 
 
-def _optional_body_doc(schema_class):
-    return {"required": False, "content": {"application/json": {"schema": schema_class}}}
-
-
 def register_sync_run_routes(blp, resource, scope_schema):
     """The four sync-run routes of one collection; `scope_schema` checks a run's scope."""
     name, one = resource.name, singular(resource)
@@ -51,8 +47,7 @@ def register_sync_run_routes(blp, resource, scope_schema):
 
     @blp.route(f"/{name}:sync-runs", endpoint=f"{name}_sync_runs", methods=["POST"])
     @blp.doc(summary=f"Start a full sync of {name}: writes carrying its id mark records seen",
-             parameters=[IDEMPOTENCY_HEADER], operationId=f"start{one}SyncRun",
-             requestBody=_optional_body_doc(SyncRunStartSchema))
+             parameters=[IDEMPOTENCY_HEADER], operationId=f"start{one}SyncRun")
     @idempotent
     @blp.response(201, SyncRunSchema())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -75,8 +70,7 @@ def register_sync_run_routes(blp, resource, scope_schema):
     @blp.route(run_path + ":finish", endpoint=f"{name}_sync_run_finish", methods=["POST"])
     @blp.doc(summary=f"Finish a sync run of {name}: remove what it neither saw nor was "
                      "changed since it began (deleted, or archived when others depend on it)",
-             parameters=[IDEMPOTENCY_HEADER], operationId=f"finish{one}SyncRun",
-             requestBody=_optional_body_doc(SyncRunFinishSchema))
+             parameters=[IDEMPOTENCY_HEADER], operationId=f"finish{one}SyncRun")
     @idempotent
     @blp.response(200, SyncRunSchema())
     @blp.alt_response(404, response="NOT_FOUND")

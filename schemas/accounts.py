@@ -1,8 +1,8 @@
 """Account: a customer account of the tenant."""
 from marshmallow import fields
 
-from schemas.common import (AddressFields, Amount, Currency, Email, Key, Language, RecordSchema,
-                            Text)
+from schemas.common import (RECORD_EXAMPLE_STAMP, AddressFields, Amount, Currency, Email, Key,
+                            Language, RecordSchema, Text)
 
 
 class AddressSchema(AddressFields):
@@ -10,6 +10,13 @@ class AddressSchema(AddressFields):
 
 
 class AccountSchema(RecordSchema):
+    EXAMPLE = {  # the record as GET returns it (nulls left out)
+        "account_number": "A-1001", "name": "Acme GmbH", "currency": "EUR", "language": "de",
+        "email": "ap@acme.example", "payment_terms": "NET30", "credit_limit": "50000.00",
+        "billing_address": {"address1": "Hauptstr. 1", "city": "Berlin", "zip": "10115",
+                            "country": "DE"},
+        "custom_fields": {"segment": "enterprise"}, **RECORD_EXAMPLE_STAMP}
+
     account_number = fields.String(dump_only=True)
     name = Text(255, required=True)
     display_reference = Text(255, allow_none=True, load_default=None)

@@ -1,28 +1,37 @@
 """Bodies, query strings and answers of the collection endpoints: feed, versions, lookup,
 batch, delete and sync runs."""
-from marshmallow import fields, validate
+import functools
+from types import SimpleNamespace
 
-from schemas.common import Key, SearchText, StrictSchema, Timestamp
+from marshmallow import Schema, fields, validate
+
+from schemas.common import (BulkList, ItemErrorSchema, Key, QuerySchema, SearchText, StrictSchema,
+                            Timestamp, Typed)
 
 MAX_FEED_LIMIT = 1000
 MAX_VERSIONS_LIMIT = 10_000
 MAX_LOOKUP_KEYS = 100
+# What services/cursors.py hands out: unpadded base64url. Empty, like absent, is the start.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$(?!\n)"
 
 
-class FeedArgsSchema(StrictSchema):
+class FeedArgsSchema(QuerySchema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_FEED_LIMIT))
     cursor = fields.String(load_default=None, metadata={
-        "description": "next_cursor of an earlier page; absent: from the beginning"})
+        "pattern": CURSOR_PATTERN,
+        "description": "next_cursor of an earlier page (opaque); absent or empty: from the beginning"})
     updated_after = fields.AwareDateTime(load_default=None, metadata={
         "description": "RFC 3339 time with an offset"})
     q = SearchText(load_default=None, validate=validate.Length(min=1, max=200), metadata={
         "description": "Case-insensitive substring of the key, names, email or phone"})
 
 
-class VersionsArgsSchema(StrictSchema):
+class VersionsArgsSchema(QuerySchema):
     limit = fields.Integer(load_default=1000,
                            validate=validate.Range(min=1, max=MAX_VERSIONS_LIMIT))
-    cursor = fields.String(load_default=None)
+    cursor = fields.String(load_default=None, metadata={
+        "pattern": CURSOR_PATTERN,
+        "description": "next_cursor of an earlier page (opaque); absent or empty: from the beginning"})
 
 
 class LookupSchema(StrictSchema):
@@ -32,17 +41,16 @@ class LookupSchema(StrictSchema):
 
 class BatchSchema(StrictSchema):
     # Raw: an item that is not an object fails alone, with the other items still stored.
-    items = fields.List(fields.Raw(allow_none=True), required=True,
-                        validate=validate.Length(min=1), metadata={
+    items = BulkList(fields.Raw(allow_none=True), metadata={
         "description": "Records with their key field, each with PUT semantics"})
 
 
-class BatchArgsSchema(StrictSchema):
+class BatchArgsSchema(QuerySchema):
     atomic = fields.Boolean(load_default=False, metadata={
         "description": "true: store nothing unless every item is valid"})
 
 
-class DeleteArgsSchema(StrictSchema):
+class DeleteArgsSchema(QuerySchema):
     archive_if_referenced = fields.Boolean(load_default=False, metadata={
         "description": "true: archive the record instead of answering 409 when others depend "
                        "on it (200 with the archived record)"})
@@ -54,46 +62,121 @@ class SyncRunStartSchema(StrictSchema):
 
 
 class SyncRunFinishSchema(StrictSchema):
+    EXAMPLE = {"max_removal_ratio": 0.05}
+
     max_removal_ratio = fields.Float(load_default=0.2, validate=validate.Range(min=0, max=1),
                                      metadata={"description": "Refuse (409) to remove more "
                                                               "than this share of the scope"})
 
 
-class SyncRunSchema(StrictSchema):
-    id = fields.String(attribute="run_id")
-    collection = fields.String()
-    scope = fields.Dict()
-    status = fields.String(metadata={"enum": ["running", "finished", "aborted", "expired"]})
-    started_at = Timestamp()
-    expires_at = Timestamp()
-    ended_at = Timestamp(allow_none=True)
-    seen = fields.Integer(metadata={"description": "Records its writes marked seen"})
-    result = fields.Dict(allow_none=True, metadata={
-        "description": "After the finish: in_scope, seen, deleted, archived, kept"})
+class SyncRunResultSchema(Schema):
+    in_scope = fields.Integer(required=True, metadata={"description": "Records in the scope"})
+    seen = fields.Integer(required=True, metadata={"description": "Marked seen by the run"})
+    deleted = fields.Integer(required=True)
+    archived = fields.Integer(required=True, metadata={
+        "description": "Not seen, but others depend on them"})
+    kept = fields.Integer(required=True)
 
 
-class BatchResultSchema(StrictSchema):
-    results = fields.List(fields.Dict(), metadata={
-        "description": "One per item, in input order: the item's key field, status (201, 200, "
-                       "404, 409 or 422), version (null on failure) and errors (JSON pointers "
-                       "into the batch body)"})
-    created = fields.Integer()
-    replaced = fields.Integer()
-    unchanged = fields.Integer()
-    failed = fields.Integer()
+class SyncRunSchema(Schema):
+    EXAMPLE = {"id": "5f0c3a9e2b7d4e8f9a1b2c3d4e5f6a7b", "collection": "contacts", "scope": {},
+               "status": "finished", "started_at": "2026-11-02T02:00:00.000000Z",
+               "expires_at": "2026-11-03T02:00:00.000000Z",
+               "ended_at": "2026-11-02T02:41:07.000000Z", "seen": 9870,
+               "result": {"in_scope": 10000, "seen": 9870, "deleted": 127, "archived": 3,
+                          "kept": 9870}}
+
+    id = fields.String(attribute="run_id", required=True, metadata={"pattern": "^[0-9a-f]{32}$"})
+    collection = fields.String(required=True)
+    scope = fields.Dict(required=True, metadata={
+        "additionalProperties": {"type": ["string", "boolean", "null"]},
+        "description": "The feed filters that bound the run ({}: the whole collection)"})
+    status = fields.String(required=True, metadata={
+        "enum": ["running", "finished", "aborted", "expired"]})
+    started_at = Timestamp(required=True)
+    expires_at = Timestamp(required=True)
+    ended_at = Timestamp(required=True, allow_none=True)
+    seen = fields.Integer(required=True, metadata={"description": "Records its writes marked seen"})
+    result = fields.Nested(SyncRunResultSchema, required=True, allow_none=True, metadata={
+        "description": "What the finish found and removed; null until then"})
 
 
-class CursorPageSchema(StrictSchema):
-    """A page read by cursor: the feed (records and tombstones) or versions."""
-
-    items = fields.List(fields.Dict(), metadata={
-        "description": "Feed: records, and tombstones {key, deleted: true, version, "
-                       "updated_at}, in the order their latest change was committed. "
-                       "Versions: {key, version, updated_at} in key order."})
-    next_cursor = fields.String(metadata={"description": "Always present; store it"})
-    has_more = fields.Boolean()
+def _key_echo(key_field):
+    return fields.Raw(required=True, allow_none=True, metadata={
+        "description": f"The item's {key_field} as sent (null when it had none)"})
 
 
-class LookupResultSchema(StrictSchema):
-    items = fields.List(fields.Dict())
-    missing = fields.List(fields.String())
+@functools.cache
+def collection_answers(record_schema_class, key_field):
+    """The named answers of one collection's endpoints: feed, versions, lookup, batch.
+
+    Each is built once per collection from its record schema and key field;
+    the views pass already-serialised values through them (Typed).
+    """
+    name = record_schema_class.__name__.replace("Schema", "")
+    key = fields.String(required=True)
+    tombstone = Schema.from_dict({
+        key_field: key,
+        "deleted": fields.Boolean(required=True, metadata={
+            "description": "true: the record was deleted; false: it was changed so that it "
+                           "no longer matches the feed's filters"}),
+        "matches_filter": fields.Boolean(metadata={
+            "enum": [False], "description": "Present (false) when the record left a filtered "
+                                            "feed without being deleted"}),
+        "version": fields.Integer(required=True),
+        "updated_at": Timestamp(required=True)}, name=f"{name}Tombstone")
+    version = Schema.from_dict({key_field: key, "version": fields.Integer(required=True),
+                                "updated_at": Timestamp(required=True)}, name=f"{name}Version")
+    page_fields = {
+        "next_cursor": fields.String(required=True, metadata={
+            "description": "Always present, also on the last page: store it and ask again "
+                           "with cursor= to receive what changed since"}),
+        "has_more": fields.Boolean(required=True, metadata={
+            "description": "false: caught up for now"})}
+    item_result = Schema.from_dict({
+        key_field: _key_echo(key_field),
+        "status": fields.Integer(required=True, metadata={"enum": [200, 201, 404, 409, 422]}),
+        "version": fields.Integer(required=True, allow_none=True, metadata={
+            "description": "The record's version; null when the item failed"}),
+        "errors": fields.List(fields.Nested(ItemErrorSchema), required=True)},
+        name=f"{name}BatchItemResult")
+    counts = {outcome: fields.Integer(required=True)
+              for outcome in ("created", "replaced", "unchanged", "failed")}
+    answers = SimpleNamespace(
+        changes=Schema.from_dict({
+            "items": fields.List(Typed(tombstone, record_schema_class), required=True, metadata={
+                "description": "Records, and tombstones for records deleted or gone from a "
+                               "filtered feed, in the order of their latest committed change"}),
+            **page_fields}, name=f"{name}Changes"),
+        versions=Schema.from_dict({
+            "items": fields.List(Typed(version), required=True, metadata={
+                "description": "Live records' keys and versions, in key order"}),
+            **page_fields}, name=f"{name}Versions"),
+        lookup=Schema.from_dict({
+            "items": fields.List(Typed(record_schema_class), required=True, metadata={
+                "description": "The records found, in the order their keys were given"}),
+            "missing": fields.List(fields.String(), required=True, metadata={
+                "description": "The keys not found"})}, name=f"{name}LookupResult"),
+        batch=Schema.from_dict({
+            "results": fields.List(Typed(item_result), required=True, metadata={
+                "description": "One per item, in input order"}), **counts},
+            name=f"{name}BatchResult"))
+    _give_examples(answers, record_schema_class.EXAMPLE, key_field)
+    return answers
+
+
+def _give_examples(answers, record, key_field):
+    """Examples of a collection's answers, from its record's EXAMPLE."""
+    key = record[key_field]
+    stamp = {"version": 4, "updated_at": "2026-11-20T10:00:00.000000Z"}
+    answers.changes.EXAMPLE = {
+        "items": [record, {key_field: f"{key}-OLD", "deleted": True, **stamp}],
+        "next_cursor": "WyJ2MSIsNDIsMCw3XQ", "has_more": False}
+    answers.versions.EXAMPLE = {"items": [{key_field: key, **stamp}],
+                                "next_cursor": "WyJ2MSIsIkMtNzciXQ", "has_more": False}
+    answers.lookup.EXAMPLE = {"items": [record], "missing": [f"{key}-404"]}
+    answers.batch.EXAMPLE = {
+        "results": [{key_field: key, "status": 201, "version": 1, "errors": []},
+                    {key_field: f"{key}-2", "status": 422, "version": None,
+                     "errors": [ItemErrorSchema.EXAMPLE]}],
+        "created": 1, "replaced": 0, "unchanged": 0, "failed": 1}

@@ -26,6 +26,11 @@ _PLAIN_DECIMAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 EMAIL_MAX_LENGTH = 254
 
 
+def _is_key_character(character):
+    """A character a key may hold anywhere (a space may stand inside a key, not at its ends)."""
+    return character.isprintable() and character not in "/ \ufffd"
+
+
 def validate_key(value):
     """Check a caller's key (account number, reference...): raise ValidationError if unusable."""
     if not isinstance(value, str):
@@ -44,8 +49,65 @@ def validate_key(value):
         raise ValidationError("Must be valid UTF-8 (U+FFFD is not accepted).")
 
 
+# The end of the text: Python's `$` also matches before a final line break, ECMA's does not.
+END = r"$(?!\n)"
+
+
+@functools.cache
+def character_class(predicate):
+    """A regular-expression class of every code point for which `predicate` holds.
+
+    The OpenAPI document states the key and text rules with it, derived from
+    the very predicates the server checks, so the two cannot drift apart.
+    """
+    ranges, start = [], None
+    for code in range(0x110000):
+        if predicate(chr(code)):
+            if start is None:
+                start = code
+        elif start is not None:
+            ranges.append((start, code - 1))
+            start = None
+    if start is not None:
+        ranges.append((start, 0x10FFFF))
+
+    def literal(code):
+        character = chr(code)
+        return "\\" + character if character in "\\]^-[" else character
+    return "[" + "".join(literal(low) if low == high else f"{literal(low)}-{literal(high)}"
+                         for low, high in ranges) + "]"
+
+
+@functools.cache
+def key_pattern():
+    """validate_key as a regular expression: printable, no '/', no space at either end,
+    not '.' or '..' (its length, 1-128, is stated apart)."""
+    allowed = character_class(_is_key_character)[:-1] + " ]"  # the class once: it is large
+    return rf"^(?!\.\.?$| |[\s\S]* $){allowed}{{1,{KEY_MAX_LENGTH}}}{END}"
+
+
+def _is_printable(character):
+    return character.isprintable()
+
+
+@functools.cache
+def printable_pattern():
+    """str.isprintable() as a regular expression: no control, format or unassigned
+    characters, no line breaks, no lone surrogates."""
+    return rf"^{character_class(_is_printable)}*{END}"
+
+
 class SearchText(fields.String):
     """Free text in a query string: no NUL, control characters or lone surrogates."""
+
+    openapi_component = "PrintableText"
+
+    @staticmethod
+    def openapi_schema():
+        """The document's statement of the rule."""
+        return {"type": "string", "pattern": printable_pattern(), "examples": ["acme"],
+                "description": "Printable characters only: no control or format characters, "
+                               "no line breaks."}
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -57,10 +119,19 @@ class SearchText(fields.String):
 class Key(fields.String):
     """A caller's key naming another record of the same tenant."""
 
+    openapi_component = "Key"
+
     def __init__(self, **kwargs):
-        # No minLength: in a body "" means null, like every other string.
-        kwargs.setdefault("metadata", {}).update(maxLength=KEY_MAX_LENGTH)
         super().__init__(validate=validate_key, **kwargs)
+
+    @staticmethod
+    def openapi_schema():
+        """The document's statement of validate_key."""
+        return {"type": "string", "minLength": 1, "maxLength": KEY_MAX_LENGTH,
+                "pattern": key_pattern(), "examples": ["A-1001"],
+                "description": "A caller's key (account number, document number, reference): "
+                               "1-128 printable characters, case-sensitive, no '/', no space at "
+                               "either end, not '.' or '..'. Never stripped or changed."}
 
 
 def Text(max_length, **kwargs):
@@ -75,6 +146,8 @@ class _CodeField(fields.String):
     length = 2
     upper = True
     label = "code"
+    example = None
+    openapi_component = None
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -83,17 +156,44 @@ class _CodeField(fields.String):
             raise ValidationError(f"Not a valid {self.label}: {text!r}.")
         return code
 
+    @classmethod
+    def openapi_schema(cls):
+        """The real code list, in any case, as the document states it."""
+        return {"type": "string", "pattern": _code_pattern(cls.codes),
+                "examples": [cls.example],
+                "description": f"{cls.label[0].upper()}{cls.label[1:]}, in any case; stored "
+                               f"in {'upper' if cls.upper else 'lower'} case."}
+
+
+@functools.cache
+def _code_pattern(codes):
+    """Every code of the list, each letter in either case ("[eE][nN]"); a body's
+    strings are stripped first, so surrounding whitespace is fine."""
+    spelled = ("".join(f"[{letter.lower()}{letter.upper()}]" for letter in code)
+               for code in sorted(codes))
+    return rf"^\s*(?:{'|'.join(spelled)})\s*{END}"
+
 
 class Language(_CodeField):
     codes, length, upper, label = LANGUAGE_CODES, 2, False, "ISO 639-1 language code"
+    example = "en"
+    openapi_component = "LanguageCode"
 
 
 class Country(_CodeField):
     codes, length, upper, label = COUNTRY_CODES, 2, True, "ISO 3166-1 alpha-2 country code"
+    example = "DE"
+    openapi_component = "CountryCode"
 
 
 class Currency(_CodeField):
     codes, length, upper, label = CURRENCY_CODES, 3, True, "ISO 4217 currency code"
+    example = "EUR"
+    openapi_component = "CurrencyCode"
+
+
+# Fields whose rule the document states once, as a named schema.
+NAMED_RULE_FIELDS = (Key, SearchText, Language, Country, Currency)
 
 
 class Email(fields.String):
@@ -144,13 +244,29 @@ class Amount(fields.Field):
     def __init__(self, minimum=None, **kwargs):
         self.minimum = minimum
         kwargs.setdefault("metadata", {}).update(
-            type="string", pattern=r"^-?\d{1,13}(\.\d{1,4})?$",
             description="Decimal amount, up to 13 integer digits and 4 decimals; "
                         "a JSON number or a string on input, a string on output.")
         super().__init__(**kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else format_amount(Decimal(value))
+
+    def openapi_schema(self):
+        """A numeric string or a JSON number, up to 13 integer digits and 4 decimals."""
+        digits = AMOUNT_MAX_INTEGER_DIGITS
+        decimals = AMOUNT_MAX_DECIMALS
+        unsigned = (rf"(?:0*[0-9]{{1,{digits}}}(?:\.[0-9]{{0,{decimals}}}0*)?"
+                    rf"|\.[0-9]{{1,{decimals}}}0*)")
+        # Zero may carry a minus sign, whatever the minimum ("-0.00" is 0).
+        sign = "[+-]?" if self.minimum is None else r"\+?|-(?=[0.]*\s*$)"
+        number = {"type": "number", "multipleOf": 10 ** -decimals,
+                  "exclusiveMaximum": 10 ** digits}
+        if self.minimum is None:
+            number["exclusiveMinimum"] = -10 ** digits
+        else:
+            number["minimum"] = self.minimum
+        return {"anyOf": [{"type": "string", "pattern": rf"^\s*(?:{sign}){unsigned}\s*{END}"},
+                          number]}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
@@ -215,6 +331,9 @@ class Timestamp(fields.DateTime):
 
 
 _INT64 = 2 ** 63
+# Non-integers are kept as doubles of magnitude 1e-308 to 1e308; others must be strings.
+_FLOAT_EXPONENTS = 308
+_SMALLEST_EXACT = 10.0 ** -_FLOAT_EXPONENTS
 
 
 def _custom_field_number(value):
@@ -226,7 +345,7 @@ def _custom_field_number(value):
     integral = number.as_tuple().exponent >= 0 or number == number.to_integral_value()
     if integral and number.adjusted() < 19 and -_INT64 <= int(number) < _INT64:
         return int(number)
-    if -308 <= number.adjusted() <= 308:
+    if -_FLOAT_EXPONENTS <= number.adjusted() <= _FLOAT_EXPONENTS:
         as_float = float(number)
         if not math.isinf(as_float) and Decimal(repr(as_float)) == number:
             return as_float
@@ -249,10 +368,24 @@ class CustomFields(fields.Field):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("metadata", {}).update(
-            type="object", maxProperties=CUSTOM_FIELDS_MAX_KEYS,
-            additionalProperties={"type": ["string", "number", "boolean", "null"]},
-            description="Flat object of caller-defined values (at most 50 keys).")
+            description="Flat object of caller-defined values (at most 50 keys). PUT replaces "
+                        "it; PATCH merges it key by key, and null removes a key.")
         super().__init__(**kwargs)
+
+    @staticmethod
+    def openapi_schema():
+        """Names by CUSTOM_FIELD_KEY; values a string, a number stored exactly, a boolean or
+        null (an integer is 64-bit; any other number must be exactly a double, magnitude
+        1e-308 or more: send it as a string otherwise)."""
+        return {"type": "object", "maxProperties": CUSTOM_FIELDS_MAX_KEYS,
+                "propertyNames": {"pattern": CUSTOM_FIELD_KEY.pattern[:-1] + END},
+                "additionalProperties": {"anyOf": [
+                    {"type": "string", "maxLength": CUSTOM_FIELD_MAX_STRING},
+                    {"type": "integer", "minimum": -_INT64, "maximum": _INT64 - 1},
+                    {"type": "number", "not": {"anyOf": [
+                        {"type": "integer"},
+                        {"exclusiveMinimum": -_SMALLEST_EXACT, "exclusiveMaximum": _SMALLEST_EXACT}]}},
+                    {"type": "boolean"}, {"type": "null"}]}}
 
     def _serialize(self, value, attr, obj, **kwargs):
         return {} if value is None else value
@@ -264,7 +397,7 @@ class CustomFields(fields.Field):
             raise ValidationError(f"At most {CUSTOM_FIELDS_MAX_KEYS} keys are allowed.")
         errors, result = {}, {}
         for key, item in value.items():
-            if not CUSTOM_FIELD_KEY.match(key):
+            if not CUSTOM_FIELD_KEY.fullmatch(key):
                 errors[key] = ["Key must match ^[A-Za-z_][A-Za-z0-9_.-]{0,63}$."]
                 continue
             try:
@@ -331,8 +464,63 @@ class StrictSchema(Schema):
         return rules
 
 
+class QuerySchema(StrictSchema):
+    """A query string: values are taken as sent (never stripped), and an empty value is
+    null only for a filter that takes null (see StrictSchema)."""
+
+
+class BulkList(fields.List):
+    """The list of a bulk body (items, links, events): 1 to the deployment's maximum."""
+
+    max_items_setting = "MAX_BATCH_ITEMS"
+
+    def __init__(self, item, **kwargs):
+        super().__init__(item, required=True, validate=validate.Length(min=1), **kwargs)
+
+
+class ItemErrorSchema(Schema):
+    EXAMPLE = {"pointer": "#/items/1/email", "detail": "Not a valid email address: The email "
+                                                       "address is not valid. It must have "
+                                                       "exactly one @-sign."}
+
+    pointer = fields.String(required=True, metadata={
+        "description": "JSON Pointer into the request body (#/items/3/email)"})
+    detail = fields.String(required=True)
+
+
+class Typed(fields.Raw):
+    """A value the view has already serialised, passed through as it is; the document
+    shows it as one of `choices` (marshmallow schemas, tried in that order)."""
+
+    def __init__(self, *choices, **kwargs):
+        self.choices = choices
+        super().__init__(**kwargs)
+
+
+def typed_envelope(envelope_class, item_schema, name):
+    """A bulk envelope as the document shows it, its items typed by `item_schema`.
+
+    The server reads each item on its own (an item that is not valid fails
+    alone), so the envelope it loads takes any item; this one says what a
+    valid item is.
+    """
+    ((list_name, field),) = envelope_class._declared_fields.items()
+    return Schema.from_dict({list_name: BulkList(fields.Nested(item_schema),
+                                                 metadata=field.metadata)}, name=name)
+
+
+# The read-only fields every record's EXAMPLE ends with.
+RECORD_EXAMPLE_STAMP = {"version": 1, "created_at": "2026-11-02T08:15:00.000000Z",
+                        "updated_at": "2026-11-02T08:15:00.000000Z", "archived_at": None}
+
+
 class RecordSchema(StrictSchema):
-    """Fields every record has; each resource adds its key field and its own fields."""
+    """Fields every record has; each resource adds its key field and its own fields.
+
+    EXAMPLE, where a schema declares it, is the record as GET returns it: the
+    document shows it, and the request examples derived from it leave its
+    read-only fields out.
+    """
 
     custom_fields = CustomFields(load_default=dict, allow_none=True)
     version = fields.Integer(dump_only=True)

@@ -1,10 +1,17 @@
 """Contact: a person at the customer."""
 from marshmallow import ValidationError, fields, validates_schema
 
-from schemas.common import AddressFields, Key, PersonFields, RecordSchema, StrictBoolean, Text
+from schemas.common import (RECORD_EXAMPLE_STAMP, AddressFields, Key, PersonFields, RecordSchema,
+                            StrictBoolean, Text)
 
 
 class ContactSchema(RecordSchema, PersonFields, AddressFields):
+    EXAMPLE = {  # the record as GET returns it (nulls left out)
+        "reference": "C-77", "account_number": "A-1001", "first_name": "Ada",
+        "last_name": "Lovelace", "full_name": "Ada Lovelace", "function": "Accounts payable",
+        "email": "ada@acme.example", "email_status": "valid", "language": "en",
+        "is_primary": True, "custom_fields": {}, **RECORD_EXAMPLE_STAMP}
+
     reference = fields.String(dump_only=True)
     account_number = Key(allow_none=True, load_default=None)
     name = Text(255, allow_none=True, load_default=None)

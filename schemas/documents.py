@@ -1,12 +1,18 @@
 """Document: an invoice or credit note of an account."""
 from marshmallow import fields, post_dump, validate
 
-from schemas.common import Amount, Currency, Key, RecordSchema, StrictDate, Text
+from schemas.common import RECORD_EXAMPLE_STAMP, Amount, Currency, Key, RecordSchema, StrictDate, Text
 
 DOCUMENT_TYPES = ("invoice", "credit_note", "other")
 
 
 class DocumentSchema(RecordSchema):
+    EXAMPLE = {  # the record as GET returns it (nulls left out)
+        "document_number": "INV-2026-0042", "account_number": "A-1001", "document_type": "invoice",
+        "invoice_date": "2026-11-01", "due_date": "2026-12-01", "currency": "EUR",
+        "amount": "1250.00", "open_amount": "250.00", "status": "open", "po_number": "PO-88",
+        "custom_fields": {}, **RECORD_EXAMPLE_STAMP}
+
     document_number = fields.String(dump_only=True)
     account_number = Key(required=True)
     document_type = fields.String(load_default="invoice", validate=validate.OneOf(DOCUMENT_TYPES))

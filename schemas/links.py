@@ -1,27 +1,37 @@
 """Links between representatives and records: one link, batches of them, link summaries."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.common import Key, StrictSchema, Timestamp
+from schemas.common import BulkList, ItemErrorSchema, Key, StrictSchema, Timestamp, Typed
 
 
 class LinkSummarySchema(Schema):
+    EXAMPLE = {"total": 1, "items": ["A-1001"]}
+
     total = fields.Integer()
     items = fields.List(fields.String(), metadata={"description": "Up to 100 keys, in key order"})
 
 
 class AccountLinkSchema(Schema):
+    EXAMPLE = {"representative": "R-7", "account_number": "A-1001",
+               "linked_at": "2026-11-02T08:15:00.000000Z"}
+
     representative = fields.String()
     account_number = fields.String()
     linked_at = Timestamp()
 
 
 class DocumentLinkSchema(Schema):
+    EXAMPLE = {"representative": "R-7", "document_number": "INV-2026-0042",
+               "linked_at": "2026-11-02T08:15:00.000000Z"}
+
     representative = fields.String()
     document_number = fields.String()
     linked_at = Timestamp()
 
 
 class LinkSchema(StrictSchema):
+    EXAMPLE = {"representative": "R-7", "account_number": "A-1001"}
+
     representative = Key(required=True)
     account_number = Key()
     document_number = Key()
@@ -34,13 +44,33 @@ class LinkSchema(StrictSchema):
 
 
 class LinkBatchSchema(StrictSchema):
-    links = fields.List(fields.Raw(allow_none=True), required=True,
-                        validate=validate.Length(min=1))
+    links = BulkList(fields.Raw(allow_none=True), metadata={
+        "description": "Pairs of a representative and an account or a document"})
 
 
-class LinkBatchResultSchema(StrictSchema):
-    results = fields.List(fields.Dict())
-    linked = fields.Integer()
-    unchanged = fields.Integer()
-    unlinked = fields.Integer()
-    failed = fields.Integer()
+class LinkResultSchema(Schema):
+    representative = fields.Raw(allow_none=True, metadata={
+        "description": "As sent (absent when the item had none)"})
+    account_number = fields.Raw(allow_none=True, metadata={"description": "As sent"})
+    document_number = fields.Raw(allow_none=True, metadata={"description": "As sent"})
+    status = fields.Integer(required=True, metadata={
+        "enum": [200, 204, 404, 422],
+        "description": "200 linked (or already linked), 204 unlinked, 404 a side is missing "
+                       "or (unlink) not linked, 422 not a valid pair"})
+    errors = fields.List(fields.Nested(ItemErrorSchema), required=True)
+
+
+class LinkBatchResultSchema(Schema):
+    EXAMPLE = {"results": [{"representative": "R-7", "account_number": "A-1001", "status": 200,
+                            "errors": []},
+                           {"representative": "R-7", "document_number": "INV-404",
+                            "status": 404, "errors": [{"pointer": "#/links/1",
+                                                       "detail": "No such document."}]}],
+               "linked": 1, "unchanged": 0, "unlinked": 0, "failed": 1}
+
+    results = fields.List(Typed(LinkResultSchema), required=True, metadata={
+        "description": "One per pair, in input order"})
+    linked = fields.Integer(required=True)
+    unchanged = fields.Integer(required=True)
+    unlinked = fields.Integer(required=True)
+    failed = fields.Integer(required=True)

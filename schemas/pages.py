@@ -3,14 +3,14 @@ import functools
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import StrictSchema
+from schemas.common import QuerySchema
 
 MAX_PAGE_LIMIT = 100
 # (page - 1) * limit must stay a valid OFFSET (PostgreSQL: a 64-bit integer).
 MAX_PAGE = 1_000_000_000
 
 
-class PageArgsSchema(StrictSchema):
+class PageArgsSchema(QuerySchema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     limit = fields.Integer(load_default=MAX_PAGE_LIMIT,
                            validate=validate.Range(min=1, max=MAX_PAGE_LIMIT))
@@ -19,6 +19,8 @@ class PageArgsSchema(StrictSchema):
 
 
 class KeyPageSchema(Schema):
+    EXAMPLE = {"items": ["A-1001", "A-1002"], "page": 1, "limit": 100, "total": 2}
+
     items = fields.List(fields.String(), metadata={"description": "Keys, in key order"})
     page = fields.Integer()
     limit = fields.Integer()
@@ -29,7 +31,9 @@ class KeyPageSchema(Schema):
 def record_page_schema(record_schema):
     """A page of full records of one resource."""
     name = record_schema.__name__.replace("Schema", "PageSchema")
-    return Schema.from_dict({
+    page = Schema.from_dict({
         "items": fields.List(fields.Nested(record_schema)),
         "page": fields.Integer(), "limit": fields.Integer(), "total": fields.Integer(),
     }, name=name)
+    page.EXAMPLE = {"items": [record_schema.EXAMPLE], "page": 1, "limit": 100, "total": 1}
+    return page

@@ -1,16 +1,15 @@
 """Matching upserts, party upserts and email events (SPEC section 5)."""
-from marshmallow import fields, validate
+from marshmallow import Schema, fields, validate
 
-from schemas.common import (Email, PersonFields, RecordSchema, SearchText, StrictBoolean,
-                            StrictSchema, Text)
+from schemas.common import (BulkList, Email, ItemErrorSchema, PersonFields, QuerySchema,
+                            RecordSchema, StrictBoolean, StrictSchema, Text, Typed)
 from schemas.contacts import ContactSchema
 from schemas.representatives import RepresentativeSchema
 
-MAX_EMAIL_EVENTS = 1000
 EVENT_TYPES = ("delivered", "bounced", "complained")
 
 
-class UpsertArgsSchema(StrictSchema):
+class UpsertArgsSchema(QuerySchema):
     dry_run = fields.Boolean(load_default=False, metadata={
         "description": "true: answer what would happen and change nothing"})
 
@@ -18,6 +17,9 @@ class UpsertArgsSchema(StrictSchema):
 class PartySchema(RecordSchema, PersonFields):
     """A person of either kind: the fields contacts and representatives share, plus notes
     (a representative's extra_info) and is_primary (contacts only; ignored for staff)."""
+
+    EXAMPLE = {"name": "Ada Lovelace", "email": "ada@acme.example", "language": "en",
+               "title": "Head of accounts payable"}
 
     name = Text(255, allow_none=True, load_default=None, metadata={"description": "Full name"})
     notes = Text(4000, allow_none=True, load_default=None)
@@ -46,25 +48,48 @@ class PartyUpsertSchema(PartySchema):
 
 
 class ContactUpsertResultSchema(ContactSchema):
+    EXAMPLE = {**ContactSchema.EXAMPLE, "matched_by": "email", "distance": None}
     matched_by = _MATCH_FIELDS["matched_by"]
     distance = _MATCH_FIELDS["distance"]
 
 
 class RepresentativeUpsertResultSchema(RepresentativeSchema):
+    EXAMPLE = {**RepresentativeSchema.EXAMPLE, "matched_by": "name", "distance": 1}
     matched_by = _MATCH_FIELDS["matched_by"]
     distance = _MATCH_FIELDS["distance"]
 
 
-class PartyUpsertResultSchema(StrictSchema):
+class PartyUpsertResultSchema(Schema):
     """The contact or representative written, with how it was found and which kind it is."""
 
-    party_type = fields.String(metadata={"enum": ["contact", "representative"]})
+    EXAMPLE = {"party_type": "contact", "matched_by": "email", "distance": None,
+               "record": ContactSchema.EXAMPLE}
+
+    party_type = fields.String(required=True, metadata={"enum": ["contact", "representative"]})
     matched_by = _MATCH_FIELDS["matched_by"]
     distance = _MATCH_FIELDS["distance"]
-    record = fields.Dict(metadata={"description": "The contact or representative"})
+    record = Typed(ContactSchema, RepresentativeSchema, required=True, metadata={
+        "description": "The contact or representative"})
+
+
+class UpsertDryRunSchema(Schema):
+    """What a matching upsert with dry_run=true would do; nothing was changed."""
+
+    dry_run = fields.Boolean(required=True, metadata={"enum": [True]})
+    would = fields.String(required=True, metadata={"enum": ["create", "update"]})
+    party_type = fields.String(metadata={"enum": ["contact", "representative"],
+                                         "description": "Party upserts only"})
+    matched_by = _MATCH_FIELDS["matched_by"]
+    distance = _MATCH_FIELDS["distance"]
+    record = Typed(ContactSchema, RepresentativeSchema, required=True, allow_none=True,
+                   metadata={"description": "The record as it would be written; null when "
+                                            "nothing can be written"})
 
 
 class EmailEventSchema(StrictSchema):
+    EXAMPLE = {"email": "ada@acme.example", "type": "bounced",
+               "occurred_at": "2026-11-20T10:00:00+00:00"}
+
     email = Email(required=True)
     type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
     occurred_at = fields.AwareDateTime(required=True, metadata={
@@ -72,27 +97,29 @@ class EmailEventSchema(StrictSchema):
 
 
 class EmailEventsSchema(StrictSchema):
-    events = fields.List(fields.Raw(allow_none=True), required=True,
-                         validate=validate.Length(min=1), metadata={
-                             "description": f"1 to {MAX_EMAIL_EVENTS} events"})
+    events = BulkList(fields.Raw(allow_none=True), metadata={
+        "description": "Delivery events; each applies in occurred_at order per address"})
 
 
-class EmailEventsDocSchema(StrictSchema):
-    events = fields.List(fields.Nested(EmailEventSchema), required=True,
-                         validate=validate.Length(min=1, max=MAX_EMAIL_EVENTS))
+class EmailEventResultSchema(Schema):
+    email = fields.Raw(required=True, allow_none=True, metadata={
+        "description": "The event's email as sent (null when it had none)"})
+    status = fields.Integer(required=True, metadata={"enum": [200, 422]})
+    outcome = fields.String(required=True, allow_none=True, metadata={
+        "enum": ["applied", "stale", "unmatched", None],
+        "description": "applied; stale (an event as recent or more was applied already); "
+                       "unmatched (no record has the address); null when the event failed"})
+    errors = fields.List(fields.Nested(ItemErrorSchema), required=True)
 
 
-class EmailEventResultSchema(StrictSchema):
-    email = SearchText(allow_none=True)
-    status = fields.Integer(metadata={"enum": [200, 422]})
-    outcome = fields.String(allow_none=True, metadata={"enum": ["applied", "stale",
-                                                                "unmatched", None]})
-    errors = fields.List(fields.Dict())
+class EmailEventsResultSchema(Schema):
+    EXAMPLE = {"results": [{"email": "ada@acme.example", "status": 200, "outcome": "applied",
+                            "errors": []}],
+               "applied": 1, "stale": 0, "unmatched": 0, "failed": 0}
 
-
-class EmailEventsResultSchema(StrictSchema):
-    results = fields.List(fields.Nested(EmailEventResultSchema))
-    applied = fields.Integer()
-    stale = fields.Integer()
-    unmatched = fields.Integer()
-    failed = fields.Integer()
+    results = fields.List(Typed(EmailEventResultSchema), required=True, metadata={
+        "description": "One per event, in input order"})
+    applied = fields.Integer(required=True)
+    stale = fields.Integer(required=True)
+    unmatched = fields.Integer(required=True)
+    failed = fields.Integer(required=True)

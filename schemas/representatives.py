@@ -1,11 +1,17 @@
 """Representative: a member of the tenant's own staff."""
 from marshmallow import fields
 
-from schemas.common import Key, PersonFields, RecordSchema, Text
+from schemas.common import RECORD_EXAMPLE_STAMP, Key, PersonFields, RecordSchema, Text
 from schemas.links import LinkSummarySchema
 
 
 class RepresentativeSchema(RecordSchema, PersonFields):
+    EXAMPLE = {  # the record as GET returns it (nulls left out)
+        "reference": "R-7", "name": "Grace Hopper", "email": "grace@ourco.example",
+        "email_status": "valid", "language": "en", "representative_type": "collector",
+        "accounts": {"total": 1, "items": ["A-1001"]}, "documents": {"total": 0, "items": []},
+        "custom_fields": {}, **RECORD_EXAMPLE_STAMP}
+
     reference = fields.String(dump_only=True)
     name = Text(255, allow_none=True, load_default=None)
     representative_type = Text(100, allow_none=True, load_default=None)

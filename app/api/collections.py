@@ -1,4 +1,6 @@
 """Collection endpoints written once for every resource: feed, versions, lookup, batch."""
+import functools
+
 from flask import current_app, g
 from marshmallow import Schema, fields, validate
 
@@ -11,9 +13,9 @@ from app.errors import ValidationFailed
 from app.services import batch as batch_service
 from app.services import feed as feed_service
 from app.services import lookup as lookup_service
-from schemas.common import Key, SearchText, format_timestamp
-from schemas.collections import (BatchArgsSchema, BatchResultSchema, BatchSchema, CursorPageSchema,
-                          FeedArgsSchema, LookupResultSchema, LookupSchema, VersionsArgsSchema)
+from schemas.common import Key, SearchText, format_timestamp, typed_envelope
+from schemas.collections import (BatchArgsSchema, BatchSchema, FeedArgsSchema, LookupSchema,
+                                 VersionsArgsSchema, collection_answers)
 
 # Filters name keys (the same rules as keys); an empty value asks for "none" (IS NULL).
 _FILTER_FIELDS = {"exact": lambda: Key(allow_none=True, metadata={
@@ -24,44 +26,62 @@ _FILTER_FIELDS = {"exact": lambda: Key(allow_none=True, metadata={
                   "bool": fields.Boolean}
 
 
+def filter_fields(resource):
+    """The collection's feed filters as fields, from its one declaration of them
+    (Resource.feed_filters)."""
+    return {name: (fields.String(validate=validate.OneOf(kind)) if isinstance(kind, tuple)
+                   else _FILTER_FIELDS[kind]())
+            for name, kind in resource.feed_filters.items()}
+
+
 def feed_args_schema(resource):
     """The feed's query string: the common parameters plus this collection's filters."""
-    extra = {}
-    for name, kind in resource.feed_filters.items():
-        field = (fields.String(validate=validate.OneOf(kind)) if isinstance(kind, tuple)
-                 else _FILTER_FIELDS[kind]())
-        extra[name] = field
     name = resource.schema_class.__name__.replace("Schema", "FeedArgsSchema")
-    # Built from the resource's feed_filters, its one declaration of them.
-    return type(name, (FeedArgsSchema,), extra)()
+    return type(name, (FeedArgsSchema,), filter_fields(resource))()
 
 
-def parse_envelope(schema, limit_name):
-    """Read a bulk body with `schema`, holding its list to the configured maximum."""
+def parse_envelope(schema):
+    """Read a bulk body with `schema`, holding its list (a BulkList) to its setting."""
     data = schema.load(read_json_body())
-    (list_name,) = schema.fields
-    limit = current_app.config[limit_name]
+    ((list_name, field),) = schema.fields.items()
+    limit = current_app.config[field.max_items_setting]
     if len(data[list_name]) > limit:
         raise ValidationFailed([{"pointer": f"#/{list_name}",
                                  "detail": f"At most {limit} per request."}])
     return data[list_name]
 
 
-def bulk_post(blp, path, endpoint, operation_id, summary, envelope_doc, result_schema,
-              query=None, headers=(), limit_setting="MAX_BATCH_BODY_BYTES"):
-    """Declare a bulk POST: a list envelope in, a result per item out (200), the batch
-    rate-limit cost and body limit, Idempotency-Key, and optional query parameters and
-    headers."""
+_BULK_DESCRIPTION = (
+    "Answers 200 with one result per item, in input order: an invalid item fails alone, its "
+    "errors pointing into the body (#/items/3/email), while the others are stored, all in one "
+    "transaction. Counts of each outcome come with the results. Send an Idempotency-Key to "
+    "retry safely.")
+
+
+def bulk_post(blp, path, endpoint, operation_id, summary, envelope, envelope_doc, result_schema,
+              query=None, headers=(), limit_setting="MAX_BATCH_BODY_BYTES", description=""):
+    """Declare a bulk POST: a list envelope in (`envelope` reads it, `envelope_doc` shows
+    it; the view receives the list), a result per item out (200), the batch rate-limit
+    cost and body limit, Idempotency-Key, and optional query parameters and headers."""
+    reader = envelope()
+
+    def with_items(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            return view(parse_envelope(reader), *args, **kwargs)
+        return wrapper
+
     layers = [blp.route(path, endpoint=endpoint, methods=["POST"]),
               blp.doc(summary=summary, operationId=operation_id,
-                      parameters=[IDEMPOTENCY_HEADER, *headers],
+                      description=" ".join(filter(None, (_BULK_DESCRIPTION, description))),
                       requestBody={"required": True, "content": {"application/json": {
                           "schema": envelope_doc}}}),
+              blp.headers(IDEMPOTENCY_HEADER, *headers),
               costs(BATCH_RATE_LIMIT_COST), body_limit(limit_setting), idempotent]
     if query is not None:
         layers.append(blp.query(query))
     layers += [blp.response(200, result_schema),
-               blp.alt_response(422, response="UNPROCESSABLE_ENTITY")]
+               blp.alt_response(422, response="UNPROCESSABLE_ENTITY"), with_items]
 
     def decorator(view):
         for layer in reversed(layers):  # as if written top to bottom above the view
@@ -79,18 +99,25 @@ def _dump_feed_item(schema, item):
 def register_collection_routes(blp, resource):
     """GET /{c} (change feed), GET /{c}:versions, POST /{c}:lookup, POST /{c}:batch, and
     the sync runs (api/sync_runs.py)."""
-    register_sync_run_routes(blp, resource, feed_args_schema(resource))
+    register_sync_run_routes(blp, resource, feed_args_schema(resource), filter_fields(resource))
     name, schema = resource.name, resource.schema
-    envelope_doc = Schema.from_dict(
-        {"items": fields.List(fields.Nested(resource.batch_item_schema), required=True)},
-        name=resource.schema_class.__name__.replace("Schema", "Batch"))
+    answers = collection_answers(resource.schema_class, resource.key_field)
+    envelope_doc = typed_envelope(BatchSchema, resource.batch_item_schema,
+                                  resource.schema_class.__name__.replace("Schema", "Batch"))
 
     @blp.route(f"/{name}", endpoint=f"{name}_feed", methods=["GET"])
     @blp.doc(summary=f"Change feed of {name}: every record in the order its latest change "
                      "was committed, with tombstones for deletions",
-             operationId=f"list{singular(resource)}Changes")
+             operationId=f"list{singular(resource)}Changes", description=(
+                 "Start without a cursor, then ask again with each page's next_cursor: a "
+                 "follower receives every committed change exactly once it is visible, also "
+                 "under concurrent writers, and deletions as tombstones (deleted: true, kept "
+                 "30 days). With filters, records that stop matching are reported as "
+                 "tombstones with deleted: false and matches_filter: false, so that applying "
+                 "the feed leaves exactly the matching records. has_more: false means caught "
+                 "up; next_cursor is present on every page."))
     @blp.query(feed_args_schema(resource))
-    @blp.response(200, CursorPageSchema())
+    @blp.response(200, answers.changes())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def feed(limit, cursor, updated_after, q, **filters):
         page = feed_service.read_feed(resource, g.tenant_id, limit, cursor, updated_after, q,
@@ -101,9 +128,12 @@ def register_collection_routes(blp, resource):
 
     @blp.route(f"/{name}:versions", endpoint=f"{name}_versions", methods=["GET"])
     @blp.doc(summary=f"Keys and versions of all {name}, in key order",
-             operationId=f"list{singular(resource)}Versions")
+             operationId=f"list{singular(resource)}Versions", description=(
+                 "For cheap reconciliation: compare versions with what a caller holds and "
+                 "fetch only what differs (lookup). Archived records are included; deleted "
+                 "ones are not."))
     @blp.query(VersionsArgsSchema())
-    @blp.response(200, CursorPageSchema())
+    @blp.response(200, answers.versions())
     def versions(limit, cursor):
         page = lookup_service.read_versions(resource, g.tenant_id, limit, cursor)
         return {"items": [dict(item, updated_at=format_timestamp(item["updated_at"]))
@@ -111,21 +141,26 @@ def register_collection_routes(blp, resource):
                 "next_cursor": page.next_cursor, "has_more": page.has_more}
 
     @blp.route(f"/{name}:lookup", endpoint=f"{name}_lookup", methods=["POST"])
-    @blp.doc(summary=f"Fetch up to 100 {name} by key", parameters=[IDEMPOTENCY_HEADER],
-             operationId=f"lookup{plural(resource)}")
+    @blp.doc(summary=f"Fetch up to 100 {name} by key", operationId=f"lookup{plural(resource)}",
+             description="Only reads: a read key may call it. Keys not found are listed in "
+                         "`missing`.")
+    @blp.headers(IDEMPOTENCY_HEADER)
     @reads_only
     @idempotent
     @blp.arguments(LookupSchema())
-    @blp.response(200, LookupResultSchema())
+    @blp.response(200, answers.lookup())
     def lookup(body):
         found, missing = lookup_service.lookup(resource, g.tenant_id, body["keys"])
         return {"items": schema.dump(found, many=True), "missing": missing}
 
     @bulk_post(blp, f"/{name}:batch", f"{name}_batch", f"batchUpsert{plural(resource)}",
-               f"Create or replace up to 1,000 {name}, each with PUT semantics", envelope_doc,
-               BatchResultSchema(), query=BatchArgsSchema(), headers=[SYNC_RUN_HEADER])
-    def batch(atomic):
-        items = parse_envelope(BatchSchema(), "MAX_BATCH_ITEMS")
+               f"Create or replace up to 1,000 {name}, each with PUT semantics", BatchSchema,
+               envelope_doc, answers.batch(), query=BatchArgsSchema(),
+               headers=[SYNC_RUN_HEADER], description=(
+                   "Each item has PUT semantics (201 created, 200 replaced or unchanged). The "
+                   "same key twice: the later item fails. With atomic=true any failure stores "
+                   "nothing and the answer is 422 listing every item's errors."))
+    def batch(items, atomic):
         result = batch_service.batch_upsert(resource, g.tenant_id, items, atomic,
                                             sync_run_from_request())
         metrics.count_batch(name, {outcome: result[outcome] for outcome in

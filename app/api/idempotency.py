@@ -7,6 +7,7 @@ from app import metrics
 from app.errors import ApiError, error_response
 from app.services import idempotency
 from app.services.changes import write_transaction
+from schemas.common import END, character_class
 
 _KEPT_HEADERS = ("Content-Type", "ETag", "Location")
 # Answers that say "try again" are not kept: the retry should run the request.
@@ -17,11 +18,32 @@ class _Retryable(Exception):
     def __init__(self, response):
         super().__init__(response.status_code)
         self.response = response
+
+
+def _header_key_character(character):
+    """A character a header carries (Latin-1) that a key may hold (printable)."""
+    return character <= "\xff" and character.isprintable()
+
+
+def _header_key_edge(character):
+    """A character a bare key may start or end with (the header is stripped)."""
+    return character != " " and _header_key_character(character)
+
+
+def _idempotency_key_pattern():
+    """parse_key as a regular expression: 1-255 printable characters, bare or quoted."""
+    printable = character_class(_header_key_character)
+    solid = character_class(_header_key_edge)
+    return (rf'^\s*(?!""\s*$)(?:"{printable}{{1,255}}"|{solid}(?:{printable}{{0,253}}{solid})?)'
+            rf"\s*{END}")
+
+
 IDEMPOTENCY_HEADER = {
-    "in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string",
-                                                                          "maxLength": 255},
-    "description": "Retries with the same key and request get the first answer again "
-                   "(Idempotent-Replayed: true) for 24 hours."}
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "schema": {"type": "string", "pattern": _idempotency_key_pattern()},
+    "description": "1-255 printable characters, bare or in double quotes. Retries with the "
+                   "same key and request get the first answer again (Idempotent-Replayed: "
+                   "true) for 24 hours; the same key with another request is 422."}
 
 
 def _replay(stored):

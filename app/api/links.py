@@ -1,19 +1,18 @@
 """Paginated lists and representative links, written once for every pair of resources."""
 from flask import g
-from marshmallow import Schema, fields
 
 from app import metrics
 from app.errors import with_article
 from app.api import plural, singular
-from app.api.collections import bulk_post, parse_envelope
+from app.api.collections import bulk_post
 from app.services import batch as batch_service
 from app.services import links as link_service
 from schemas.links import (AccountLinkSchema, DocumentLinkSchema, LinkBatchResultSchema,
                            LinkBatchSchema, LinkSchema)
+from schemas.common import typed_envelope
 from schemas.pages import KeyPageSchema, PageArgsSchema, record_page_schema
 
-LinkBatchDocSchema = Schema.from_dict({"links": fields.List(fields.Nested(LinkSchema),
-                                                            required=True)}, name="LinkBatch")
+LinkBatchDocSchema = typed_envelope(LinkBatchSchema, LinkSchema, "LinkBatch")
 
 PAGE_ARGS = PageArgsSchema()
 _LINK_SCHEMAS = {"accounts": AccountLinkSchema(), "documents": DocumentLinkSchema()}
@@ -104,10 +103,9 @@ def register_link_batch_routes(blp):
 def register_link_batch_route(blp, action, remove):
     @bulk_post(blp, f"/representatives:{action}", f"batch_{action}",
                f"batch{action.title()}Representatives",
-               f"{action.title()} up to 1,000 representative/record pairs", LinkBatchDocSchema,
-               LinkBatchResultSchema())
-    def batch_links():
-        links = parse_envelope(LinkBatchSchema(), "MAX_BATCH_ITEMS")
+               f"{action.title()} up to 1,000 representative/record pairs", LinkBatchSchema,
+               LinkBatchDocSchema, LinkBatchResultSchema())
+    def batch_links(links):
         result = batch_service.batch_links(g.tenant_id, links, remove=remove)
         metrics.count_batch("representatives:" + action, {
             outcome: result[outcome] for outcome in ("linked", "unchanged", "unlinked", "failed")})

@@ -4,16 +4,17 @@ from flask import g, jsonify, url_for
 from app import metrics
 from app.api import IngestBlueprint, singular
 from app.api.body import sync_run_from_request
-from app.api.collections import bulk_post, parse_envelope
+from app.api.collections import bulk_post
 from app.models import Tenant
 from app.services import people
 from app.services.contacts import CONTACTS
 from app.services.records import etag
 from app.services.representatives import REPRESENTATIVES
-from schemas.people import (ContactUpsertResultSchema, ContactUpsertSchema, EmailEventsDocSchema,
+from schemas.common import typed_envelope
+from schemas.people import (ContactUpsertResultSchema, ContactUpsertSchema, EmailEventSchema,
                             EmailEventsResultSchema, EmailEventsSchema, PartyUpsertResultSchema,
                             PartyUpsertSchema, RepresentativeUpsertResultSchema,
-                            RepresentativeUpsertSchema, UpsertArgsSchema)
+                            RepresentativeUpsertSchema, UpsertArgsSchema, UpsertDryRunSchema)
 
 blp = IngestBlueprint("people", __name__, description=(
     "People without references: matching upserts (by email, then by fuzzy name), party "
@@ -53,9 +54,25 @@ def _answer(result, party=False):
     return body, 201 if result.created else 200, headers
 
 
+def _answers(result_schema):
+    """The 200 answer of an upsert: the record written, or what a dry run would do."""
+    return {200: {"content": {"application/json": {"schema": {
+        "oneOf": [result_schema, UpsertDryRunSchema]}}}}}
+
+
+_MATCHING = (
+    "Finds the person by email (case-insensitive), else by name: Levenshtein distance, "
+    "case-insensitive, at most min(2, 20% of the shorter name). One match is updated like a "
+    "PATCH (200, matched_by says how); none is created with a generated reference (201; "
+    "creating needs a name and a language, else 422); two or more equally close matches are "
+    "409 listing the candidates, and nothing changes. dry_run=true answers what would happen "
+    "and changes nothing.")
+
+
 def _register_upsert(path, resource, body_schema, result_schema, summary):
     @blp.route(path, endpoint=f"upsert_{resource.name}", methods=["PUT"])
-    @blp.doc(summary=summary, operationId=f"upsertAccount{singular(resource)}")
+    @blp.doc(summary=summary, operationId=f"upsertAccount{singular(resource)}",
+             responses=_answers(result_schema), description=_MATCHING)
     @blp.query(UpsertArgsSchema())
     @blp.arguments(body_schema)
     @blp.response(200, result_schema, description=_OK)
@@ -83,7 +100,10 @@ _register_upsert("/accounts/<account_number>/representatives/upsert", REPRESENTA
 @blp.route("/accounts/<account_number>/party/upsert", endpoint="upsert_party", methods=["PUT"])
 @blp.doc(summary="Create or update a person: staff (an internal email domain) become "
                  "representatives, anyone else a contact of the account",
-         operationId="upsertAccountParty")
+         operationId="upsertAccountParty", responses=_answers(PartyUpsertResultSchema),
+         description="An email whose domain is one of the tenant's internal domains goes to "
+                     "the representatives (matched over the whole tenant, then linked to the "
+                     "account), any other to the account's contacts. " + _MATCHING)
 @blp.query(UpsertArgsSchema())
 @blp.arguments(PartyUpsertSchema(partial=True))
 @blp.response(200, PartyUpsertResultSchema(), description=_OK)
@@ -98,10 +118,14 @@ def upsert_party(data, account_number, dry_run):
 
 
 @bulk_post(blp, "/email-events", "email_events", "recordEmailEvents",
-           "Record email delivery events (delivered, bounced, complained)", EmailEventsDocSchema,
-           EmailEventsResultSchema(), limit_setting="MAX_BODY_BYTES")
-def email_events():
-    events = parse_envelope(EmailEventsSchema(), "MAX_BATCH_ITEMS")
+           "Record email delivery events (delivered, bounced, complained)", EmailEventsSchema,
+           typed_envelope(EmailEventsSchema, EmailEventSchema, "EmailEvents"),
+           EmailEventsResultSchema(), limit_setting="MAX_BODY_BYTES", description=(
+               "Each event updates the email_status of every contact and representative of "
+               "the tenant with that address (case-insensitive). Events apply in occurred_at "
+               "order per address; one older than the last applied is stale and changes "
+               "nothing. Changing a record's email resets its status to valid."))
+def email_events(events):
     result = people.record_email_events(g.tenant_id, events)
     metrics.count_batch("email-events", {name: result[name] for name in
                                          ("applied", "stale", "unmatched", "failed")})

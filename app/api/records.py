@@ -39,7 +39,8 @@ def _register_archive_route(blp, resource, action, archived):
     @blp.route(f"/{resource.name}/<{key_field}>/{action}",
                endpoint=f"{action}_{resource.name}", methods=["POST"])
     @blp.doc(summary=f"{action.title()} {with_article(label)} (doing it twice is fine)",
-             parameters=_PRECONDITION_HEADERS, operationId=f"{action}{singular(resource)}")
+             operationId=f"{action}{singular(resource)}")
+    @blp.headers(*_PRECONDITION_HEADERS)
     @blp.response(200, resource.schema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
@@ -77,8 +78,8 @@ def register_record_routes(blp, resource):
         return record_response(row, 201, Location=location)
 
     class RecordView(MethodView):
-        @blp.doc(summary=f"Get {a_label}", parameters=_CONDITIONAL_GET_HEADERS,
-                 operationId=f"get{one}")
+        @blp.doc(summary=f"Get {a_label}", operationId=f"get{one}")
+        @blp.headers(*_CONDITIONAL_GET_HEADERS)
         @blp.response(200, schema, headers=ETAG_HEADER)
         @blp.alt_response(304, description="Not modified: If-None-Match names this version")
         @blp.alt_response(404, response="NOT_FOUND")
@@ -92,8 +93,11 @@ def register_record_routes(blp, resource):
                 return current_app.response_class(status=304, headers={"ETag": etag(row)})
             return record_response(row)
 
-        @blp.doc(summary=f"Create {a_label}", parameters=[IDEMPOTENCY_HEADER, SYNC_RUN_HEADER],
-                 operationId=f"create{one}")
+        @blp.doc(summary=f"Create {a_label}", operationId=f"create{one}", description=(
+            "Creates the record under the key in the path; 409 when the key is taken (use PUT "
+            "or PATCH to change it). References to other records must name existing records "
+            "of the same tenant (422)."))
+        @blp.headers(IDEMPOTENCY_HEADER, SYNC_RUN_HEADER)
         @idempotent
         @blp.arguments(schema)
         @blp.response(201, schema, headers=ETAG_HEADER)
@@ -103,12 +107,16 @@ def register_record_routes(blp, resource):
             return created(create_record(resource, g.tenant_id, path[key_field], data,
                                          sync_run_from_request()))
 
-        @blp.doc(summary=f"Create or replace {a_label}", operationId=f"put{one}",
-                 parameters=_PRECONDITION_HEADERS + [
-            {"in": "header", "name": "If-None-Match", "required": False,
-             "schema": {"type": "string"},
-             "description": '`*`: only create, never replace; `"3"`: not over version 3.'},
-            SYNC_RUN_HEADER])
+        @blp.doc(summary=f"Create or replace {a_label}", operationId=f"put{one}", description=(
+            "201 when created, 200 when replaced. Optional fields left out become null. "
+            "Sending what is stored already (a body fetched with GET, read-only fields "
+            "included) changes nothing: 200 with the same version and updated_at. Safe to "
+            "retry."))
+        @blp.headers(*_PRECONDITION_HEADERS, {
+            "in": "header", "name": "If-None-Match", "required": False,
+            "schema": {"type": "string"},
+            "description": '`*`: only create, never replace; `"3"`: not over version 3.'},
+            SYNC_RUN_HEADER)
         @blp.arguments(schema)
         @blp.response(200, schema, headers=ETAG_HEADER, description="Replaced or unchanged")
         @blp.alt_response(201, schema=schema, headers=ETAG_HEADER, success=True,
@@ -121,7 +129,12 @@ def register_record_routes(blp, resource):
             return created(row) if outcome == "created" else record_response(row)
 
         @blp.doc(summary=f"Change some fields of {a_label}", operationId=f"patch{one}",
-                 parameters=_PRECONDITION_HEADERS + [SYNC_RUN_HEADER])
+                 description=(
+            "Changes only the fields present. null (or a blank string) clears an optional "
+            "field; a required field cannot be cleared (422). custom_fields merge key by "
+            "key, a null value removing its key. Cross-field rules are checked on the merged "
+            "record. A missing record is 404 whatever the body."))
+        @blp.headers(*_PRECONDITION_HEADERS, SYNC_RUN_HEADER)
         @not_found_first
         @blp.arguments(patch_schema)
         @blp.response(200, schema, headers=ETAG_HEADER)
@@ -133,8 +146,11 @@ def register_record_routes(blp, resource):
                                preconditions_from_request(), sync_run_from_request())
             return record_response(row)
 
-        @blp.doc(summary=f"Delete {a_label}", parameters=_PRECONDITION_HEADERS,
-                 operationId=f"delete{one}")
+        @blp.doc(summary=f"Delete {a_label}", operationId=f"delete{one}", description=(
+            "204 when deleted; the change feed reports a tombstone for 30 days. 409 while "
+            "other records depend on it (the problem's `dependents` counts them by kind), "
+            "unless archive_if_referenced=true, which archives it instead (200)."))
+        @blp.headers(*_PRECONDITION_HEADERS)
         @blp.query(DeleteArgsSchema())
         @blp.response(204)
         @blp.alt_response(200, schema=schema, success=True, description=(

@@ -1,5 +1,6 @@
 """Sync runs of every collection: POST /{c}:sync-runs, GET, :finish and :abort."""
 from flask import g, request, url_for
+from marshmallow import fields
 
 from app.api import singular
 from app.api.body import read_json_body
@@ -7,8 +8,7 @@ from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed, field_errors
 from app.services import sync
 from schemas.collections import SyncRunFinishSchema, SyncRunSchema, SyncRunStartSchema
-
-_RUN = SyncRunSchema()
+from schemas.common import StrictSchema
 
 
 def _optional_body(schema):
@@ -26,8 +26,22 @@ def _dump(run):
     return run
 
 
-def register_sync_run_routes(blp, resource, scope_schema):
-    """The four sync-run routes of one collection; `scope_schema` checks a run's scope."""
+def _optional_body_doc(schema):
+    return {"required": False, "content": {"application/json": {"schema": schema}}}
+
+
+def start_body_schema(resource, filters):
+    """How the document shows a start's body: the scope holds this collection's filters."""
+    named = resource.schema_class.__name__.replace("Schema", "")
+    scope = type(f"{named}SyncScopeSchema", (StrictSchema,), filters)
+    return type(f"{named}SyncRunStartSchema", (SyncRunStartSchema,), {
+        "scope": fields.Nested(scope, allow_none=True, load_default=dict,
+                               metadata=SyncRunStartSchema._declared_fields["scope"].metadata)})
+
+
+def register_sync_run_routes(blp, resource, scope_schema, filters):
+    """The four sync-run routes of one collection; `scope_schema` checks a run's scope,
+    `filters` (the feed's filter fields) document it."""
     name, one = resource.name, singular(resource)
 
     def check_scope(scope):
@@ -47,7 +61,9 @@ def register_sync_run_routes(blp, resource, scope_schema):
 
     @blp.route(f"/{name}:sync-runs", endpoint=f"{name}_sync_runs", methods=["POST"])
     @blp.doc(summary=f"Start a full sync of {name}: writes carrying its id mark records seen",
-             parameters=[IDEMPOTENCY_HEADER], operationId=f"start{one}SyncRun")
+             operationId=f"start{one}SyncRun",
+             requestBody=_optional_body_doc(start_body_schema(resource, filters)))
+    @blp.headers(IDEMPOTENCY_HEADER)
     @idempotent
     @blp.response(201, SyncRunSchema())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -57,7 +73,7 @@ def register_sync_run_routes(blp, resource, scope_schema):
         location = url_for(f"{blp.name}.{name}_sync_run", run_id=run.run_id)
         return _dump(run), 201, {"Location": location}
 
-    run_path = f"/{name}:sync-runs/<string(length=32):run_id>"  # ids are 32 hex characters
+    run_path = f"/{name}:sync-runs/<run_id:run_id>"
 
     @blp.route(run_path, endpoint=f"{name}_sync_run", methods=["GET"])
     @blp.doc(summary=f"A sync run of {name}: its status, what it saw, what it removed",
@@ -70,7 +86,14 @@ def register_sync_run_routes(blp, resource, scope_schema):
     @blp.route(run_path + ":finish", endpoint=f"{name}_sync_run_finish", methods=["POST"])
     @blp.doc(summary=f"Finish a sync run of {name}: remove what it neither saw nor was "
                      "changed since it began (deleted, or archived when others depend on it)",
-             parameters=[IDEMPOTENCY_HEADER], operationId=f"finish{one}SyncRun")
+             operationId=f"finish{one}SyncRun", description=(
+                 "Removes every record in the run's scope that no write carrying the run's id "
+                 "marked seen and that has not changed since the run began: deleted, or "
+                 "archived when other records depend on it. Refuses (409, nothing removed) "
+                 "when that would remove more than max_removal_ratio (default 0.2) of the "
+                 "scope; the problem's `would` gives the counts."),
+             requestBody=_optional_body_doc(SyncRunFinishSchema))
+    @blp.headers(IDEMPOTENCY_HEADER)
     @idempotent
     @blp.response(200, SyncRunSchema())
     @blp.alt_response(404, response="NOT_FOUND")
@@ -82,7 +105,8 @@ def register_sync_run_routes(blp, resource, scope_schema):
 
     @blp.route(run_path + ":abort", endpoint=f"{name}_sync_run_abort", methods=["POST"])
     @blp.doc(summary=f"Abort a sync run of {name}: nothing is removed",
-             parameters=[IDEMPOTENCY_HEADER], operationId=f"abort{one}SyncRun")
+             operationId=f"abort{one}SyncRun")
+    @blp.headers(IDEMPOTENCY_HEADER)
     @idempotent
     @blp.response(200, SyncRunSchema())
     @blp.alt_response(404, response="NOT_FOUND")

@@ -34,7 +34,7 @@ def decode_cursor(text, shape):
     """The position in a cursor; `shape` lists the expected types. 422 when it is not ours."""
     try:
         padded = text + "=" * (-len(text) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        value = json.loads(base64.b64decode(padded.encode(), altchars=b"-_", validate=True))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise _bad_cursor() from None
     if not (isinstance(value, list) and len(value) == len(shape) + 1 and value[0] == "v1"

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import (BulkList, ItemErrorSchema, Key, QuerySchema, SearchText, StrictSchema,
-                            Timestamp, Typed)
+from schemas.common import Key, QueryBoolean, QuerySchema, SearchText, StrictSchema, Timestamp
+from schemas.envelopes import BulkList, ItemErrorSchema, Typed
 
 MAX_FEED_LIMIT = 1000
 MAX_VERSIONS_LIMIT = 10_000
@@ -46,12 +46,12 @@ class BatchSchema(StrictSchema):
 
 
 class BatchArgsSchema(QuerySchema):
-    atomic = fields.Boolean(load_default=False, metadata={
+    atomic = QueryBoolean(load_default=False, metadata={
         "description": "true: store nothing unless every item is valid"})
 
 
 class DeleteArgsSchema(QuerySchema):
-    archive_if_referenced = fields.Boolean(load_default=False, metadata={
+    archive_if_referenced = QueryBoolean(load_default=False, metadata={
         "description": "true: archive the record instead of answering 409 when others depend "
                        "on it (200 with the archived record)"})
 

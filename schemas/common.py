@@ -1,7 +1,6 @@
 """Field types and the base schema shared by every resource."""
 import datetime
 import functools
-import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -10,6 +9,9 @@ import pycountry
 from email_validator import EmailNotValidError, validate_email
 from marshmallow import RAISE, Schema, ValidationError, fields, missing, pre_load, validate
 
+from schemas.custom_fields import CustomFields
+from schemas.patterns import END, code_pattern, key_pattern, printable_pattern
+
 LANGUAGE_CODES = frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
 COUNTRY_CODES = frozenset(country.alpha_2 for country in pycountry.countries)
 CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
@@ -17,18 +19,10 @@ CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies
 KEY_MAX_LENGTH = 128
 AMOUNT_MAX_INTEGER_DIGITS = 13
 AMOUNT_MAX_DECIMALS = 4
-CUSTOM_FIELDS_MAX_KEYS = 50
-CUSTOM_FIELD_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-CUSTOM_FIELD_MAX_STRING = 1000
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # ASCII digits only: "١٢٣" is a digit string to Python, never an amount to us.
 _PLAIN_DECIMAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 EMAIL_MAX_LENGTH = 254
-
-
-def _is_key_character(character):
-    """A character a key may hold anywhere (a space may stand inside a key, not at its ends)."""
-    return character.isprintable() and character not in "/ \ufffd"
 
 
 def validate_key(value):
@@ -47,54 +41,6 @@ def validate_key(value):
         raise ValidationError("Must contain printable characters only (no control characters).")
     if "\ufffd" in value:  # what the server makes of invalid UTF-8 in a URL
         raise ValidationError("Must be valid UTF-8 (U+FFFD is not accepted).")
-
-
-# The end of the text: Python's `$` also matches before a final line break, ECMA's does not.
-END = r"$(?!\n)"
-
-
-@functools.cache
-def character_class(predicate):
-    """A regular-expression class of every code point for which `predicate` holds.
-
-    The OpenAPI document states the key and text rules with it, derived from
-    the very predicates the server checks, so the two cannot drift apart.
-    """
-    ranges, start = [], None
-    for code in range(0x110000):
-        if predicate(chr(code)):
-            if start is None:
-                start = code
-        elif start is not None:
-            ranges.append((start, code - 1))
-            start = None
-    if start is not None:
-        ranges.append((start, 0x10FFFF))
-
-    def literal(code):
-        character = chr(code)
-        return "\\" + character if character in "\\]^-[" else character
-    return "[" + "".join(literal(low) if low == high else f"{literal(low)}-{literal(high)}"
-                         for low, high in ranges) + "]"
-
-
-@functools.cache
-def key_pattern():
-    """validate_key as a regular expression: printable, no '/', no space at either end,
-    not '.' or '..' (its length, 1-128, is stated apart)."""
-    allowed = character_class(_is_key_character)[:-1] + " ]"  # the class once: it is large
-    return rf"^(?!\.\.?$| |[\s\S]* $){allowed}{{1,{KEY_MAX_LENGTH}}}{END}"
-
-
-def _is_printable(character):
-    return character.isprintable()
-
-
-@functools.cache
-def printable_pattern():
-    """str.isprintable() as a regular expression: no control, format or unassigned
-    characters, no line breaks, no lone surrogates."""
-    return rf"^{character_class(_is_printable)}*{END}"
 
 
 class SearchText(fields.String):
@@ -128,7 +74,7 @@ class Key(fields.String):
     def openapi_schema():
         """The document's statement of validate_key."""
         return {"type": "string", "minLength": 1, "maxLength": KEY_MAX_LENGTH,
-                "pattern": key_pattern(), "examples": ["A-1001"],
+                "pattern": key_pattern(KEY_MAX_LENGTH), "examples": ["A-1001"],
                 "description": "A caller's key (account number, document number, reference): "
                                "1-128 printable characters, case-sensitive, no '/', no space at "
                                "either end, not '.' or '..'. Never stripped or changed."}
@@ -159,19 +105,10 @@ class _CodeField(fields.String):
     @classmethod
     def openapi_schema(cls):
         """The real code list, in any case, as the document states it."""
-        return {"type": "string", "pattern": _code_pattern(cls.codes),
+        return {"type": "string", "pattern": code_pattern(cls.codes),
                 "examples": [cls.example],
                 "description": f"{cls.label[0].upper()}{cls.label[1:]}, in any case; stored "
                                f"in {'upper' if cls.upper else 'lower'} case."}
-
-
-@functools.cache
-def _code_pattern(codes):
-    """Every code of the list, each letter in either case ("[eE][nN]"); a body's
-    strings are stripped first, so surrounding whitespace is fine."""
-    spelled = ("".join(f"[{letter.lower()}{letter.upper()}]" for letter in code)
-               for code in sorted(codes))
-    return rf"^\s*(?:{'|'.join(spelled)})\s*{END}"
 
 
 class Language(_CodeField):
@@ -302,6 +239,24 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+class QueryBoolean(fields.Boolean):
+    """A flag in a query string: true or false, in any case (Python's requests sends True)."""
+
+    truthy = frozenset({"true", "True", "TRUE"})
+    falsy = frozenset({"false", "False", "FALSE"})
+
+    def __init__(self, **kwargs):
+        metadata = kwargs.setdefault("metadata", {})
+        metadata["description"] = " ".join(filter(None, (
+            metadata.get("description"), "(true or false, in any case)")))
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value not in self.truthy | self.falsy:
+            raise ValidationError("Not a valid boolean (use true or false).")
+        return value in self.truthy
+
+
 class StrictDate(fields.Date):
     """A calendar date written exactly as YYYY-MM-DD."""
 
@@ -328,85 +283,6 @@ class Timestamp(fields.DateTime):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return format_timestamp(value)
-
-
-_INT64 = 2 ** 63
-# Non-integers are kept as doubles of magnitude 1e-308 to 1e308; others must be strings.
-_FLOAT_EXPONENTS = 308
-_SMALLEST_EXACT = 10.0 ** -_FLOAT_EXPONENTS
-
-
-def _custom_field_number(value):
-    """An int (64-bit) or a float that is exactly the number sent; ValidationError otherwise."""
-    number = Decimal(value) if not isinstance(value, Decimal) else value
-    if not number.is_finite():
-        raise ValidationError("Must be a finite number.")
-    # Sized by exponent before any arithmetic: 1e1000000 overflows the decimal context.
-    integral = number.as_tuple().exponent >= 0 or number == number.to_integral_value()
-    if integral and number.adjusted() < 19 and -_INT64 <= int(number) < _INT64:
-        return int(number)
-    if -_FLOAT_EXPONENTS <= number.adjusted() <= _FLOAT_EXPONENTS:
-        as_float = float(number)
-        if not math.isinf(as_float) and Decimal(repr(as_float)) == number:
-            return as_float
-    raise ValidationError("This number cannot be stored exactly (integers are 64-bit, decimals "
-                          "up to 15 significant digits); send it as a string.")
-
-
-def _custom_field_value(value):
-    if value is None or isinstance(value, (bool, str)):
-        if isinstance(value, str) and len(value) > CUSTOM_FIELD_MAX_STRING:
-            raise ValidationError(f"Strings are limited to {CUSTOM_FIELD_MAX_STRING} characters.")
-        return value
-    if isinstance(value, (int, float, Decimal)):
-        return _custom_field_number(value)
-    raise ValidationError("Must be a string, number, boolean or null (no objects or arrays).")
-
-
-class CustomFields(fields.Field):
-    """A flat object of caller-defined values."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("metadata", {}).update(
-            description="Flat object of caller-defined values (at most 50 keys). PUT replaces "
-                        "it; PATCH merges it key by key, and null removes a key.")
-        super().__init__(**kwargs)
-
-    @staticmethod
-    def openapi_schema():
-        """Names by CUSTOM_FIELD_KEY; values a string, a number stored exactly, a boolean or
-        null (an integer is 64-bit; any other number must be exactly a double, magnitude
-        1e-308 or more: send it as a string otherwise)."""
-        return {"type": "object", "maxProperties": CUSTOM_FIELDS_MAX_KEYS,
-                "propertyNames": {"pattern": CUSTOM_FIELD_KEY.pattern[:-1] + END},
-                "additionalProperties": {"anyOf": [
-                    {"type": "string", "maxLength": CUSTOM_FIELD_MAX_STRING},
-                    {"type": "integer", "minimum": -_INT64, "maximum": _INT64 - 1},
-                    {"type": "number", "not": {"anyOf": [
-                        {"type": "integer"},
-                        {"exclusiveMinimum": -_SMALLEST_EXACT, "exclusiveMaximum": _SMALLEST_EXACT}]}},
-                    {"type": "boolean"}, {"type": "null"}]}}
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return {} if value is None else value
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, dict):
-            raise ValidationError("Must be an object.")
-        if len(value) > CUSTOM_FIELDS_MAX_KEYS:
-            raise ValidationError(f"At most {CUSTOM_FIELDS_MAX_KEYS} keys are allowed.")
-        errors, result = {}, {}
-        for key, item in value.items():
-            if not CUSTOM_FIELD_KEY.fullmatch(key):
-                errors[key] = ["Key must match ^[A-Za-z_][A-Za-z0-9_.-]{0,63}$."]
-                continue
-            try:
-                result[key] = _custom_field_value(item)
-            except ValidationError as error:
-                errors[key] = error.messages
-        if errors:
-            raise ValidationError(errors)
-        return result
 
 
 class StrictSchema(Schema):
@@ -467,46 +343,6 @@ class StrictSchema(Schema):
 class QuerySchema(StrictSchema):
     """A query string: values are taken as sent (never stripped), and an empty value is
     null only for a filter that takes null (see StrictSchema)."""
-
-
-class BulkList(fields.List):
-    """The list of a bulk body (items, links, events): 1 to the deployment's maximum."""
-
-    max_items_setting = "MAX_BATCH_ITEMS"
-
-    def __init__(self, item, **kwargs):
-        super().__init__(item, required=True, validate=validate.Length(min=1), **kwargs)
-
-
-class ItemErrorSchema(Schema):
-    EXAMPLE = {"pointer": "#/items/1/email", "detail": "Not a valid email address: The email "
-                                                       "address is not valid. It must have "
-                                                       "exactly one @-sign."}
-
-    pointer = fields.String(required=True, metadata={
-        "description": "JSON Pointer into the request body (#/items/3/email)"})
-    detail = fields.String(required=True)
-
-
-class Typed(fields.Raw):
-    """A value the view has already serialised, passed through as it is; the document
-    shows it as one of `choices` (marshmallow schemas, tried in that order)."""
-
-    def __init__(self, *choices, **kwargs):
-        self.choices = choices
-        super().__init__(**kwargs)
-
-
-def typed_envelope(envelope_class, item_schema, name):
-    """A bulk envelope as the document shows it, its items typed by `item_schema`.
-
-    The server reads each item on its own (an item that is not valid fails
-    alone), so the envelope it loads takes any item; this one says what a
-    valid item is.
-    """
-    ((list_name, field),) = envelope_class._declared_fields.items()
-    return Schema.from_dict({list_name: BulkList(fields.Nested(item_schema),
-                                                 metadata=field.metadata)}, name=name)
 
 
 # The read-only fields every record's EXAMPLE ends with.

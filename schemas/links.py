@@ -1,7 +1,8 @@
 """Links between representatives and records: one link, batches of them, link summaries."""
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validates_schema
 
-from schemas.common import BulkList, ItemErrorSchema, Key, StrictSchema, Timestamp, Typed
+from schemas.common import Key, StrictSchema, Timestamp
+from schemas.envelopes import BulkList, ItemErrorSchema, Typed
 
 
 class LinkSummarySchema(Schema):

@@ -3,7 +3,7 @@ import functools
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import QuerySchema
+from schemas.common import QueryBoolean, QuerySchema
 
 MAX_PAGE_LIMIT = 100
 # (page - 1) * limit must stay a valid OFFSET (PostgreSQL: a 64-bit integer).
@@ -14,7 +14,7 @@ class PageArgsSchema(QuerySchema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     limit = fields.Integer(load_default=MAX_PAGE_LIMIT,
                            validate=validate.Range(min=1, max=MAX_PAGE_LIMIT))
-    include_archived = fields.Boolean(load_default=False, metadata={
+    include_archived = QueryBoolean(load_default=False, metadata={
         "description": "true: list archived records too"})
 
 

@@ -1,8 +1,9 @@
 """Matching upserts, party upserts and email events (SPEC section 5)."""
 from marshmallow import Schema, fields, validate
 
-from schemas.common import (BulkList, Email, ItemErrorSchema, PersonFields, QuerySchema,
-                            RecordSchema, StrictBoolean, StrictSchema, Text, Typed)
+from schemas.common import (Email, PersonFields, QueryBoolean, QuerySchema, RecordSchema,
+                            StrictBoolean, StrictSchema, Text)
+from schemas.envelopes import BulkList, ItemErrorSchema, Typed
 from schemas.contacts import ContactSchema
 from schemas.representatives import RepresentativeSchema
 
@@ -10,7 +11,7 @@ EVENT_TYPES = ("delivered", "bounced", "complained")
 
 
 class UpsertArgsSchema(QuerySchema):
-    dry_run = fields.Boolean(load_default=False, metadata={
+    dry_run = QueryBoolean(load_default=False, metadata={
         "description": "true: answer what would happen and change nothing"})
 
 
@@ -82,8 +83,8 @@ class UpsertDryRunSchema(Schema):
     matched_by = _MATCH_FIELDS["matched_by"]
     distance = _MATCH_FIELDS["distance"]
     record = Typed(ContactSchema, RepresentativeSchema, required=True, allow_none=True,
-                   metadata={"description": "The record as it would be written; null when "
-                                            "nothing can be written"})
+                   metadata={"description": "The matched record as it is now; null when "
+                                            "the upsert would create one"})
 
 
 class EmailEventSchema(StrictSchema):

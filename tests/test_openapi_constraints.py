@@ -169,6 +169,16 @@ def test_every_query_parameter_is_declared_with_its_bounds(spec):
     assert header["in"] == "header"
 
 
+@pytest.mark.parametrize("flag, accepted", [("true", True), ("False", True), ("TRUE", True),
+                                            ("1", False), ("yes", False), ("", False)])
+def test_query_flags_are_true_or_false(api, spec, flag, accepted):
+    assert parameter(spec, "/contacts:batch", "post", "atomic")["schema"]["type"] == "boolean"
+    items = {"items": [{"reference": "C-1", "name": "Ada"}]}
+    answer = api.post(f"/contacts:batch?atomic={flag}", json=items)
+    assert (answer.status_code == 200) == accepted, answer.get_json()
+    assert (api.get(f"/contacts?is_primary={flag}").status_code == 200) == accepted
+
+
 def test_a_cursor_with_characters_it_never_holds_is_refused(api):
     api.put("/contacts/C-1", json={"name": "Ada"})
     cursor = api.get("/contacts?limit=1").get_json()["next_cursor"]
@@ -230,6 +240,16 @@ def test_every_answer_is_a_named_schema(spec):
         "$ref": "#/components/schemas/RepresentativeBatchItemResult"}
     assert schemas["LinkBatchResult"]["properties"]["results"]["items"] == {
         "$ref": "#/components/schemas/LinkResult"}
+
+
+def test_a_dry_run_that_would_create_answers_a_null_record(api, spec):
+    api.put("/accounts/A-1", json={"name": "Acme"})
+    answer = api.put("/accounts/A-1/party/upsert?dry_run=true",
+                     json={"name": "Ada", "language": "en"})
+    assert answer.status_code == 200 and answer.get_json()["record"] is None
+    schema = spec["paths"][f"{PREFIX}/accounts/{{account_number}}/party/upsert"]["put"][
+        "responses"]["200"]["content"]["application/json"]["schema"]
+    assert validator(spec, schema).is_valid(answer.get_json()), answer.get_json()
 
 
 def test_answers_match_their_named_schemas(api, spec):
@@ -296,7 +316,9 @@ SYNC_RUN_STARTS = [None, {}, {"scope": None}, {"scope": ""}, {"scope": {}},
                    {"scope": {"account_number": "A-1"}}, {"scope": {"account_number": ""}},
                    {"scope": {"account_number": " A"}}, {"scope": {"email": None}},
                    {"scope": {"is_primary": True}}, {"scope": {"is_primary": None}},
-                   {"scope": {"q": "x"}}, {"scope": []}]
+                   {"scope": {"q": "x"}}, {"scope": []}, {"scope": {"email": False}},
+                   {"scope": {"account_number": True}}, {"scope": {"is_primary": "yes"}},
+                   {"scope": {"is_primary": 1}}]
 
 
 @pytest.mark.parametrize("body", SYNC_RUN_STARTS, ids=range(len(SYNC_RUN_STARTS)))

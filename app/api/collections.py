@@ -2,7 +2,7 @@
 import functools
 
 from flask import current_app, g
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from app import metrics
 from app.api import BATCH_RATE_LIMIT_COST, body_limit, costs, plural, reads_only, singular
@@ -13,7 +13,8 @@ from app.errors import ValidationFailed
 from app.services import batch as batch_service
 from app.services import feed as feed_service
 from app.services import lookup as lookup_service
-from schemas.common import Key, SearchText, format_timestamp, typed_envelope
+from schemas.common import Key, QueryBoolean, SearchText, format_timestamp
+from schemas.envelopes import typed_envelope
 from schemas.collections import (BatchArgsSchema, BatchSchema, FeedArgsSchema, LookupSchema,
                                  VersionsArgsSchema, collection_answers)
 
@@ -23,7 +24,7 @@ _FILTER_FIELDS = {"exact": lambda: Key(allow_none=True, metadata={
                   "ci": lambda: SearchText(allow_none=True, validate=validate.Length(max=254),
                                            metadata={"description": "Case-insensitive; empty: "
                                                                     "records without one"}),
-                  "bool": fields.Boolean}
+                  "bool": QueryBoolean}
 
 
 def filter_fields(resource):

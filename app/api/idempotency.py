@@ -7,7 +7,7 @@ from app import metrics
 from app.errors import ApiError, error_response
 from app.services import idempotency
 from app.services.changes import write_transaction
-from schemas.common import END, character_class
+from schemas.patterns import END, character_class
 
 _KEPT_HEADERS = ("Content-Type", "ETag", "Location")
 # Answers that say "try again" are not kept: the retry should run the request.

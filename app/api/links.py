@@ -9,7 +9,7 @@ from app.services import batch as batch_service
 from app.services import links as link_service
 from schemas.links import (AccountLinkSchema, DocumentLinkSchema, LinkBatchResultSchema,
                            LinkBatchSchema, LinkSchema)
-from schemas.common import typed_envelope
+from schemas.envelopes import typed_envelope
 from schemas.pages import KeyPageSchema, PageArgsSchema, record_page_schema
 
 LinkBatchDocSchema = typed_envelope(LinkBatchSchema, LinkSchema, "LinkBatch")

@@ -13,8 +13,9 @@ from marshmallow import fields, missing
 from werkzeug.routing import BaseConverter
 
 from app.api.policy import API_PREFIX, PUBLIC_PATHS
-from schemas.common import (END, NAMED_RULE_FIELDS, BulkList, Key, QuerySchema, StrictSchema,
-                            Typed)
+from schemas.common import NAMED_RULE_FIELDS, Key, QuerySchema, StrictSchema
+from schemas.envelopes import BulkList, Typed
+from schemas.patterns import END
 
 BLANK = {"type": "string", "pattern": r"^\s*" + END,
          "description": "An empty or all-whitespace string: the same as null (clears the field, "
@@ -131,6 +132,7 @@ def field_rules(config):
     def field2exact_properties(self, field, ret, **kwargs):
         if isinstance(field, Typed):
             choices = [self.resolve_nested_schema(choice) for choice in field.choices]
+            choices += [{"type": "null"}] if field.allow_none else []
             return choices[0] if len(choices) == 1 else {"oneOf": choices}
         if isinstance(field, BulkList):
             return {"minItems": 1, "maxItems": config[field.max_items_setting]}

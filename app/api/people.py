@@ -10,7 +10,7 @@ from app.services import people
 from app.services.contacts import CONTACTS
 from app.services.records import etag
 from app.services.representatives import REPRESENTATIVES
-from schemas.common import typed_envelope
+from schemas.envelopes import typed_envelope
 from schemas.people import (ContactUpsertResultSchema, ContactUpsertSchema, EmailEventSchema,
                             EmailEventsResultSchema, EmailEventsSchema, PartyUpsertResultSchema,
                             PartyUpsertSchema, RepresentativeUpsertResultSchema,

@@ -51,8 +51,16 @@ def register_sync_run_routes(blp, resource, scope_schema, filters):
             raise ValidationFailed([{"pointer": f"#/scope/{field}",
                                      "detail": "Not a filter of this collection's feed."}
                                     for field in unknown])
-        text = {field: "" if value is None else str(value).lower()
-                if isinstance(value, bool) else value for field, value in scope.items()}
+        # A body's booleans are JSON booleans; the feed's filters read them as query text.
+        flags = {field for field, kind in resource.feed_filters.items() if kind == "bool"}
+        not_booleans = sorted(field for field in flags & set(scope)
+                              if not isinstance(scope[field], bool))
+        if not_booleans:
+            raise ValidationFailed([{"pointer": f"#/scope/{field}",
+                                     "detail": "Not a valid boolean (use true or false)."}
+                                    for field in not_booleans])
+        text = {field: str(value).lower() if field in flags else "" if value is None else value
+                for field, value in scope.items()}
         errors = scope_schema.validate(text)
         if errors:
             raise ValidationFailed(field_errors(errors, "#/scope"))

@@ -1,0 +1,42 @@
+"""Bulk bodies and typed answers: the shapes the collection endpoints share."""
+from marshmallow import Schema, fields, validate
+
+
+class BulkList(fields.List):
+    """The list of a bulk body (items, links, events): 1 to the deployment's maximum."""
+
+    max_items_setting = "MAX_BATCH_ITEMS"
+
+    def __init__(self, item, **kwargs):
+        super().__init__(item, required=True, validate=validate.Length(min=1), **kwargs)
+
+
+class ItemErrorSchema(Schema):
+    EXAMPLE = {"pointer": "#/items/1/email", "detail": "Not a valid email address: The email "
+                                                       "address is not valid. It must have "
+                                                       "exactly one @-sign."}
+
+    pointer = fields.String(required=True, metadata={
+        "description": "JSON Pointer into the request body (#/items/3/email)"})
+    detail = fields.String(required=True)
+
+
+class Typed(fields.Raw):
+    """A value the view has already serialised, passed through as it is; the document
+    shows it as one of `choices` (marshmallow schemas, tried in that order)."""
+
+    def __init__(self, *choices, **kwargs):
+        self.choices = choices
+        super().__init__(**kwargs)
+
+
+def typed_envelope(envelope_class, item_schema, name):
+    """A bulk envelope as the document shows it, its items typed by `item_schema`.
+
+    The server reads each item on its own (an item that is not valid fails
+    alone), so the envelope it loads takes any item; this one says what a
+    valid item is.
+    """
+    ((list_name, field),) = envelope_class._declared_fields.items()
+    return Schema.from_dict({list_name: BulkList(fields.Nested(item_schema),
+                                                 metadata=field.metadata)}, name=name)

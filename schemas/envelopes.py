@@ -1,4 +1,6 @@
 """Bulk bodies and typed answers: the shapes the collection endpoints share."""
+import functools
+
 from marshmallow import Schema, fields, validate
 
 
@@ -30,6 +32,7 @@ class Typed(fields.Raw):
         super().__init__(**kwargs)
 
 
+@functools.cache  # one class per name: routes that share a body share its schema
 def typed_envelope(envelope_class, item_schema, name):
     """A bulk envelope as the document shows it, its items typed by `item_schema`.
 

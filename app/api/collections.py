@@ -59,12 +59,15 @@ _BULK_DESCRIPTION = (
     "retry safely.")
 
 
-def bulk_post(blp, path, endpoint, operation_id, summary, envelope, envelope_doc, result_schema,
-              query=None, headers=(), limit_setting="MAX_BATCH_BODY_BYTES", description=""):
-    """Declare a bulk POST: a list envelope in (`envelope` reads it, `envelope_doc` shows
-    it; the view receives the list), a result per item out (200), the batch rate-limit
-    cost and body limit, Idempotency-Key, and optional query parameters and headers."""
+def bulk_post(blp, path, endpoint, operation_id, summary, envelope, item_schema, result_schema, *,
+              envelope_name, query=None, headers=(), limit_setting="MAX_BATCH_BODY_BYTES",
+              description=""):
+    """Declare a bulk POST: a list envelope in (`envelope` reads it; the document shows it
+    as `envelope_name`, each item as `item_schema`; the view receives the list), a result
+    per item out (200), the batch rate-limit cost and body limit, Idempotency-Key, and
+    optional query parameters and headers."""
     reader = envelope()
+    envelope_doc = typed_envelope(envelope, item_schema, envelope_name)
 
     def with_items(view):
         @functools.wraps(view)
@@ -103,8 +106,6 @@ def register_collection_routes(blp, resource):
     register_sync_run_routes(blp, resource, feed_args_schema(resource), filter_fields(resource))
     name, schema = resource.name, resource.schema
     answers = collection_answers(resource.schema_class, resource.key_field)
-    envelope_doc = typed_envelope(BatchSchema, resource.batch_item_schema,
-                                  resource.schema_class.__name__.replace("Schema", "Batch"))
 
     @blp.route(f"/{name}", endpoint=f"{name}_feed", methods=["GET"])
     @blp.doc(summary=f"Change feed of {name}: every record in the order its latest change "
@@ -156,7 +157,8 @@ def register_collection_routes(blp, resource):
 
     @bulk_post(blp, f"/{name}:batch", f"{name}_batch", f"batchUpsert{plural(resource)}",
                f"Create or replace up to 1,000 {name}, each with PUT semantics", BatchSchema,
-               envelope_doc, answers.batch(), query=BatchArgsSchema(),
+               resource.batch_item_schema, answers.batch(), query=BatchArgsSchema(),
+               envelope_name=resource.schema_class.__name__.replace("Schema", "Batch"),
                headers=[SYNC_RUN_HEADER], description=(
                    "Each item has PUT semantics (201 created, 200 replaced or unchanged). The "
                    "same key twice: the later item fails. With atomic=true any failure stores "

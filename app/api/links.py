@@ -9,10 +9,8 @@ from app.services import batch as batch_service
 from app.services import links as link_service
 from schemas.links import (AccountLinkSchema, DocumentLinkSchema, LinkBatchResultSchema,
                            LinkBatchSchema, LinkSchema)
-from schemas.envelopes import typed_envelope
 from schemas.pages import KeyPageSchema, PageArgsSchema, record_page_schema
 
-LinkBatchDocSchema = typed_envelope(LinkBatchSchema, LinkSchema, "LinkBatch")
 
 PAGE_ARGS = PageArgsSchema()
 _LINK_SCHEMAS = {"accounts": AccountLinkSchema(), "documents": DocumentLinkSchema()}
@@ -104,7 +102,7 @@ def register_link_batch_route(blp, action, remove):
     @bulk_post(blp, f"/representatives:{action}", f"batch_{action}",
                f"batch{action.title()}Representatives",
                f"{action.title()} up to 1,000 representative/record pairs", LinkBatchSchema,
-               LinkBatchDocSchema, LinkBatchResultSchema())
+               LinkSchema, LinkBatchResultSchema(), envelope_name="LinkBatch")
     def batch_links(links):
         result = batch_service.batch_links(g.tenant_id, links, remove=remove)
         metrics.count_batch("representatives:" + action, {

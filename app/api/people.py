@@ -10,7 +10,6 @@ from app.services import people
 from app.services.contacts import CONTACTS
 from app.services.records import etag
 from app.services.representatives import REPRESENTATIVES
-from schemas.envelopes import typed_envelope
 from schemas.people import (ContactUpsertResultSchema, ContactUpsertSchema, EmailEventSchema,
                             EmailEventsResultSchema, EmailEventsSchema, PartyUpsertResultSchema,
                             PartyUpsertSchema, RepresentativeUpsertResultSchema,
@@ -119,8 +118,8 @@ def upsert_party(data, account_number, dry_run):
 
 @bulk_post(blp, "/email-events", "email_events", "recordEmailEvents",
            "Record email delivery events (delivered, bounced, complained)", EmailEventsSchema,
-           typed_envelope(EmailEventsSchema, EmailEventSchema, "EmailEvents"),
-           EmailEventsResultSchema(), limit_setting="MAX_BODY_BYTES", description=(
+           EmailEventSchema, EmailEventsResultSchema(), envelope_name="EmailEvents",
+           limit_setting="MAX_BODY_BYTES", description=(
                "Each event updates the email_status of every contact and representative of "
                "the tenant with that address (case-insensitive). Events apply in occurred_at "
                "order per address; one older than the last applied is stale and changes "

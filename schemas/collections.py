@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from marshmallow import Schema, fields, validate
 
 from schemas.common import Key, QueryBoolean, QuerySchema, SearchText, StrictSchema, Timestamp
-from schemas.envelopes import BulkList, ItemErrorSchema, Typed
+from schemas.envelopes import BulkList, ItemErrorSchema, Typed, bulk_result_schema
 
 MAX_FEED_LIMIT = 1000
 MAX_VERSIONS_LIMIT = 10_000
@@ -140,8 +140,6 @@ def collection_answers(record_schema_class, key_field):
             "description": "The record's version; null when the item failed"}),
         "errors": fields.List(fields.Nested(ItemErrorSchema), required=True)},
         name=f"{name}BatchItemResult")
-    counts = {outcome: fields.Integer(required=True)
-              for outcome in ("created", "replaced", "unchanged", "failed")}
     answers = SimpleNamespace(
         changes=Schema.from_dict({
             "items": fields.List(Typed(tombstone, record_schema_class), required=True, metadata={
@@ -157,10 +155,8 @@ def collection_answers(record_schema_class, key_field):
                 "description": "The records found, in the order their keys were given"}),
             "missing": fields.List(fields.String(), required=True, metadata={
                 "description": "The keys not found"})}, name=f"{name}LookupResult"),
-        batch=Schema.from_dict({
-            "results": fields.List(Typed(item_result), required=True, metadata={
-                "description": "One per item, in input order"}), **counts},
-            name=f"{name}BatchResult"))
+        batch=bulk_result_schema(f"{name}BatchResult", item_result,
+                                 ("created", "replaced", "unchanged", "failed"), None))
     _give_examples(answers, record_schema_class.EXAMPLE, key_field)
     return answers
 

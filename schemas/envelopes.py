@@ -32,6 +32,17 @@ class Typed(fields.Raw):
         super().__init__(**kwargs)
 
 
+def bulk_result_schema(name, item_schema, outcomes, example):
+    """The answer of a bulk route: a result per item in input order, and how many items
+    had each outcome (`outcomes`, kept on the class as OUTCOMES)."""
+    schema = Schema.from_dict({
+        "results": fields.List(Typed(item_schema), required=True, metadata={
+            "description": "One per item, in input order"}),
+        **{outcome: fields.Integer(required=True) for outcome in outcomes}}, name=name)
+    schema.OUTCOMES, schema.EXAMPLE = outcomes, example
+    return schema
+
+
 @functools.cache  # one class per name: routes that share a body share its schema
 def typed_envelope(envelope_class, item_schema, name):
     """A bulk envelope as the document shows it, its items typed by `item_schema`.

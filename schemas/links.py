@@ -2,7 +2,7 @@
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from schemas.common import Key, StrictSchema, Timestamp
-from schemas.envelopes import BulkList, ItemErrorSchema, Typed
+from schemas.envelopes import BulkList, ItemErrorSchema, bulk_result_schema
 
 
 class LinkSummarySchema(Schema):
@@ -61,17 +61,10 @@ class LinkResultSchema(Schema):
     errors = fields.List(fields.Nested(ItemErrorSchema), required=True)
 
 
-class LinkBatchResultSchema(Schema):
-    EXAMPLE = {"results": [{"representative": "R-7", "account_number": "A-1001", "status": 200,
-                            "errors": []},
-                           {"representative": "R-7", "document_number": "INV-404",
-                            "status": 404, "errors": [{"pointer": "#/links/1",
-                                                       "detail": "No such document."}]}],
-               "linked": 1, "unchanged": 0, "unlinked": 0, "failed": 1}
-
-    results = fields.List(Typed(LinkResultSchema), required=True, metadata={
-        "description": "One per pair, in input order"})
-    linked = fields.Integer(required=True)
-    unchanged = fields.Integer(required=True)
-    unlinked = fields.Integer(required=True)
-    failed = fields.Integer(required=True)
+LinkBatchResultSchema = bulk_result_schema(
+    "LinkBatchResult", LinkResultSchema, ("linked", "unchanged", "unlinked", "failed"), {
+        "results": [{"representative": "R-7", "account_number": "A-1001", "status": 200,
+                     "errors": []},
+                    {"representative": "R-7", "document_number": "INV-404", "status": 404,
+                     "errors": [{"pointer": "#/links/1", "detail": "No such document."}]}],
+        "linked": 1, "unchanged": 0, "unlinked": 0, "failed": 1})

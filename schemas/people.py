@@ -3,7 +3,7 @@ from marshmallow import Schema, fields, validate
 
 from schemas.common import (Email, PersonFields, QueryBoolean, QuerySchema, RecordSchema,
                             StrictBoolean, StrictSchema, Text)
-from schemas.envelopes import BulkList, ItemErrorSchema, Typed
+from schemas.envelopes import BulkList, ItemErrorSchema, Typed, bulk_result_schema
 from schemas.contacts import ContactSchema
 from schemas.representatives import RepresentativeSchema
 
@@ -113,14 +113,8 @@ class EmailEventResultSchema(Schema):
     errors = fields.List(fields.Nested(ItemErrorSchema), required=True)
 
 
-class EmailEventsResultSchema(Schema):
-    EXAMPLE = {"results": [{"email": "ada@acme.example", "status": 200, "outcome": "applied",
-                            "errors": []}],
-               "applied": 1, "stale": 0, "unmatched": 0, "failed": 0}
-
-    results = fields.List(Typed(EmailEventResultSchema), required=True, metadata={
-        "description": "One per event, in input order"})
-    applied = fields.Integer(required=True)
-    stale = fields.Integer(required=True)
-    unmatched = fields.Integer(required=True)
-    failed = fields.Integer(required=True)
+EmailEventsResultSchema = bulk_result_schema(
+    "EmailEventsResult", EmailEventResultSchema, ("applied", "stale", "unmatched", "failed"), {
+        "results": [{"email": "ada@acme.example", "status": 200, "outcome": "applied",
+                     "errors": []}],
+        "applied": 1, "stale": 0, "unmatched": 0, "failed": 0})

@@ -60,19 +60,23 @@ _BULK_DESCRIPTION = (
 
 
 def bulk_post(blp, path, endpoint, operation_id, summary, envelope, item_schema, result_schema, *,
-              envelope_name, query=None, headers=(), limit_setting="MAX_BATCH_BODY_BYTES",
+              envelope_name, metric, query=None, headers=(), limit_setting="MAX_BATCH_BODY_BYTES",
               description=""):
     """Declare a bulk POST: a list envelope in (`envelope` reads it; the document shows it
     as `envelope_name`, each item as `item_schema`; the view receives the list), a result
-    per item out (200), the batch rate-limit cost and body limit, Idempotency-Key, and
-    optional query parameters and headers."""
+    per item out (200, `result_schema`, whose outcomes are counted under `metric`), the
+    batch rate-limit cost and body limit, Idempotency-Key, and optional query parameters
+    and headers."""
     reader = envelope()
     envelope_doc = typed_envelope(envelope, item_schema, envelope_name)
 
     def with_items(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            return view(parse_envelope(reader), *args, **kwargs)
+            result = view(parse_envelope(reader), *args, **kwargs)
+            metrics.count_batch(metric, {outcome: result[outcome]
+                                         for outcome in result_schema.OUTCOMES})
+            return result
         return wrapper
 
     layers = [blp.route(path, endpoint=endpoint, methods=["POST"]),
@@ -159,13 +163,11 @@ def register_collection_routes(blp, resource):
                f"Create or replace up to 1,000 {name}, each with PUT semantics", BatchSchema,
                resource.batch_item_schema, answers.batch(), query=BatchArgsSchema(),
                envelope_name=resource.schema_class.__name__.replace("Schema", "Batch"),
+               metric=name,
                headers=[SYNC_RUN_HEADER], description=(
                    "Each item has PUT semantics (201 created, 200 replaced or unchanged). The "
                    "same key twice: the later item fails. With atomic=true any failure stores "
                    "nothing and the answer is 422 listing every item's errors."))
     def batch(items, atomic):
-        result = batch_service.batch_upsert(resource, g.tenant_id, items, atomic,
-                                            sync_run_from_request())
-        metrics.count_batch(name, {outcome: result[outcome] for outcome in
-                                   ("created", "replaced", "unchanged", "failed")})
-        return result
+        return batch_service.batch_upsert(resource, g.tenant_id, items, atomic,
+                                          sync_run_from_request())

@@ -1,7 +1,6 @@
 """Paginated lists and representative links, written once for every pair of resources."""
 from flask import g
 
-from app import metrics
 from app.errors import with_article
 from app.api import plural, singular
 from app.api.collections import bulk_post
@@ -102,9 +101,7 @@ def register_link_batch_route(blp, action, remove):
     @bulk_post(blp, f"/representatives:{action}", f"batch_{action}",
                f"batch{action.title()}Representatives",
                f"{action.title()} up to 1,000 representative/record pairs", LinkBatchSchema,
-               LinkSchema, LinkBatchResultSchema(), envelope_name="LinkBatch")
+               LinkSchema, LinkBatchResultSchema(), envelope_name="LinkBatch",
+               metric=f"representatives:{action}")
     def batch_links(links):
-        result = batch_service.batch_links(g.tenant_id, links, remove=remove)
-        metrics.count_batch("representatives:" + action, {
-            outcome: result[outcome] for outcome in ("linked", "unchanged", "unlinked", "failed")})
-        return result
+        return batch_service.batch_links(g.tenant_id, links, remove=remove)

@@ -1,7 +1,6 @@
 """Matching upserts of people without references, party routing, and email events (SPEC 5)."""
 from flask import g, jsonify, url_for
 
-from app import metrics
 from app.api import IngestBlueprint, singular
 from app.api.body import sync_run_from_request
 from app.api.collections import bulk_post
@@ -119,14 +118,11 @@ def upsert_party(data, account_number, dry_run):
 @bulk_post(blp, "/email-events", "email_events", "recordEmailEvents",
            "Record email delivery events (delivered, bounced, complained)", EmailEventsSchema,
            EmailEventSchema, EmailEventsResultSchema(), envelope_name="EmailEvents",
-           limit_setting="MAX_BODY_BYTES", description=(
+           metric="email-events", limit_setting="MAX_BODY_BYTES", description=(
                "Each event updates the email_status of every contact and representative of "
                "the tenant with that address (case-insensitive). Events apply in occurred_at "
                "order per address; one older than the last applied is stale and changes "
                "nothing. Changing a record's email resets its status to valid."))
 def email_events(events):
-    result = people.record_email_events(g.tenant_id, events)
-    metrics.count_batch("email-events", {name: result[name] for name in
-                                         ("applied", "stale", "unmatched", "failed")})
-    return result
+    return people.record_email_events(g.tenant_id, events)
 

@@ -23,6 +23,14 @@ class ContactSchema(RecordSchema, PersonFields, AddressFields):
     notes = Text(4000, allow_none=True, load_default=None)
     is_primary = StrictBoolean(load_default=False)
 
+    # _one_name_form, as the document states it: not a non-blank name beside a non-blank
+    # first or last name.
+    CROSS_FIELD_RULES = {"not": {"allOf": [
+        {"required": ["name"], "properties": {"name": {"type": "string", "pattern": r"\S"}}},
+        {"anyOf": [{"required": [part], "properties": {part: {"type": "string",
+                                                              "pattern": r"\S"}}}
+                   for part in ("first_name", "last_name")]}]}}
+
     @validates_schema
     def _one_name_form(self, data, **kwargs):
         """`name` and `first_name`/`last_name` are two forms of one thing: not both at once."""

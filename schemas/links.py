@@ -32,6 +32,9 @@ class DocumentLinkSchema(Schema):
 
 class LinkSchema(StrictSchema):
     EXAMPLE = {"representative": "R-7", "account_number": "A-1001"}
+    # _one_target, as the document states it
+    CROSS_FIELD_RULES = {"oneOf": [{"required": ["account_number"]},
+                                   {"required": ["document_number"]}]}
 
     representative = Key(required=True)
     account_number = Key()

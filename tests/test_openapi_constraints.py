@@ -124,6 +124,8 @@ CONTACT_PATCHES = [
     {"is_primary": ""}, {"is_primary": None}, {"is_primary": "true"}, {"language": None},
     {"language": "  "}, {"language": "xx"}, {"email": ""}, {"email": "no-at-sign"},
     {"name": "", "first_name": "Ada"}, {"account_number": ""}, {"account_number": " A"},
+    {"name": "Ada L", "first_name": "Ada"}, {"name": " ", "last_name": "L"},
+    {"name": "Ada L", "last_name": None},
 ]
 
 
@@ -133,6 +135,24 @@ def test_contact_patches_the_document_admits_the_server_applies(api, spec, body)
     documented = validator(spec, body_schema(spec, "/contacts/{reference}", "patch"))
     answer = api.patch("/contacts/C-1", json=body)
     assert (answer.status_code == 200) == documented.is_valid(body), answer.get_json()
+
+
+LINKS = [{"representative": "R-1", "account_number": "A-1"},
+         {"representative": "R-1", "document_number": "D-1"},
+         {"representative": "R-1", "account_number": "A-1", "document_number": "D-1"},
+         {"representative": "R-1"}, {"representative": "R-1", "account_number": ""}]
+
+
+@pytest.mark.parametrize("link", LINKS, ids=range(len(LINKS)))
+def test_link_items_the_document_admits_the_server_links(api, spec, link):
+    api.put("/representatives/R-1", json={"name": "Grace"})
+    api.put("/accounts/A-1", json={"name": "Acme"})
+    api.put("/documents/D-1", json={"account_number": "A-1", "invoice_date": "2026-11-01",
+                                    "due_date": "2026-12-01"})
+    item = validator(spec, body_schema(spec, "/representatives:link", "post")).is_valid(
+        {"links": [link]})
+    (result,) = api.post("/representatives:link", json={"links": [link]}).get_json()["results"]
+    assert (result["status"] == 200) == item, result
 
 
 def test_a_required_field_cannot_be_cleared_by_put_or_patch(api, spec):

@@ -7,7 +7,8 @@ from flask_smorest.utils import prepare_response
 
 from app.api.body import BodyParser
 from app.api.openapi import (OPENAPI_SETTINGS, PATH_CONVERTERS, PATH_PARAMETER_SCHEMAS,
-                             Examples, StandardResponses, field_rules, shared_components)
+                             SchemaDeclarations, StandardResponses, field_rules,
+                             shared_components)
 from app.api.policy import API_PREFIX
 from app.errors import PROBLEM_MIMETYPE
 from schemas.problem import ProblemSchema
@@ -123,7 +124,7 @@ def reads_only(view):
     return _declare(reads_only=True)(view)
 
 
-api = IngestApi(spec_kwargs={"extra_plugins": [StandardResponses(), Examples()]})
+api = IngestApi(spec_kwargs={"extra_plugins": [StandardResponses(), SchemaDeclarations()]})
 for _converter, _schema in PATH_PARAMETER_SCHEMAS.items():
     api.register_converter(_converter, _schema)
 

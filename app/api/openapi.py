@@ -157,18 +157,24 @@ _EXAMPLE_VALUES = {"date-time": "2026-11-02T08:15:00.000000Z", "date": "2026-11-
                    "boolean": False, "object": {}}
 
 
-class Examples(BasePlugin):
-    """Every schema that declares an EXAMPLE shows it, and every operation gets a request
-    and a response example built from those (read-only fields left out of requests)."""
+class SchemaDeclarations(BasePlugin):
+    """What a schema class declares beside its fields: EXAMPLE (shown as `examples`) and
+    CROSS_FIELD_RULES (JSON Schema for what its validates_schema checks). Every operation
+    then gets a request and a response example built from the examples (read-only fields
+    left out of requests)."""
 
     def init_spec(self, spec):
         super().init_spec(spec)
         self.spec = spec
 
     def schema_helper(self, name, definition, **kwargs):
-        """A schema's EXAMPLE, as its JSON Schema `examples`."""
-        example = getattr(kwargs.get("schema"), "EXAMPLE", None)
-        return {"examples": [example]} if example is not None else None
+        """A schema's EXAMPLE and CROSS_FIELD_RULES, added to its JSON Schema."""
+        schema = kwargs.get("schema")
+        declared = dict(getattr(schema, "CROSS_FIELD_RULES", {}))
+        example = getattr(schema, "EXAMPLE", None)
+        if example is not None:
+            declared["examples"] = [example]
+        return declared
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         """Fill in the examples an operation does not declare itself."""

@@ -55,17 +55,22 @@ class CustomFields(fields.Field):
 
     @staticmethod
     def openapi_schema():
-        """Names by CUSTOM_FIELD_KEY; values a string, a number stored exactly, a boolean or
-        null (an integer is 64-bit; any other number must be exactly a double, magnitude
-        1e-308 or more: send it as a string otherwise)."""
+        """Names by CUSTOM_FIELD_KEY; values a string, a number, a boolean or null.
+
+        A number is a 64-bit integer, or else must be exactly a double of magnitude
+        1e-308 or more. JSON Schema cannot say "exactly a double" (a float always is;
+        2**64 + 1 is not), so the document states the magnitude and says the rest in
+        words.
+        """
         return {"type": "object", "maxProperties": CUSTOM_FIELDS_MAX_KEYS,
                 "propertyNames": {"pattern": CUSTOM_FIELD_KEY.pattern[:-1] + END},
                 "additionalProperties": {"anyOf": [
                     {"type": "string", "maxLength": CUSTOM_FIELD_MAX_STRING},
                     {"type": "integer", "minimum": -_INT64, "maximum": _INT64 - 1},
-                    {"type": "number", "not": {"anyOf": [
-                        {"type": "integer"},
-                        {"exclusiveMinimum": -_SMALLEST_EXACT, "exclusiveMaximum": _SMALLEST_EXACT}]}},
+                    {"type": "number", "not": {"exclusiveMinimum": -_SMALLEST_EXACT,
+                                               "exclusiveMaximum": _SMALLEST_EXACT},
+                     "description": "Any other number must be exactly a double (at most 17 "
+                                    "significant digits): send it as a string otherwise"},
                     {"type": "boolean"}, {"type": "null"}]}}
 
     def _serialize(self, value, attr, obj, **kwargs):

@@ -104,7 +104,7 @@ ACCOUNT_BODIES = [
     {"name": "Acme", "custom_fields": {"tier": "gold", "score": 1.5, "ok": True, "gone": None}},
     {"name": "Acme", "custom_fields": {"a\n": 1}},
     {"name": "Acme", "custom_fields": {"1st": 1}},
-    {"name": "Acme", "custom_fields": {"big": 2 ** 63}},
+    {"name": "Acme", "custom_fields": {"huge": 1.7976931348623157e308, "big": 2 ** 63 - 1}},
     {"name": "Acme", "custom_fields": {"tiny": 5e-324}},
     {"name": "Acme", "custom_fields": {"nested": {"a": 1}}},
     {"name": "Acme", "custom_fields": {"text": "x" * 1001}},
@@ -153,6 +153,19 @@ def test_link_items_the_document_admits_the_server_links(api, spec, link):
         {"links": [link]})
     (result,) = api.post("/representatives:link", json={"links": [link]}).get_json()["results"]
     assert (result["status"] == 200) == item, result
+
+
+def test_a_number_no_double_holds_is_refused_as_the_document_says_in_words(api, spec):
+    value = validator(spec, {"$ref": "#/components/schemas/Account"})
+    body = {"name": "Acme", "custom_fields": {"big": 2 ** 64 + 1}}
+    assert value.is_valid(body)  # JSON Schema cannot say "exactly a double"
+    answer = api.put("/accounts/A-1", json=body)
+    assert answer.status_code == 422
+    assert answer.get_json()["errors"][0]["pointer"] == "#/custom_fields/big"
+    number = [option for option in spec["components"]["schemas"]["Account"]["properties"][
+        "custom_fields"]["anyOf"][0]["additionalProperties"]["anyOf"]
+        if option.get("type") == "number"]
+    assert "exactly a double" in number[0]["description"]
 
 
 def test_a_required_field_cannot_be_cleared_by_put_or_patch(api, spec):
@@ -275,11 +288,13 @@ def test_a_dry_run_that_would_create_answers_a_null_record(api, spec):
 
 
 def test_answers_match_their_named_schemas(api, spec):
-    api.put("/accounts/A-1", json={"name": "Acme"})
+    api.put("/accounts/A-1", json={"name": "Acme", "custom_fields": {
+        "huge": 1.7976931348623155e308, "whole": -1.42294694008727e227, "small": 1.5e-300}})
     api.put("/contacts/C-1", json={"name": "Ada", "account_number": "A-1"})
     api.put("/contacts/C-2", json={"name": "Bob"})
     api.delete("/contacts/C-2")
     answers = {
+        "Account": api.get("/accounts/A-1"),
         "ContactChanges": api.get("/contacts"),
         "ContactVersions": api.get("/contacts:versions"),
         "ContactLookupResult": api.post("/contacts:lookup", json={"keys": ["C-1", "nope"]}),

@@ -22,6 +22,7 @@ def main():
     parser.add_argument("--max-examples", type=int, default=200)
     parser.add_argument("--max-time", type=int, default=None, help="seconds for the whole run")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-config", action="store_true",
                         help="Schemathesis's defaults alone, without tests/schemathesis.toml")
     args = parser.parse_args()
@@ -37,7 +38,7 @@ def main():
         key = create_api_key(create_tenant(f"fuzz-{time.time()}", ["acme.example"]))[1]
         with GunicornServer(url, workers=2) as server:
             result = run_schemathesis(server.url, key, args.max_examples, seed=args.seed,
-                                      max_time=args.max_time,
+                                      max_time=args.max_time, workers=args.workers,
                                       config=None if args.no_config else CONFIG)
     print(result.stdout)
     print(result.stderr, file=sys.stderr)

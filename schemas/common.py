@@ -242,9 +242,6 @@ class StrictBoolean(fields.Boolean):
 class QueryBoolean(fields.Boolean):
     """A flag in a query string: true or false, in any case (Python's requests sends True)."""
 
-    truthy = frozenset({"true", "True", "TRUE"})
-    falsy = frozenset({"false", "False", "FALSE"})
-
     def __init__(self, **kwargs):
         metadata = kwargs.setdefault("metadata", {})
         metadata["description"] = " ".join(filter(None, (
@@ -252,9 +249,10 @@ class QueryBoolean(fields.Boolean):
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if value not in self.truthy | self.falsy:
+        flag = value.lower() if isinstance(value, str) else None
+        if flag not in ("true", "false"):
             raise ValidationError("Not a valid boolean (use true or false).")
-        return value in self.truthy
+        return flag == "true"
 
 
 class StrictDate(fields.Date):

@@ -1,10 +1,11 @@
 """The one database proxy, how it is bound from a URL, and the SQLite writer queue."""
 import fcntl
 import os
+import socket
 import threading
 from contextlib import contextmanager, nullcontext
 
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from peewee import SQL, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect as connect_url
 
 database = DatabaseProxy()
@@ -136,6 +137,61 @@ def database_answers():
         if not database.is_closed():
             database.close()
         return False
+
+
+def _process_identity(pid):
+    """This boot's id, the process id and its start time: one running process, never reused."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            boot_id = boot.read().strip()
+        with open(f"/proc/{pid}/stat") as stat:
+            # The start time is field 22; the command name (field 2) may hold spaces.
+            started = stat.read().rpartition(")")[2].split()[19]
+    except OSError:
+        return None
+    return f"{boot_id}:{pid}:{started}"
+
+
+_HOLDER_PG = SQL("(SELECT pid::text || '@' || backend_start::text FROM pg_stat_activity "
+                 "WHERE pid = pg_backend_pid())")
+
+
+def holder():
+    """Who runs the current request, as stored with a claim: its connection or process.
+
+    On PostgreSQL the request's backend (it ends when the worker dies or the
+    connection is dropped); on SQLite the worker process, which is on this machine.
+    """
+    if is_postgresql():
+        return _HOLDER_PG
+    return _process_identity(os.getpid()) or f"pid:{socket.gethostname()}:{os.getpid()}"
+
+
+def holder_alive(stored):
+    """False when the holder of a claim is known to be gone (its work can never finish)."""
+    if not stored:
+        return True  # claims from before holders were stored: only their age tells
+    if is_postgresql():
+        if "@" not in stored:
+            return True
+        row = database.execute_sql(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity "
+            "WHERE pid::text || '@' || backend_start::text = %s)", (stored,)).fetchone()
+        return bool(row[0])
+    if stored.startswith("pid:"):
+        _, host, pid = stored.split(":", 2)
+        if host != socket.gethostname():
+            return True
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except (OSError, ValueError):
+            return True
+        return True
+    # An SQLite file is written from one machine: another boot's process is gone.
+    pid = stored.split(":")[1]
+    return pid.isdigit() and _process_identity(int(pid)) == stored
 
 
 def writer_queue():

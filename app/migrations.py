@@ -114,6 +114,8 @@ MIGRATIONS = [
      _sequence(_create_tables(ChangeClock),
                lambda: ChangeClock.insert(id=1, xid_offset=0).on_conflict_ignore().execute(),
                _add_columns("sync_runs", started_snapshot=TextField(null=True)))),
+    (10, "idempotency claim holders: a claim whose worker died is taken over at once",
+     _add_columns("idempotency_keys", holder=TextField(null=True))),
 ]
 
 

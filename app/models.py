@@ -398,6 +398,7 @@ class IdempotencyKey(BaseModel):
     claimed_at = DateTimeField(default=utcnow)
     expires_at = DateTimeField()
     status = IntegerField(null=True)       # null while the first request is still running
+    holder = TextField(null=True)          # the connection or process running it (app.db.holder)
     headers = JSONTextField(null=True)
     body = TextField(null=True)
 

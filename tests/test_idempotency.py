@@ -1,10 +1,15 @@
 """Idempotency-Key on POST: replay, reuse, in-flight, expiry, and one transaction with the work."""
 import datetime
+import os
+import subprocess
+import sys
 import threading
 import time
 
+import psycopg
 import pytest
 
+from app.db import _process_identity, database, holder, holder_alive, is_postgresql
 from app.models import Account, IdempotencyKey, utcnow
 from app.services import idempotency
 from helpers import ApiClient, assert_problem
@@ -163,3 +168,88 @@ def test_a_retry_during_the_first_request_is_409_at_once(app, api, monkeypatch):
     replay = api.post("/accounts:batch", json=body, headers=headers)
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.get_json() == first["response"].get_json()
+
+
+def _claim(tenant, key, body, holder):
+    fingerprint = idempotency.fingerprint("POST", "/api/v1/ingest/accounts/A?", body)
+    IdempotencyKey.create(tenant=tenant, key=key, fingerprint=fingerprint, holder=holder,
+                          expires_at=utcnow() + datetime.timedelta(hours=24))
+
+
+def test_a_claim_whose_holder_is_gone_is_taken_over_at_once(api, tenant):
+    """A worker that died (SQLite) or a connection that was dropped (PostgreSQL) blocks nothing."""
+    if is_postgresql():
+        other = psycopg.connect(os.environ["TEST_DATABASE_URL"], autocommit=True)
+        holder = other.execute("SELECT pid::text || '@' || backend_start::text "
+                               "FROM pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()[0]
+        other.close()
+        for _ in range(50):  # the backend ends just after its client closes
+            if not holder_alive(holder):
+                break
+            time.sleep(0.1)
+    else:
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        holder = _process_identity(child.pid)
+        child.kill()
+        child.wait()
+    assert holder and not holder_alive(holder)
+    _claim(tenant, "orphan", b'{"name": "x"}', holder)
+    response = api.post("/accounts/A", data=b'{"name": "x"}', headers={
+        "Idempotency-Key": "orphan", "Content-Type": "application/json"})
+    assert response.status_code == 201
+    replay = api.post("/accounts/A", data=b'{"name": "x"}', headers={
+        "Idempotency-Key": "orphan", "Content-Type": "application/json"})
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert Account.select().count() == 1
+
+
+def test_a_claim_whose_holder_lives_is_still_in_use(api, tenant):
+    _claim(tenant, "alive", b'{"name": "x"}', holder() if not is_postgresql() else None)
+    if is_postgresql():  # this test's own connection is alive: it holds the claim
+        own = database.execute_sql("SELECT pid::text || '@' || backend_start::text "
+                                   "FROM pg_stat_activity WHERE pid = pg_backend_pid()")
+        IdempotencyKey.update(holder=own.fetchone()[0]).execute()
+    response = api.post("/accounts/A", data=b'{"name": "x"}', headers={
+        "Idempotency-Key": "alive", "Content-Type": "application/json"})
+    assert_problem(response, 409, "idempotency-key-in-use")
+    assert Account.select().count() == 0
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="PostgreSQL only")
+def test_a_retry_after_the_request_backend_was_terminated_runs_at_once(app, api, monkeypatch):
+    """pg_terminate_backend mid-batch: the first try is 503 and stores nothing, a retry runs."""
+    from app.services import batch as batch_service
+
+    entered, release = threading.Event(), threading.Event()
+    real_upsert = batch_service.batch_upsert
+
+    def stalled_upsert(*args, **kwargs):
+        result = real_upsert(*args, **kwargs)  # inside the transaction, before commit
+        entered.set()
+        assert release.wait(30)
+        return result
+
+    monkeypatch.setattr(batch_service, "batch_upsert", stalled_upsert)
+    body = {"items": [{"account_number": "A", "name": "a"}, {"account_number": "B", "name": "b"}]}
+    headers = {"Idempotency-Key": "terminated-1"}
+    first = {}
+    worker = threading.Thread(target=lambda: first.update(
+        response=ApiClient(app.test_client(), api.key).post("/accounts:batch", json=body,
+                                                            headers=headers)))
+    worker.start()
+    try:
+        assert entered.wait(30)
+        claim = IdempotencyKey.get(IdempotencyKey.key == "terminated-1")
+        pid = int(claim.holder.partition("@")[0])
+        with psycopg.connect(os.environ["TEST_DATABASE_URL"], autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+    finally:
+        release.set()
+        worker.join(30)
+    assert_problem(first["response"], 503, "internal-error")
+    assert Account.select().count() == 0
+    monkeypatch.setattr(batch_service, "batch_upsert", real_upsert)
+    retry = api.post("/accounts:batch", json=body, headers=headers)
+    assert retry.status_code == 200, retry.get_json()
+    assert [r["status"] for r in retry.get_json()["results"]] == [201, 201]
+    assert Account.select().count() == 2

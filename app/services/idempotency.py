@@ -2,14 +2,14 @@
 import datetime
 import hashlib
 
-from app.db import short_write
+from app.db import holder, holder_alive, short_write
 from app.errors import (IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed,
                         parameter_error)
 from app.models import IdempotencyKey, utcnow
 
 KEEP_FOR = datetime.timedelta(hours=24)
-# A claim whose request has not finished after this long is taken to have died with its
-# worker; a retry may then run the request again.
+# A claim whose holder (its database connection or worker process) is gone is taken over at
+# once; one whose holder lives on but has not finished after this long is taken to be stuck.
 ABANDONED_AFTER = datetime.timedelta(minutes=5)
 
 
@@ -54,7 +54,7 @@ def claim(tenant_id, key, request_fingerprint):
                                           IdempotencyKey.expires_at < now).execute()
             inserted = (IdempotencyKey.insert(tenant=tenant_id, key=key,
                                               fingerprint=request_fingerprint, claimed_at=now,
-                                              expires_at=now + KEEP_FOR)
+                                              expires_at=now + KEEP_FOR, holder=holder())
                         .on_conflict(conflict_target=[IdempotencyKey.tenant, IdempotencyKey.key],
                                      action="IGNORE")
                         .returning(IdempotencyKey.id).execute())
@@ -66,7 +66,8 @@ def claim(tenant_id, key, request_fingerprint):
             "This Idempotency-Key was used for a different request in the last 24 hours.")
     if stored.status is not None:
         return stored
-    if stored.claimed_at > now - ABANDONED_AFTER or not _take_over(stored, now):
+    abandoned = stored.claimed_at <= now - ABANDONED_AFTER or not holder_alive(stored.holder)
+    if not abandoned or not _take_over(stored, now):
         raise IdempotencyKeyInUse("A request with this Idempotency-Key is still running; "
                                   "retry after it has finished.", headers={"Retry-After": "1"})
     return None
@@ -75,7 +76,7 @@ def claim(tenant_id, key, request_fingerprint):
 def _take_over(stored, now):
     """Claim a key whose first request died with its worker; False if another retry won."""
     with short_write():
-        return bool(IdempotencyKey.update(claimed_at=now)
+        return bool(IdempotencyKey.update(claimed_at=now, holder=holder())
                     .where(IdempotencyKey.id == stored.id, IdempotencyKey.status.is_null(),
                            IdempotencyKey.claimed_at == stored.claimed_at).execute())
 

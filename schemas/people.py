@@ -13,6 +13,9 @@ EVENT_TYPES = ("delivered", "bounced", "complained")
 class UpsertArgsSchema(QuerySchema):
     dry_run = QueryBoolean(load_default=False, metadata={
         "description": "true: answer what would happen and change nothing"})
+    update_name = QueryBoolean(load_default=False, metadata={
+        "description": "true: a record found by its name takes the name sent (by default it "
+                       "keeps its stored name: the name was the search, not new data)"})
 
 
 class PartySchema(RecordSchema, PersonFields):
@@ -33,7 +36,14 @@ _MATCH_FIELDS = {
         "description": "How the record was found; null when it was created"}),
     "distance": fields.Integer(dump_only=True, allow_none=True, metadata={
         "description": "Levenshtein distance of a name match"}),
+    "name_kept": fields.Boolean(dump_only=True, metadata={
+        "description": "true: found by its name, the record kept its stored name and the "
+                       "name sent was not applied (update_name=true applies it)"}),
+    "reactivated": fields.Boolean(dump_only=True, metadata={
+        "description": "true: the record matched was archived (no active one matched) and "
+                       "is active again"}),
 }
+_MATCH_EXAMPLE = {"name_kept": False, "reactivated": False}
 
 
 class ContactUpsertSchema(ContactSchema):
@@ -49,26 +59,34 @@ class PartyUpsertSchema(PartySchema):
 
 
 class ContactUpsertResultSchema(ContactSchema):
-    EXAMPLE = {**ContactSchema.EXAMPLE, "matched_by": "email", "distance": None}
+    EXAMPLE = {**ContactSchema.EXAMPLE, "matched_by": "email", "distance": None,
+               **_MATCH_EXAMPLE}
     matched_by = _MATCH_FIELDS["matched_by"]
     distance = _MATCH_FIELDS["distance"]
+    name_kept = _MATCH_FIELDS["name_kept"]
+    reactivated = _MATCH_FIELDS["reactivated"]
 
 
 class RepresentativeUpsertResultSchema(RepresentativeSchema):
-    EXAMPLE = {**RepresentativeSchema.EXAMPLE, "matched_by": "name", "distance": 1}
+    EXAMPLE = {**RepresentativeSchema.EXAMPLE, "matched_by": "name", "distance": 1,
+               "name_kept": True, "reactivated": False}
     matched_by = _MATCH_FIELDS["matched_by"]
     distance = _MATCH_FIELDS["distance"]
+    name_kept = _MATCH_FIELDS["name_kept"]
+    reactivated = _MATCH_FIELDS["reactivated"]
 
 
 class PartyUpsertResultSchema(Schema):
     """The contact or representative written, with how it was found and which kind it is."""
 
     EXAMPLE = {"party_type": "contact", "matched_by": "email", "distance": None,
-               "record": ContactSchema.EXAMPLE}
+               **_MATCH_EXAMPLE, "record": ContactSchema.EXAMPLE}
 
     party_type = fields.String(required=True, metadata={"enum": ["contact", "representative"]})
     matched_by = _MATCH_FIELDS["matched_by"]
     distance = _MATCH_FIELDS["distance"]
+    name_kept = _MATCH_FIELDS["name_kept"]
+    reactivated = _MATCH_FIELDS["reactivated"]
     record = Typed(ContactSchema, RepresentativeSchema, required=True, metadata={
         "description": "The contact or representative"})
 
@@ -82,6 +100,8 @@ class UpsertDryRunSchema(Schema):
                                          "description": "Party upserts only"})
     matched_by = _MATCH_FIELDS["matched_by"]
     distance = _MATCH_FIELDS["distance"]
+    name_kept = _MATCH_FIELDS["name_kept"]
+    reactivated = _MATCH_FIELDS["reactivated"]
     record = Typed(ContactSchema, RepresentativeSchema, required=True, allow_none=True,
                    metadata={"description": "The matched record as it is now; null when "
                                             "the upsert would create one"})

@@ -67,7 +67,7 @@ def test_first_and_last_name_make_the_full_name(account):
     contact(account, "C1", first_name="John", last_name="Smith")
     body = account.put(UPSERT, json={"first_name": "Jon", "last_name": "Smith"}).get_json()
     assert body["reference"] == "C1" and body["matched_by"] == "name"
-    assert (body["first_name"], body["last_name"]) == ("Jon", "Smith")
+    assert (body["first_name"], body["last_name"], body["name_kept"]) == ("John", "Smith", True)
 
 
 def test_email_is_matched_first_and_beats_a_name(account):
@@ -312,9 +312,8 @@ def test_the_candidate_filter_never_loses_a_match(api, tenant):
     from rapidfuzz.distance import Levenshtein
 
     from app.models import Representative as Rep
-    from app.services.people import allowed_distance, find_match
+    from app.services.matching import allowed_distance, find_match, name_key
     from app.services.representatives import REPRESENTATIVES
-    from app.services.resources import name_key
 
     rng = random.Random(7)
     alphabet = "abcdeé ñ"

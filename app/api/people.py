@@ -2,7 +2,7 @@
 from flask import g, jsonify, url_for
 
 from app.api import IngestBlueprint, singular
-from app.api.body import sync_run_from_request
+from app.api.body import SYNC_RUN_HEADER, preconditions_from_request, sync_run_from_request
 from app.api.collections import bulk_post
 from app.models import Tenant
 from app.services import people
@@ -22,13 +22,22 @@ _RECORD_ENDPOINTS = {CONTACTS: "contacts.ContactRecord",
                      REPRESENTATIVES: "representatives.RepresentativeRecord"}
 _PARTY_TYPES = {CONTACTS: "contact", REPRESENTATIVES: "representative"}
 _OK = ("Matched and changed (or unchanged). With dry_run=true: {dry_run, would: create | "
-       "update, matched_by, distance, record}, and nothing is changed.")
+       "update, matched_by, distance, name_kept, reactivated, record}, and nothing is "
+       "changed.")
 
 
 def _match_fields(result):
     match = result.match
     return {"matched_by": match.matched_by if match else None,
-            "distance": match.distance if match else None}
+            "distance": match.distance if match else None,
+            "name_kept": result.name_kept, "reactivated": result.reactivated}
+
+
+def _options(dry_run, update_name):
+    """The upsert as the request asks for it: flags, Sync-Run, If-Match / If-None-Match."""
+    return people.UpsertOptions(dry_run=dry_run, update_name=update_name,
+                                sync_run=sync_run_from_request(),
+                                preconditions=preconditions_from_request())
 
 
 def _answer(result, party=False):
@@ -59,28 +68,46 @@ def _answers(result_schema):
 
 
 _MATCHING = (
-    "Finds the person by email (case-insensitive), else by name: Levenshtein distance, "
-    "case-insensitive, at most min(2, 20% of the shorter name). One match is updated like a "
-    "PATCH (200, matched_by says how); none is created with a generated reference (201; "
-    "creating needs a name and a language, else 422); two or more equally close matches are "
-    "409 listing the candidates, and nothing changes. dry_run=true answers what would happen "
-    "and changes nothing.")
+    "Finds the person by email (NFC; the local part case-insensitive but never folded: "
+    "straße is not strasse), else by name (NFC, case-insensitive, Levenshtein distance at "
+    "most min(2, 20% of the shorter name)). Active records match first; an archived one "
+    "only when no active one does, and it is made active again (reactivated: true). One "
+    "match is updated like a PATCH (200, matched_by says how); found by its name, it keeps "
+    "its stored name (name_kept: true) unless update_name=true. None is created with a "
+    "generated reference (201; creating needs a name and a language, else 422). Two or more "
+    "equally close matches are 409 listing the candidates and saying how to tell them "
+    "apart, and nothing changes. If-Match applies to the matched record (412 with its ETag "
+    "when stale; 412 when nobody matched); If-None-Match: * only creates. dry_run=true "
+    "answers what would happen and changes nothing.")
+
+_PRECONDITION_HEADERS = [
+    {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+     "description": 'Only write when the matched record is at this version ("3"); 412 when '
+                    "it is not, or when nobody matched."},
+    {"in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"},
+     "description": "`*`: only create, 412 when a record matched."},
+]
+_PARTY_SYNC_RUN_HEADER = dict(SYNC_RUN_HEADER, description=(
+    "The id of a running sync run of the collection the person goes to (contacts or "
+    "representatives): the record counts as seen (no new version)."))
 
 
 def _register_upsert(path, resource, body_schema, result_schema, summary):
     @blp.route(path, endpoint=f"upsert_{resource.name}", methods=["PUT"])
     @blp.doc(summary=summary, operationId=f"upsertAccount{singular(resource)}",
              responses=_answers(result_schema), description=_MATCHING)
+    @blp.headers(*_PRECONDITION_HEADERS, SYNC_RUN_HEADER)
     @blp.query(UpsertArgsSchema())
     @blp.arguments(body_schema)
     @blp.response(200, result_schema, description=_OK)
     @blp.alt_response(201, schema=result_schema, success=True, description="Created")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
-    def upsert(data, account_number, dry_run):
-        return _answer(people.upsert_person(resource, g.tenant_id, account_number, data, dry_run,
-                                            sync_run_from_request()))
+    def upsert(data, account_number, dry_run, update_name):
+        return _answer(people.upsert_person(resource, g.tenant_id, account_number, data,
+                                            _options(dry_run, update_name)))
     return upsert
 
 
@@ -102,17 +129,19 @@ _register_upsert("/accounts/<account_number>/representatives/upsert", REPRESENTA
          description="An email whose domain is one of the tenant's internal domains goes to "
                      "the representatives (matched over the whole tenant, then linked to the "
                      "account), any other to the account's contacts. " + _MATCHING)
+@blp.headers(*_PRECONDITION_HEADERS, _PARTY_SYNC_RUN_HEADER)
 @blp.query(UpsertArgsSchema())
 @blp.arguments(PartyUpsertSchema(partial=True))
 @blp.response(200, PartyUpsertResultSchema(), description=_OK)
 @blp.alt_response(201, schema=PartyUpsertResultSchema(), success=True, description="Created")
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
+@blp.alt_response(412, response="PRECONDITION_FAILED")
 @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
-def upsert_party(data, account_number, dry_run):
+def upsert_party(data, account_number, dry_run, update_name):
     tenant = Tenant.get_by_id(g.tenant_id)
-    return _answer(people.upsert_party(tenant, account_number, data, dry_run,
-                                       sync_run_from_request()), party=True)
+    return _answer(people.upsert_party(tenant, account_number, data,
+                                       _options(dry_run, update_name)), party=True)
 
 
 @bulk_post(blp, "/email-events", "email_events", "recordEmailEvents",

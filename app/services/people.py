@@ -1,15 +1,9 @@
 """People without references: matching upserts, party routing and email delivery status.
 
-Matching (seeds 000 and 002) looks, in order, for the record with the same
-email (email_key, case-insensitive) and then for the record whose full name is
-closest by Levenshtein distance (rapidfuzz), a match when the distance is at
-most min(2, 20% of the shorter name's length). Candidates for a name are read
-through an index on the name's length and narrowed by anchors (_could_match).
-
-An upsert matches and writes inside one write transaction of the tenant,
-which every writer of the tenant takes first (app/db.py): concurrent
-identical upserts of a new person therefore create it once, and no new lock
-or lock order is added.
+Which record an upsert means is found by services/matching.py. An upsert
+matches and writes inside one write transaction of the tenant, which every
+writer of the tenant takes first (app/db.py): concurrent identical upserts of
+a new person therefore create it once, and no new lock or lock order is added.
 """
 import datetime
 import uuid
@@ -17,109 +11,49 @@ from dataclasses import dataclass
 
 from marshmallow import ValidationError
 
-from peewee import fn
-from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
-
 from app.db import database
-from app.errors import Conflict, NotFound, ValidationFailed, field_error, field_errors
+from app.errors import (NotFound, PreconditionFailed, ValidationFailed, field_error,
+                        field_errors)
 from app.models import Account, Contact, EmailStatus, Representative
 from app.services import statements
 from app.services.changes import write_transaction
 from app.services.contacts import CONTACTS
 from app.services.emails import email_key
 from app.services.links import ACCOUNT_LINKS, link
+from app.services.matching import find_match, name_key
+from app.services.records import NO_PRECONDITIONS
 from app.services.representatives import REPRESENTATIVES
-from app.services.resources import name_key
 from app.services.sync import mark_seen
 from app.services.tenants import is_internal_email
 from app.services.writes import WriteItem, apply_writes
 from schemas.people import EmailEventSchema
 
-MAX_NAME_DISTANCE = 2
-MAX_NAME_DISTANCE_SHARE = 0.2
 EVENT_STATUS = {"delivered": "valid", "bounced": "bounced", "complained": "complained"}
 
 
 @dataclass(frozen=True)
-class Match:
-    key: str
-    matched_by: str        # "email" or "name"
-    distance: int = None   # for a name match
+class UpsertOptions:
+    """How an upsert is asked for: the query flags and the headers it honours."""
 
-
-def allowed_distance(first, second):
-    """The largest distance at which two names still match."""
-    return min(MAX_NAME_DISTANCE, MAX_NAME_DISTANCE_SHARE * min(len(first), len(second)))
-
-
-def _ambiguous(matched_by, keys, resource, distance=None):
-    detail = (f"{len(keys)} {resource.name} have this email address" if matched_by == "email"
-              else f"{len(keys)} {resource.name} are equally close to this name "
-                   f"(distance {distance})")
-    return Conflict(detail + "; nothing was changed. Give the email address, or write to one "
-                    "of them by reference.", candidates=sorted(keys), matched_by=matched_by)
-
-
-def find_match(resource, tenant_id, email, full_name, account_number=None):
-    """The one record these details match (None: no match); Conflict when several do.
-
-    `account_number` narrows the search to that account's contacts.
-    """
-    model, key_column = resource.model, resource.key_column
-    scope = [model.tenant == tenant_id]
-    if account_number is not None:
-        scope.append(model.account_number == account_number)
-    if email:
-        keys = [key for (key,) in model.select(key_column).where(
-            *scope, model.email_key == email_key(email)).tuples()]
-        if len(keys) > 1:
-            raise _ambiguous("email", keys, resource)
-        if keys:
-            return Match(keys[0], "email")
-    wanted = name_key(full_name)
-    if not wanted:
-        return None
-    candidates = dict(model.select(key_column, model.name_key).where(
-        *scope, *_could_match(model, wanted)).tuples())
-    scored = process.extract(wanted, candidates, scorer=Levenshtein.distance,
-                             score_cutoff=MAX_NAME_DISTANCE, limit=None)
-    close = [(key, distance) for name, distance, key in scored
-             if distance <= allowed_distance(wanted, name)]
-    if not close:
-        return None
-    best = min(distance for _, distance in close)
-    keys = [key for key, distance in close if distance == best]
-    if len(keys) > 1:
-        raise _ambiguous("name", keys, resource, best)
-    return Match(keys[0], "name", best)
-
-
-def _could_match(model, wanted):
-    """Conditions every name within the allowed distance of `wanted` meets (a superset).
-
-    A match needs lengths within 2. And it keeps an anchor: with at most two
-    edits (names of 10 characters and more) either the stored name's first
-    two characters survive, or its last two, or both edits fall on those ends
-    and its characters 3-4 survive, moved by at most one place; a name of
-    5-9 characters allows one edit, which cannot break both ends; shorter
-    names must be equal. Read through a covering index on (tenant, length,
-    name, key), this leaves a few thousand candidates among 100,000 people.
-    """
-    length = len(wanted)
-    return [model.name_length.between(length - MAX_NAME_DISTANCE, length + MAX_NAME_DISTANCE),
-            (fn.SUBSTR(model.name_key, 1, 2) == wanted[:2])
-            | (fn.SUBSTR(model.name_key, model.name_length - 1, 2) == wanted[-2:])
-            | fn.SUBSTR(model.name_key, 3, 2).in_([wanted[1:3], wanted[2:4], wanted[3:5]])]
+    dry_run: bool = False
+    update_name: bool = False      # a record found by its name takes the name sent
+    sync_run: str = None           # Sync-Run: the record counts as seen by that run
+    preconditions: object = NO_PRECONDITIONS  # If-Match / If-None-Match, on the matched record
 
 
 @dataclass
 class UpsertResult:
     row: object            # the record written (None on a dry run that would create)
     created: bool
-    match: Match = None
+    match: object = None   # matching.Match, or None
     dry_run: bool = False
     resource: object = None
+    name_kept: bool = False  # found by its name, it kept its stored name
+
+    @property
+    def reactivated(self):
+        """The matched record was archived and the write made (or would make) it active."""
+        return self.match is not None and self.match.archived
 
 
 def _require_account(tenant_id, account_number):
@@ -138,7 +72,26 @@ def _creation_errors(resource, values):
     return errors
 
 
-def upsert_person(resource, tenant_id, account_number, data, dry_run=False, sync_run=None):
+def _check_creation(resource, data, options):
+    """Raise what stops an upsert that matched nobody from creating the record."""
+    if options.preconditions.if_match is not None:
+        raise PreconditionFailed(f"No {resource.label} matched, so If-Match cannot match; "
+                                 "nothing was created.")
+    errors = _creation_errors(resource, data)
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _written_fields(resource, data, match, options):
+    """What a match is patched with, and whether its name was kept: found by its name, the
+    name sent was the search, not new data (unless update_name asks for it)."""
+    if match.matched_by != "name" or options.update_name:
+        return data, False
+    return {name: value for name, value in data.items()
+            if name not in resource.name_fields}, True
+
+
+def upsert_person(resource, tenant_id, account_number, data, options=UpsertOptions()):
     """Match a contact (among the account's) or a representative (the tenant's) and PATCH it,
     or create it with a generated reference; a representative is then linked to the account.
     """
@@ -149,37 +102,39 @@ def upsert_person(resource, tenant_id, account_number, data, dry_run=False, sync
                 "account_number", "Must be the account in the path, or left out.")])
         data = dict(data, account_number=account_number)
     scope = account_number if is_contact else None
-    if dry_run:
+    if options.dry_run:
         _require_account(tenant_id, account_number)
         match = find_match(resource, tenant_id, data.get("email"), resource.full_name(data), scope)
         if match is None:
-            errors = _creation_errors(resource, data)
-            if errors:
-                raise ValidationFailed(errors)
-        row = resource.find(tenant_id, match.key) if match else None
-        return UpsertResult(row, match is None, match, dry_run=True, resource=resource)
+            _check_creation(resource, data, options)
+            return UpsertResult(None, True, None, dry_run=True, resource=resource)
+        row = resource.find(tenant_id, match.key)
+        options.preconditions.check(row)
+        return UpsertResult(row, False, match, dry_run=True, resource=resource,
+                            name_kept=_written_fields(resource, data, match, options)[1])
     with write_transaction(tenant_id) as txn:
         # Matching writers of one scope go one at a time: each sees who the last one created.
         txn.lock_keys(resource.name, [])
         txn.lock_rules(resource.name, [f"match:{scope}"])
         _require_account(tenant_id, account_number)
         match = find_match(resource, tenant_id, data.get("email"), resource.full_name(data), scope)
+        name_kept = False
         if match is not None:
-            item = WriteItem(match.key, data, "patch")
+            written, name_kept = _written_fields(resource, data, match, options)
+            item = WriteItem(match.key, written, "patch", options.preconditions)
         else:
-            errors = _creation_errors(resource, data)
-            if errors:
-                raise ValidationFailed(errors)
-            item = WriteItem(uuid.uuid4().hex, dict(resource.defaults(), **data), "create")
+            _check_creation(resource, data, options)
+            item = WriteItem(uuid.uuid4().hex, dict(resource.defaults(), **data), "create",
+                             options.preconditions)
         outcome = apply_writes(resource, txn, [item])[0]
         if outcome.error is not None:
             raise outcome.error
-        if sync_run is not None:
-            mark_seen(tenant_id, resource, sync_run, [outcome.key])
+        if options.sync_run is not None:
+            mark_seen(tenant_id, resource, options.sync_run, [outcome.key])
         if not is_contact:
             link(tenant_id, ACCOUNT_LINKS, outcome.key, account_number)
         return UpsertResult(resource.with_related(tenant_id, outcome.row), match is None, match,
-                            resource=resource)
+                            resource=resource, name_kept=name_kept)
 
 
 # Fields a party body may carry, and where a representative keeps what a contact calls
@@ -188,15 +143,14 @@ PARTY_FIELDS_FOR_REPRESENTATIVES = {"notes": "extra_info"}
 CONTACT_ONLY_PARTY_FIELDS = ("is_primary",)
 
 
-def upsert_party(tenant, account_number, data, dry_run=False, sync_run=None):
+def upsert_party(tenant, account_number, data, options=UpsertOptions()):
     """Route by the email's domain: the tenant's own staff are representatives, others contacts."""
     email = data.get("email")
     if email and is_internal_email(tenant, email):
         routed = {PARTY_FIELDS_FOR_REPRESENTATIVES.get(name, name): value
                   for name, value in data.items() if name not in CONTACT_ONLY_PARTY_FIELDS}
-        return upsert_person(REPRESENTATIVES, tenant.id, account_number, routed, dry_run,
-                             sync_run)
-    return upsert_person(CONTACTS, tenant.id, account_number, data, dry_run, sync_run)
+        return upsert_person(REPRESENTATIVES, tenant.id, account_number, routed, options)
+    return upsert_person(CONTACTS, tenant.id, account_number, data, options)
 
 
 # -- email delivery events ------------------------------------------------------------------
@@ -289,7 +243,7 @@ def _set_email_status(txn, address, status):
 
 
 def backfill_person_keys(resource, chunk=1000):
-    """Compute email_key, name_key and name_length of stored people (migration 7)."""
+    """Compute email_key, name_key and name_length of every stored person (migrations 7, 11)."""
     model = resource.model
     fields = ("email",) + resource.name_fields
     p = database.param
@@ -308,3 +262,31 @@ def backfill_person_keys(resource, chunk=1000):
             updates.append((email_key(values["email"]), key, len(key) if key else None, row[0]))
         database.cursor().executemany(sql, updates)
         last_id = rows[-1][0]
+
+
+def rekey_email_statuses(chunk=1000):
+    """Re-derive the address of each stored email status from its old key (migration 11).
+
+    The old key was casefolded, so it re-derives to itself for every address
+    without non-ASCII letters; where two old keys now make one address, the
+    newer status is kept.
+    """
+    last_id = 0
+    while True:
+        rows = list(EmailStatus.select().where(EmailStatus.id > last_id)
+                    .order_by(EmailStatus.id).limit(chunk))
+        if not rows:
+            return
+        for row in rows:
+            new_key = email_key(row.email_key)
+            if new_key == row.email_key:
+                continue
+            other = EmailStatus.get_or_none(EmailStatus.tenant == row.tenant_id,
+                                            EmailStatus.email_key == new_key)
+            if other is not None and other.occurred_at >= row.occurred_at:
+                row.delete_instance()
+                continue
+            if other is not None:
+                other.delete_instance()
+            EmailStatus.update(email_key=new_key).where(EmailStatus.id == row.id).execute()
+        last_id = rows[-1].id

@@ -1,0 +1,171 @@
+"""Finding the person an upsert means (SPEC 5; seeds 000 and 002).
+
+Matching looks for the record with the same email (email_key: NFC, the local
+part case-insensitive but never folded, services/emails.py), else for the
+record whose full name (name_key: NFC, casefolded) is closest by Levenshtein
+distance (rapidfuzz), a match when the distance is at most min(2, 20% of the
+shorter name's length). Active records match first: the whole rule runs over
+them, and only when it finds nobody over the archived ones. Candidates for a
+name are read through an index on the name's length and narrowed by anchors
+(_could_match).
+"""
+import unicodedata
+from dataclasses import dataclass
+
+from peewee import fn
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from app.errors import Conflict
+from app.services.emails import email_key
+
+MAX_NAME_DISTANCE = 2
+MAX_NAME_DISTANCE_SHARE = 0.2
+_LISTED_CANDIDATES = 10
+
+
+def name_key(full_name):
+    """A full name as matching compares it: NFC, casefolded, runs of whitespace one space."""
+    if not full_name:
+        return None
+    folded = unicodedata.normalize("NFC", full_name).casefold()
+    return unicodedata.normalize("NFC", " ".join(folded.split())) or None
+
+
+@dataclass(frozen=True)
+class Match:
+    key: str
+    matched_by: str        # "email" or "name"
+    distance: int = None   # for a name match
+    archived: bool = False  # the record was archived: writing to it makes it active
+
+
+def allowed_distance(first, second):
+    """The largest distance at which two names still match."""
+    return min(MAX_NAME_DISTANCE, MAX_NAME_DISTANCE_SHARE * min(len(first), len(second)))
+
+
+def find_match(resource, tenant_id, email, full_name, account_number=None):
+    """The one record these details match (None: no match); Conflict when several do.
+
+    Active records first (by email, then by name), then archived ones.
+    `account_number` narrows the search to that account's contacts.
+    """
+    model = resource.model
+    scope = [model.tenant == tenant_id]
+    if account_number is not None:
+        scope.append(model.account_number == account_number)
+    by_email = _by_email(resource, scope, email) if email else []
+    by_name = None
+    for archived in (False, True):
+        keys = [key for key, is_archived in by_email if is_archived == archived]
+        if len(keys) > 1:
+            raise _ambiguous(resource, tenant_id, "email", keys, email, account_number,
+                             archived=archived)
+        if keys:
+            return Match(keys[0], "email", archived=archived)
+        if by_name is None:
+            by_name = _by_name(resource, scope, name_key(full_name))
+        close = [(key, distance) for key, distance, is_archived in by_name
+                 if is_archived == archived]
+        if close:
+            best = min(distance for _, distance in close)
+            keys = [key for key, distance in close if distance == best]
+            if len(keys) > 1:
+                raise _ambiguous(resource, tenant_id, "name", keys, full_name, account_number,
+                                 archived=archived, distance=best, email=email)
+            return Match(keys[0], "name", best, archived)
+    return None
+
+
+def _by_email(resource, scope, email):
+    """[(key, archived)] of the records with this address."""
+    model = resource.model
+    return [(key, archived_at is not None) for key, archived_at in model.select(
+        resource.key_column, model.archived_at).where(
+        *scope, model.email_key == email_key(email)).tuples()]
+
+
+def _by_name(resource, scope, wanted):
+    """[(key, distance, archived)] of the records whose name is within the rule of `wanted`."""
+    if not wanted:
+        return []
+    model, key_column = resource.model, resource.key_column
+    candidates = dict(model.select(key_column, model.name_key).where(
+        *scope, *_could_match(model, wanted)).tuples())
+    scored = process.extract(wanted, candidates, scorer=Levenshtein.distance,
+                             score_cutoff=MAX_NAME_DISTANCE, limit=None)
+    close = {key: distance for name, distance, key in scored
+             if distance <= allowed_distance(wanted, name)}
+    if not close:
+        return []
+    # Read apart from the covering index the candidates came through: only for the few close.
+    archived = {key for (key,) in model.select(key_column).where(
+        *scope, key_column.in_(list(close)), model.archived_at.is_null(False)).tuples()}
+    return [(key, distance, key in archived) for key, distance in close.items()]
+
+
+def _could_match(model, wanted):
+    """Conditions every name within the allowed distance of `wanted` meets (a superset).
+
+    A match needs lengths within 2. And it keeps an anchor: with at most two
+    edits (names of 10 characters and more) either the stored name's first
+    two characters survive, or its last two, or both edits fall on those ends
+    and its characters 3-4 survive, moved by at most one place; a name of
+    5-9 characters allows one edit, which cannot break both ends; shorter
+    names must be equal. Read through a covering index on (tenant, length,
+    name, key), this leaves a few thousand candidates among 100,000 people.
+    """
+    length = len(wanted)
+    return [model.name_length.between(length - MAX_NAME_DISTANCE, length + MAX_NAME_DISTANCE),
+            (fn.SUBSTR(model.name_key, 1, 2) == wanted[:2])
+            | (fn.SUBSTR(model.name_key, model.name_length - 1, 2) == wanted[-2:])
+            | fn.SUBSTR(model.name_key, 3, 2).in_([wanted[1:3], wanted[2:4], wanted[3:5]])]
+
+
+def _ambiguous(resource, tenant_id, matched_by, keys, sent, account_number, archived,
+               distance=None, email=None):
+    """409: what was ambiguous, the candidates, and how the caller can say which one it means."""
+    keys = sorted(keys)
+    label = resource.label + "s"
+    whose = (f"of account {account_number!r}" if account_number is not None
+             else "of this tenant")
+    kind = "archived " if archived else ""
+    none_active = " (no active one matched)" if archived else ""
+    listed = _describe(resource, tenant_id, keys)
+    by_reference = f"PUT or PATCH /{resource.name}/{{reference}}"
+    if matched_by == "email":
+        detail = (f"{len(keys)} {kind}{label} {whose} have the email address {sent!r}"
+                  f"{none_active}: {listed}. The address cannot tell which one you mean, so "
+                  f"nothing was changed. Write to the one you mean by its reference "
+                  f"({by_reference}), or give the others an address of their own first.")
+    else:
+        how_close = (f"have the name {sent!r}" if distance == 0 else
+                     f"are equally close to the name {sent!r} (distance {distance})")
+        detail = (f"{len(keys)} {kind}{label} {whose} {how_close}{none_active}: {listed}. "
+                  "The name cannot tell which one you mean, so nothing was changed. ")
+        if email:
+            detail += (f"The email address {email!r} matched none of them: "
+                       + ("send the exact stored name of the one you mean, or " if distance
+                          else "")
+                       + f"write to it by its reference ({by_reference}) and give it this "
+                       "address, so that later upserts find it by email.")
+        else:
+            detail += ("Send the email address of the one you mean, "
+                       + ("or its exact stored name, " if distance else "")
+                       + f"or write to it by its reference ({by_reference}).")
+    extra = {"distance": distance} if matched_by == "name" else {}
+    return Conflict(detail, candidates=keys, matched_by=matched_by, archived=archived, **extra)
+
+
+def _describe(resource, tenant_id, keys):
+    """'C1 (Ann Lee), C2 (Bob Roe)': the first candidates with their stored names."""
+    model = resource.model
+    columns = [resource.key_column] + [getattr(model, name) for name in resource.name_fields]
+    shown = keys[:_LISTED_CANDIDATES]
+    names = {row[0]: resource.full_name(dict(zip(resource.name_fields, row[1:])))
+             for row in model.select(*columns).where(
+                 model.tenant == tenant_id, resource.key_column.in_(shown)).tuples()}
+    parts = [f"{key} ({names[key]})" if names.get(key) else key for key in shown]
+    more = len(keys) - len(shown)
+    return ", ".join(parts) + (f" and {more} more" if more > 0 else "")

@@ -116,6 +116,9 @@ MIGRATIONS = [
                _add_columns("sync_runs", started_snapshot=TextField(null=True)))),
     (10, "idempotency claim holders: a claim whose worker died is taken over at once",
      _add_columns("idempotency_keys", holder=TextField(null=True))),
+    (11, "matching keys and search text in NFC; email local parts case-insensitive, unfolded",
+     lambda: __import__("app.services.people", fromlist=["rederive_matching_keys"])
+     .rederive_matching_keys()),
 ]
 
 

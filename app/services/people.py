@@ -290,3 +290,15 @@ def rekey_email_statuses(chunk=1000):
                 other.delete_instance()
             EmailStatus.update(email_key=new_key).where(EmailStatus.id == row.id).execute()
         last_id = rows[-1].id
+
+
+def rederive_matching_keys():
+    """Migration 11: every stored matching key and search text under the NFC, unfolded rules."""
+    from app.services.registry import RESOURCES, people
+    from app.services.search import backfill_search_text
+
+    for resource in RESOURCES.values():
+        backfill_search_text(resource, every_row=True)
+    for resource in people():
+        backfill_person_keys(resource)
+    rekey_email_statuses()

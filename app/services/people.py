@@ -91,6 +91,19 @@ def _written_fields(resource, data, match, options):
             if name not in resource.name_fields}, True
 
 
+def _plan(resource, tenant_id, account_number, data, options):
+    """(match, write item, name kept): what an upsert does, a dry run and a real one alike."""
+    _require_account(tenant_id, account_number)
+    scope = account_number if resource is CONTACTS else None
+    match = find_match(resource, tenant_id, data.get("email"), resource.full_name(data), scope)
+    if match is None:
+        _check_creation(resource, data, options)
+        return None, WriteItem(uuid.uuid4().hex, dict(resource.defaults(), **data), "create",
+                               options.preconditions), False
+    written, name_kept = _written_fields(resource, data, match, options)
+    return match, WriteItem(match.key, written, "patch", options.preconditions), name_kept
+
+
 def upsert_person(resource, tenant_id, account_number, data, options=UpsertOptions()):
     """Match a contact (among the account's) or a representative (the tenant's) and PATCH it,
     or create it with a generated reference; a representative is then linked to the account.
@@ -101,31 +114,18 @@ def upsert_person(resource, tenant_id, account_number, data, options=UpsertOptio
             raise ValidationFailed([field_error(
                 "account_number", "Must be the account in the path, or left out.")])
         data = dict(data, account_number=account_number)
-    scope = account_number if is_contact else None
     if options.dry_run:
-        _require_account(tenant_id, account_number)
-        match = find_match(resource, tenant_id, data.get("email"), resource.full_name(data), scope)
-        if match is None:
-            _check_creation(resource, data, options)
-            return UpsertResult(None, True, None, dry_run=True, resource=resource)
-        row = resource.find(tenant_id, match.key)
-        options.preconditions.check(row)
-        return UpsertResult(row, False, match, dry_run=True, resource=resource,
-                            name_kept=_written_fields(resource, data, match, options)[1])
+        match, _, name_kept = _plan(resource, tenant_id, account_number, data, options)
+        row = resource.find(tenant_id, match.key) if match else None
+        if row is not None:
+            options.preconditions.check(row)
+        return UpsertResult(row, match is None, match, dry_run=True, resource=resource,
+                            name_kept=name_kept)
     with write_transaction(tenant_id) as txn:
         # Matching writers of one scope go one at a time: each sees who the last one created.
         txn.lock_keys(resource.name, [])
-        txn.lock_rules(resource.name, [f"match:{scope}"])
-        _require_account(tenant_id, account_number)
-        match = find_match(resource, tenant_id, data.get("email"), resource.full_name(data), scope)
-        name_kept = False
-        if match is not None:
-            written, name_kept = _written_fields(resource, data, match, options)
-            item = WriteItem(match.key, written, "patch", options.preconditions)
-        else:
-            _check_creation(resource, data, options)
-            item = WriteItem(uuid.uuid4().hex, dict(resource.defaults(), **data), "create",
-                             options.preconditions)
+        txn.lock_rules(resource.name, [f"match:{account_number if is_contact else None}"])
+        match, item, name_kept = _plan(resource, tenant_id, account_number, data, options)
         outcome = apply_writes(resource, txn, [item])[0]
         if outcome.error is not None:
             raise outcome.error

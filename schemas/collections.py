@@ -5,7 +5,8 @@ from types import SimpleNamespace
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import Key, QueryBoolean, QuerySchema, SearchText, StrictSchema, Timestamp
+from schemas.common import (AwareTimestamp, Key, QueryBoolean, QuerySchema, SearchText,
+                            StrictSchema, Timestamp)
 from schemas.envelopes import BulkList, ItemErrorSchema, Typed, bulk_result_schema
 
 MAX_FEED_LIMIT = 1000
@@ -20,7 +21,7 @@ class FeedArgsSchema(QuerySchema):
     cursor = fields.String(load_default=None, metadata={
         "pattern": CURSOR_PATTERN,
         "description": "next_cursor of an earlier page (opaque); absent or empty: from the beginning"})
-    updated_after = fields.AwareDateTime(load_default=None, metadata={
+    updated_after = AwareTimestamp(load_default=None, metadata={
         "description": "RFC 3339 time with an offset"})
     q = SearchText(load_default=None, validate=validate.Length(min=1, max=200), metadata={
         "description": "Case-insensitive substring of the key, names, email or phone"})

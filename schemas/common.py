@@ -276,6 +276,21 @@ def format_timestamp(value):
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class AwareTimestamp(fields.AwareDateTime):
+    """An RFC 3339 time with an offset, loaded as the same moment in UTC.
+
+    An offset can push a time written inside years 1-9999 out of them in UTC
+    (9999-12-31T23:59:59-23:59): that is a validation error of the field.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(datetime.timezone.utc)
+        except OverflowError:
+            raise ValidationError("In UTC this time falls outside the years 1 to 9999.") from None
+
+
 class Timestamp(fields.DateTime):
     """A stored UTC time rendered as RFC 3339 with a trailing Z."""
 
@@ -283,8 +298,46 @@ class Timestamp(fields.DateTime):
         return format_timestamp(value)
 
 
+UNSTORABLE_TEXT = "Strings must not contain NUL characters or unpaired surrogates."
+
+
+def _unstorable(text):
+    """True for text no database stores: NUL, or a lone surrogate (it has no UTF-8 form)."""
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def unstorable_strings(value):
+    """marshmallow-style messages for the strings in `value` that cannot be stored, or None."""
+    if isinstance(value, str):
+        return [UNSTORABLE_TEXT] if _unstorable(value) else None
+    if isinstance(value, Mapping):
+        found = {}
+        for name, item in value.items():
+            if isinstance(name, str) and _unstorable(name):
+                found[name] = [UNSTORABLE_TEXT]
+            elif (inner := unstorable_strings(item)) is not None:
+                found[name] = inner
+        return found or None
+    if isinstance(value, (list, tuple)):
+        found = {index: inner for index, item in enumerate(value)
+                 if (inner := unstorable_strings(item)) is not None}
+        return found or None
+    return None
+
+
 class StrictSchema(Schema):
     """Rejects unknown fields, ignores read-only ones, strips strings, reads "" as null.
+
+    A string holding NUL or a lone surrogate fails its own field; the lists of
+    a bulk body are left to the schema of each item, so such an item fails alone.
 
     A key (Key field) is never stripped or otherwise changed: one with stray
     whitespace fails its own rule. A null, or "", for a field with a default
@@ -298,12 +351,15 @@ class StrictSchema(Schema):
     def _normalise_input(self, data, **kwargs):
         if not isinstance(data, Mapping):  # webargs hands the query string as a Mapping
             return data
-        read_only, keys, texts, defaults, null_filters = self._input_rules()
+        read_only, keys, texts, defaults, null_filters, bulk = self._input_rules()
         # A query string is never stripped, and "" is null only where a filter takes null.
         in_body = isinstance(data, dict)
-        cleaned = {}
+        cleaned, unstorable = {}, {}
         for name, value in data.items():
             if name in read_only:
+                continue
+            if name not in bulk and (found := unstorable_strings(value)) is not None:
+                unstorable[name] = found
                 continue
             if isinstance(value, str) and (in_body or name in null_filters):
                 if name in texts:
@@ -314,11 +370,13 @@ class StrictSchema(Schema):
                 default = defaults[name]
                 value = default() if callable(default) else default
             cleaned[name] = value
+        if unstorable:
+            raise ValidationError(unstorable)
         return cleaned
 
     @classmethod
     def _input_rules(cls):
-        """(read-only, key, other and nullable field names, defaults), once per class."""
+        """(read-only, key, other, nullable and bulk-list field names, defaults), once per class."""
         rules = cls.__dict__.get("_input_rules_cache")
         if rules is None:
             declared = cls._declared_fields
@@ -333,6 +391,9 @@ class StrictSchema(Schema):
                 # default is None is nullable too, but there "" is simply invalid.)
                 frozenset(name for name, field in declared.items()
                           if field.allow_none and field.load_default is missing),
+                # Lists of a bulk body: each item is loaded, and fails, on its own.
+                frozenset(name for name, field in declared.items()
+                          if getattr(field, "items_load_alone", False)),
             )
             cls._input_rules_cache = rules
         return rules

@@ -8,6 +8,7 @@ class BulkList(fields.List):
     """The list of a bulk body (items, links, events): 1 to the deployment's maximum."""
 
     max_items_setting = "MAX_BATCH_ITEMS"
+    items_load_alone = True  # StrictSchema leaves the items' strings to each item's schema
 
     def __init__(self, item, **kwargs):
         super().__init__(item, required=True, validate=validate.Length(min=1), **kwargs)

@@ -1,8 +1,8 @@
 """Matching upserts, party upserts and email events (SPEC section 5)."""
 from marshmallow import Schema, fields, validate
 
-from schemas.common import (Email, PersonFields, QueryBoolean, QuerySchema, RecordSchema,
-                            StrictBoolean, StrictSchema, Text)
+from schemas.common import (AwareTimestamp, Email, PersonFields, QueryBoolean, QuerySchema,
+                            RecordSchema, StrictBoolean, StrictSchema, Text)
 from schemas.envelopes import BulkList, ItemErrorSchema, Typed, bulk_result_schema
 from schemas.contacts import ContactSchema
 from schemas.representatives import RepresentativeSchema
@@ -113,7 +113,7 @@ class EmailEventSchema(StrictSchema):
 
     email = Email(required=True)
     type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
-    occurred_at = fields.AwareDateTime(required=True, metadata={
+    occurred_at = AwareTimestamp(required=True, metadata={
         "description": "RFC 3339 time with an offset"})
 
 

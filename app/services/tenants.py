@@ -125,7 +125,11 @@ def expiry_from(expires_in=None, expires_at=None, now=None):
             raise TenantError("--expires-at takes a date (2027-01-31) or an ISO 8601 time.") \
                 from None
         if moment.tzinfo is not None:
-            moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+            try:
+                moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+            except OverflowError:
+                raise TenantError("--expires-at falls outside the years 1 to 9999 in UTC.") \
+                    from None
         if moment <= now:
             raise TenantError("--expires-at must be in the future.")
         return moment

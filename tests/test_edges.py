@@ -1,0 +1,110 @@
+"""Where real ETL data meets the API: unstorable strings, extreme times, bodies of no-body routes."""
+import pytest
+
+from app.models import Account, Contact, RepresentativeAccount
+from helpers import assert_problem
+
+NUL = b'"A\\u0000B"'
+SURROGATE = b'"\\ud800"'
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["NUL", "lone surrogate"])
+def test_an_unstorable_string_fails_its_batch_item_alone(api, bad):
+    body = (b'{"items": [{"account_number": "A", "name": "good"}, '
+            b'{"account_number": "B", "name": ' + bad + b'}, '
+            b'{"account_number": "C", "name": "x", "custom_fields": {"k": ' + bad + b'}}, '
+            b'{"account_number": "D", "name": "also good"}]}')
+    response = api.post("/accounts:batch", data=body, headers=JSON)
+    assert response.status_code == 200, response.get_json()
+    answer = response.get_json()
+    assert [r["status"] for r in answer["results"]] == [201, 422, 422, 201]
+    assert answer["results"][1]["errors"] == [
+        {"pointer": "#/items/1/name",
+         "detail": "Strings must not contain NUL characters or unpaired surrogates."}]
+    assert answer["results"][2]["errors"][0]["pointer"] == "#/items/2/custom_fields/k"
+    assert (answer["created"], answer["failed"]) == (2, 2)
+    assert sorted(a.account_number for a in Account.select()) == ["A", "D"]
+
+
+def test_an_unstorable_string_in_an_atomic_batch_stores_nothing(api):
+    body = (b'{"items": [{"account_number": "A", "name": "good"}, '
+            b'{"account_number": "B", "name": ' + NUL + b'}]}')
+    response = api.post("/accounts:batch?atomic=true", data=body, headers=JSON)
+    problem = assert_problem(response, 422, "validation-error")
+    assert [e["pointer"] for e in problem["errors"]] == ["#/items/1/name"]
+    assert Account.select().count() == 0
+
+
+@pytest.mark.parametrize("route", [":link", ":unlink"])
+def test_an_unstorable_key_fails_its_link_alone(api, route):
+    api.put("/accounts/A", json={"name": "a"})
+    api.put("/representatives/R", json={"name": "r"})
+    if route == ":unlink":
+        api.put("/representatives/R/accounts/A")
+    body = (b'{"links": [{"representative": ' + NUL + b', "account_number": "A"}, '
+            b'{"representative": "R", "account_number": "A"}]}')
+    response = api.post(f"/representatives{route}", data=body, headers=JSON)
+    assert response.status_code == 200, response.get_json()
+    results = response.get_json()["results"]
+    assert [r["status"] for r in results] == [422, 204 if route == ":unlink" else 200]
+    assert results[0]["errors"][0]["pointer"] == "#/links/0/representative"
+    assert RepresentativeAccount.select().count() == (0 if route == ":unlink" else 1)
+
+
+def test_an_unstorable_string_fails_its_email_event_alone(api):
+    api.put("/contacts/C", json={"name": "c", "email": "c@example.com"})
+    body = (b'{"events": [{"email": "c@example.com", "type": "bounced", '
+            b'"occurred_at": "2026-11-20T10:00:00Z"}, '
+            b'{"email": ' + SURROGATE + b', "type": "bounced", '
+            b'"occurred_at": "2026-11-20T10:00:00Z"}]}')
+    response = api.post("/email-events", data=body, headers=JSON)
+    assert response.status_code == 200, response.get_json()
+    answer = response.get_json()
+    assert [r["status"] for r in answer["results"]] == [200, 422]
+    assert answer["results"][1]["errors"][0]["pointer"] == "#/events/1/email"
+    assert Contact.get(Contact.reference == "C").email_status == "bounced"
+
+
+def test_an_unstorable_string_in_a_single_write_names_its_field(api):
+    response = api.put("/accounts/A", data=b'{"name": "x", "billing_address": {"city": '
+                                            + NUL + b'}}', headers=JSON)
+    assert_problem(response, 422, "validation-error", ["#/billing_address/city"])
+    assert Account.select().count() == 0
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+def test_a_time_whose_utc_form_leaves_the_calendar_fails_its_event_alone(api, moment):
+    api.put("/contacts/C", json={"name": "c", "email": "c@example.com"})
+    response = api.post("/email-events", json={"events": [
+        {"email": "c@example.com", "type": "bounced", "occurred_at": "2026-11-20T10:00:00Z"},
+        {"email": "c@example.com", "type": "complained", "occurred_at": moment}]})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer = response.get_json()
+    assert [r["status"] for r in answer["results"]] == [200, 422]
+    assert answer["results"][1]["errors"][0]["pointer"] == "#/events/1/occurred_at"
+    assert "UTC" in answer["results"][1]["errors"][0]["detail"]
+    assert Contact.get(Contact.reference == "C").email_status == "bounced"
+
+
+@pytest.mark.parametrize("collection", ["accounts", "documents", "contacts", "representatives"])
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+def test_a_feed_time_whose_utc_form_leaves_the_calendar_is_422(api, collection, moment):
+    response = api.get(f"/{collection}", query_string={"updated_after": moment})
+    problem = assert_problem(response, 422, "validation-error")
+    assert [e["pointer"] for e in problem["errors"]] == ["#/updated_after"]
+
+
+def test_the_calendar_edges_themselves_are_valid_feed_times(api):
+    api.put("/accounts/A", json={"name": "a"})
+    early = api.get("/accounts", query_string={"updated_after": "0001-01-01T00:00:00Z"})
+    late = api.get("/accounts", query_string={"updated_after": "9999-12-31T23:59:59+00:00"})
+    assert [r["account_number"] for r in early.get_json()["items"]] == ["A"]
+    assert late.get_json()["items"] == []
+
+
+def test_a_key_expiry_whose_utc_form_leaves_the_calendar_is_refused():
+    from app.services.tenants import TenantError, expiry_from
+
+    with pytest.raises(TenantError, match="outside the years 1 to 9999"):
+        expiry_from(expires_at="9999-12-31T23:59:59-23:59")

@@ -399,6 +399,13 @@ class StrictSchema(Schema):
         return rules
 
 
+class NoBodySchema(StrictSchema):
+    """The body of a route that takes none: nothing, or an empty object."""
+
+
+NO_BODY = NoBodySchema()
+
+
 class QuerySchema(StrictSchema):
     """A query string: values are taken as sent (never stripped), and an empty value is
     null only for a filter that takes null (see StrictSchema)."""

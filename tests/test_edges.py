@@ -108,3 +108,70 @@ def test_a_key_expiry_whose_utc_form_leaves_the_calendar_is_refused():
 
     with pytest.raises(TenantError, match="outside the years 1 to 9999"):
         expiry_from(expires_at="9999-12-31T23:59:59-23:59")
+
+
+def _no_body_routes(api):
+    api.put("/accounts/A", json={"name": "a"})
+    run = api.post("/accounts:sync-runs").get_json()["id"]
+    return {"archive": "/accounts/A/archive", "unarchive": "/accounts/A/unarchive",
+            "abort": f"/accounts:sync-runs/{run}:abort"}
+
+
+@pytest.mark.parametrize("route", ["archive", "unarchive", "abort"])
+@pytest.mark.parametrize("data, content_type, status, code", [
+    (b"not json", "application/json", 400, "malformed-json"),
+    (b"[]", "application/json", 400, "malformed-json"),
+    (b"hello", "text/plain", 415, "unsupported-media-type"),
+    (b'{"colour": 1}', "application/json", 422, "validation-error"),
+])
+def test_routes_without_a_body_refuse_one(api, route, data, content_type, status, code):
+    path = _no_body_routes(api)[route]
+    before = api.get("/accounts/A").get_json()
+    response = api.post(path, data=data, headers={"Content-Type": content_type})
+    problem = assert_problem(response, status, code)
+    if code == "validation-error":
+        assert problem["errors"] == [{"pointer": "#/colour", "detail": "Unknown field."}]
+    assert api.get("/accounts/A").get_json() == before
+    if route == "abort":
+        assert api.get(path.removesuffix(":abort")).get_json()["status"] == "running"
+
+
+@pytest.mark.parametrize("route", ["archive", "unarchive", "abort"])
+@pytest.mark.parametrize("data", [None, b"{}", b"  {} \n"])
+def test_routes_without_a_body_take_none_or_an_empty_object(api, route, data):
+    path = _no_body_routes(api)[route]
+    response = api.post(path, data=data, headers={"Content-Type": "application/json"}
+                        if data is not None else {})
+    assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize("action", ["archive", "unarchive"])
+def test_archive_and_unarchive_honour_idempotency_keys(api, action):
+    api.put("/accounts/A", json={"name": "a"})
+    if action == "unarchive":
+        api.post("/accounts/A/archive")
+    headers = {"Idempotency-Key": f"{action}-1"}
+    first = api.post(f"/accounts/A/{action}", headers=headers)
+    assert first.status_code == 200 and "Idempotent-Replayed" not in first.headers
+    api.put("/accounts/A", json={"name": "changed since"})
+    again = api.post(f"/accounts/A/{action}", headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+    assert api.post("/accounts/B/archive", headers=headers).status_code == 422  # reused
+
+
+def test_the_document_declares_idempotency_keys_on_archive(app):
+    document = app.test_client().get("/api/v1/ingest/openapi.json").get_json()
+    for action in ("archive", "unarchive"):
+        operation = document["paths"]["/api/v1/ingest/accounts/{account_number}/" + action]["post"]
+        names = {parameter.get("name") for parameter in operation.get("parameters", [])}
+        assert "Idempotency-Key" in names
+
+
+@pytest.mark.parametrize("field, value", [("q", "acme"),
+                                          ("updated_after", "2026-01-01T00:00:00Z")])
+def test_a_scope_refuses_search_and_time_filters_saying_what_it_takes(api, field, value):
+    response = api.post("/contacts:sync-runs", json={"scope": {field: value}})
+    problem = assert_problem(response, 422, "validation-error", [f"#/scope/{field}"])
+    detail = problem["errors"][0]["detail"]
+    assert "account_number, email, is_primary" in detail and "feed instead" in detail

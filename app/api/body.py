@@ -98,6 +98,23 @@ def drain_unread_body(response):
     return response
 
 
+def _has_body():
+    return bool(request.content_length) or "Transfer-Encoding" in request.headers
+
+
+def read_optional_body(schema):
+    """A body that may be left out (it counts as {}), loaded with `schema`; 400/415/422 else.
+
+    A route that takes no body at all passes a schema without fields: then only
+    nothing, or an empty object, is accepted.
+    """
+    raw = read_json_body() if _has_body() and read_body_bytes().strip() else {}
+    errors = schema.validate(raw)
+    if errors:
+        raise ValidationFailed(field_errors(errors))
+    return schema.load(raw)
+
+
 def read_json_body():
     """The request's JSON object, or the matching 415 / 400 / 413 / 422 error."""
     mimetype = request.mimetype

@@ -5,12 +5,14 @@ from flask import current_app, g, jsonify, url_for
 from flask.views import MethodView
 
 from app.api import singular
-from app.api.body import SYNC_RUN_HEADER, preconditions_from_request, sync_run_from_request
+from app.api.body import (SYNC_RUN_HEADER, preconditions_from_request, read_optional_body,
+                          sync_run_from_request)
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed, with_article
 from app.services.records import (create_record, delete_record, etag, get_record, not_found,
                                   patch_record, put_record, set_archived)
 from schemas.collections import DeleteArgsSchema
+from schemas.common import NO_BODY
 
 ETAG_HEADER = {"ETag": {"description": "The record's version, quoted", "schema": {"type": "string"}}}
 _PRECONDITION_HEADERS = [
@@ -40,11 +42,13 @@ def _register_archive_route(blp, resource, action, archived):
                endpoint=f"{action}_{resource.name}", methods=["POST"])
     @blp.doc(summary=f"{action.title()} {with_article(label)} (doing it twice is fine)",
              operationId=f"{action}{singular(resource)}")
-    @blp.headers(*_PRECONDITION_HEADERS)
+    @blp.headers(*_PRECONDITION_HEADERS, IDEMPOTENCY_HEADER)
+    @idempotent
     @blp.response(200, resource.schema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def archive(**path):
+        read_optional_body(NO_BODY)
         return record_response(set_archived(resource, g.tenant_id, path[key_field], archived,
                                             preconditions_from_request()))
 

@@ -3,22 +3,12 @@ from flask import g, request, url_for
 from marshmallow import fields
 
 from app.api import singular
-from app.api.body import read_json_body
+from app.api.body import read_optional_body
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed, field_errors
 from app.services import sync
 from schemas.collections import SyncRunFinishSchema, SyncRunSchema, SyncRunStartSchema
-from schemas.common import StrictSchema
-
-
-def _optional_body(schema):
-    """The body loaded with `schema`; an absent body counts as {}."""
-    raw = read_json_body() if request.content_length or request.headers.get(
-        "Transfer-Encoding") else {}
-    errors = schema.validate(raw)
-    if errors:
-        raise ValidationFailed(field_errors(errors))
-    return schema.load(raw)
+from schemas.common import NO_BODY, StrictSchema
 
 
 def _dump(run):
@@ -39,6 +29,14 @@ def start_body_schema(resource, filters):
                                metadata=SyncRunStartSchema._declared_fields["scope"].metadata)})
 
 
+def _not_a_scope_filter(field, allowed):
+    if field in ("q", "updated_after"):
+        return (f"A scope takes the collection's field filters only ({', '.join(allowed)}): "
+                f"{field} selects by search text or by time, and a full sync states which "
+                "records it covers, not which changed; send it to the feed instead.")
+    return f"Not a filter of this collection's feed; a scope takes {', '.join(allowed)}."
+
+
 def register_sync_run_routes(blp, resource, scope_schema, filters):
     """The four sync-run routes of one collection; `scope_schema` checks a run's scope,
     `filters` (the feed's filter fields) document it."""
@@ -49,7 +47,7 @@ def register_sync_run_routes(blp, resource, scope_schema, filters):
         unknown = sorted(set(scope) - allowed)
         if unknown:
             raise ValidationFailed([{"pointer": f"#/scope/{field}",
-                                     "detail": "Not a filter of this collection's feed."}
+                                     "detail": _not_a_scope_filter(field, sorted(allowed))}
                                     for field in unknown])
         # A body's booleans are JSON booleans; the feed's filters read them as query text.
         flags = {field for field, kind in resource.feed_filters.items() if kind == "bool"}
@@ -76,7 +74,7 @@ def register_sync_run_routes(blp, resource, scope_schema, filters):
     @blp.response(201, SyncRunSchema())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def start():
-        scope = check_scope(_optional_body(SyncRunStartSchema())["scope"])
+        scope = check_scope(read_optional_body(SyncRunStartSchema())["scope"])
         run = sync.start_run(resource, g.tenant_id, scope)
         location = url_for(f"{blp.name}.{name}_sync_run", run_id=run.run_id)
         return _dump(run), 201, {"Location": location}
@@ -108,7 +106,7 @@ def register_sync_run_routes(blp, resource, scope_schema, filters):
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def finish(run_id):
-        ratio = _optional_body(SyncRunFinishSchema())["max_removal_ratio"]
+        ratio = read_optional_body(SyncRunFinishSchema())["max_removal_ratio"]
         return _dump(sync.finish_run(resource, g.tenant_id, run_id, ratio))
 
     @blp.route(run_path + ":abort", endpoint=f"{name}_sync_run_abort", methods=["POST"])
@@ -120,4 +118,5 @@ def register_sync_run_routes(blp, resource, scope_schema, filters):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def abort(run_id):
+        read_optional_body(NO_BODY)
         return _dump(sync.end_run(resource, g.tenant_id, run_id, "aborted"))

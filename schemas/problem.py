@@ -30,3 +30,12 @@ class ProblemSchema(Schema):
         "description": "409 on DELETE: how many records of each kind still refer to it"})
     missing = fields.List(fields.String(), metadata={
         "description": "404 on a link: which side does not exist"})
+    candidates = fields.List(fields.String(), metadata={
+        "description": "409 on a matching upsert: the keys of the records that tie"})
+    matched_by = fields.String(allow_none=True, metadata={
+        "enum": ["email", "name", None],
+        "description": "409 on a matching upsert: what the tie is over"})
+    archived = fields.Boolean(metadata={
+        "description": "409 on a matching upsert: true when the tie is among archived records"})
+    distance = fields.Integer(metadata={
+        "description": "409 on a matching upsert by name: the edit distance of the tie"})

@@ -175,3 +175,15 @@ def test_a_scope_refuses_search_and_time_filters_saying_what_it_takes(api, field
     problem = assert_problem(response, 422, "validation-error", [f"#/scope/{field}"])
     detail = problem["errors"][0]["detail"]
     assert "account_number, email, is_primary" in detail and "feed instead" in detail
+
+
+def test_the_email_filter_compares_as_matching_does(api):
+    api.put("/accounts/A", json={"name": "a"})
+    api.put("/contacts/C", json={"account_number": "A", "name": "c",
+                                 "email": "Jos\u00e9@Example.com"})
+    api.put("/contacts/D", json={"account_number": "A", "name": "d",
+                                 "email": "strasse@example.com"})
+    found = api.get("/contacts", query_string={"email": "JOSE\u0301@example.COM"}).get_json()
+    assert [r["reference"] for r in found["items"]] == ["C"]
+    none = api.get("/contacts", query_string={"email": "stra\u00dfe@example.com"}).get_json()
+    assert none["items"] == []

@@ -136,8 +136,6 @@ def test_an_nfd_email_matches_its_nfc_form(account):
     assert body["email_status"] == "valid"
 
 
-@pytest.mark.xfail(strict=True, reason="the stored name_key is derived in "
-                   "app/services/resources.py, whose name_key must become matching.name_key")
 def test_an_nfc_name_matches_a_name_stored_in_nfd(account):
     contact(account, "C1", name=NFD_ZOE)
     assert stored("C1").name == NFD_ZOE  # the stored text keeps what the caller sent

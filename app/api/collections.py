@@ -21,7 +21,7 @@ from schemas.collections import (BatchArgsSchema, BatchSchema, FeedArgsSchema, L
 # Filters name keys (the same rules as keys); an empty value asks for "none" (IS NULL).
 _FILTER_FIELDS = {"exact": lambda: Key(allow_none=True, metadata={
                       "description": "Exact value; empty: records where it is null"}),
-                  "ci": lambda: SearchText(allow_none=True, validate=validate.Length(max=254),
+                  "email": lambda: SearchText(allow_none=True, validate=validate.Length(max=254),
                                            metadata={"description": "Case-insensitive; empty: "
                                                                     "records without one"}),
                   "bool": QueryBoolean}

@@ -1,5 +1,5 @@
 """Sync runs of every collection: POST /{c}:sync-runs, GET, :finish and :abort."""
-from flask import g, request, url_for
+from flask import g, url_for
 from marshmallow import fields
 
 from app.api import singular

@@ -13,7 +13,7 @@ class ContactResource(PersonResource, Resource):
     references = {"account_number": (Account, "account_number")}
     search_fields = ("reference", "name", "first_name", "last_name", "email", "phone",
                      "mobile_phone")
-    feed_filters = {"account_number": "exact", "email": "ci", "is_primary": "bool"}
+    feed_filters = {"account_number": "exact", "email": "email", "is_primary": "bool"}
     exclusive_flags = {"is_primary": "account_number"}  # also the contacts_one_primary index
     name_fields = ("name", "first_name", "last_name")
 

@@ -8,11 +8,12 @@ change_seq, id) indexes, so a deep cursor costs what the first page costs.
 """
 import datetime
 
-from peewee import SQL, NodeList, Tuple, Value, fn
+from peewee import SQL, NodeList, Tuple, Value
 
 from app.models import Tombstone, utcnow
 from app.services.changes import feed_horizon
 from app.services.cursors import CursorPage, decode_cursor, encode_cursor
+from app.services.emails import email_key
 from app.services.search import contains_pattern
 from app.services.search import matches as search_matches
 
@@ -67,8 +68,8 @@ def filter_records(resource, query, filters):
         column = getattr(resource.model, name)
         if value is None:
             query = query.where(column.is_null())
-        elif resource.feed_filters[name] == "ci":
-            query = query.where(fn.LOWER(column) == value.lower())
+        elif resource.feed_filters[name] == "email":  # as matching compares addresses
+            query = query.where(resource.model.email_key == email_key(value))
         else:
             query = query.where(column == value)
     return query
@@ -83,8 +84,8 @@ def _matches(resource, state, filters, q):
         if value is None:
             if stored is not None:
                 return False
-        elif resource.feed_filters[name] == "ci":
-            if stored is None or stored.lower() != value.lower():
+        elif resource.feed_filters[name] == "email":
+            if stored is None or email_key(stored) != email_key(value):
                 return False
         elif stored != value:
             return False

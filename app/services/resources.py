@@ -9,6 +9,7 @@ from app.db import database
 from app.errors import field_error
 from app.models import JSONTextField
 from app.services.emails import email_key
+from app.services.matching import name_key
 from app.services import statements
 from schemas.common import CustomFields, Key
 
@@ -54,7 +55,8 @@ class Resource:
     exclusive_flags = {}
     # (model, field, singular, plural): records whose field names this one
     dependents = ()
-    # columns the feed's `q` searches, and its filters: "exact", "ci", "bool" or choices
+    # columns the feed's `q` searches, and its filters: "exact", "email" (compared as
+    # matching compares addresses), "bool" or choices
     search_fields = ()
     feed_filters = {}
 
@@ -330,11 +332,6 @@ class Resource:
 _as_json = JSONTextField().db_value
 
 
-def name_key(full_name):
-    """A full name as matching compares it: casefolded, runs of whitespace made one space."""
-    return " ".join(full_name.casefold().split()) if full_name else None
-
-
 class PersonResource:
     """For people (contacts, representatives): email status and the keys matching reads.
 
@@ -360,6 +357,6 @@ class PersonResource:
                        name_length=len(key) if key else None)
         if email is None:
             derived["email_status"] = None
-        elif row is None or row.email is None or row.email.lower() != email.lower():
+        elif row is None or row.email is None or row.email_key != derived["email_key"]:
             derived["email_status"] = "valid"
         return derived

@@ -191,3 +191,26 @@ def test_a_full_sync_removes_what_it_did_not_send(client):
     assert client.accounts.sync_run(failed.run_id)["status"] == "aborted"
     assert client.accounts.get("FS-1") is not None  # nothing removed
     assert client.accounts.unarchive("FS-9")["archived_at"] is None
+
+
+def test_batch_errors_point_at_the_callers_own_index_across_chunks(client):
+    records = [{"account_number": f"PT-{n}", "name": f"n{n}"} for n in range(10)]
+    records[7] = {"account_number": "PT-7", "name": "bad", "currency": "zzz"}
+    results = list(client.accounts.batch_upsert(records, chunk_size=3))
+    assert [r["status"] for r in results] == [201] * 7 + [422] + [201] * 2
+    assert [e["pointer"] for e in results[7]["errors"]] == ["#/items/7/currency"]
+    with pytest.raises(ValidationError) as refused:
+        list(client.accounts.batch_upsert(records, chunk_size=3, atomic=True))
+    assert [e["pointer"] for e in refused.value.errors] == ["#/items/7/currency"]
+
+
+def test_decimals_are_sent_digit_for_digit(client):
+    from decimal import Decimal
+
+    stored = client.accounts.put("DEC-1", {"name": "exact",
+                                           "credit_limit": Decimal("1234567890123.4567")})
+    assert stored["credit_limit"] == "1234567890123.4567"
+    results = list(client.accounts.batch_upsert([{"account_number": "DEC-2", "name": "max",
+                                                  "credit_limit": Decimal("9999999999999.9999")}]))
+    assert results[0]["status"] == 201
+    assert client.accounts.get("DEC-2")["credit_limit"] == "9999999999999.9999"

@@ -1,0 +1,175 @@
+"""IngestClient: the API over a pooled requests Session, with urllib3's retries."""
+import time
+import uuid
+from typing import Iterable, Iterator, Optional
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from app.client.collections import MAX_BATCH, Collection, in_chunks
+from app.client.errors import error_for
+from app.client.wire import dumps
+
+API_PREFIX = "/api/v1/ingest"
+
+
+class _Retry(Retry):
+    """urllib3's Retry, also retrying a 409 that carries Retry-After (the server's
+    idempotency-key-in-use: the first request with the key is still running), and waiting
+    the longer of the Retry-After and the backoff, so repeated answers back off."""
+
+    RETRY_AFTER_STATUS_CODES = Retry.RETRY_AFTER_STATUS_CODES | {409}
+
+    def sleep(self, response=None):
+        waited = self.get_retry_after(response) if response and \
+            self.respect_retry_after_header else None
+        pause = max(waited or 0.0, self.get_backoff_time())
+        if pause > 0:
+            time.sleep(pause)
+
+
+class IngestClient:
+    """The ar-ingest API over a pooled requests Session."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 60.0,
+                 retries: int = 5, backoff_factor: float = 0.5, backoff_max: float = 30.0,
+                 retry_after_max: int = 300, idempotency_keys: bool = True,
+                 session: Optional[requests.Session] = None):
+        self.base_url = base_url.rstrip("/") + API_PREFIX
+        self.timeout = timeout
+        self.idempotency_keys = idempotency_keys
+        retry = _Retry(total=retries, connect=retries, read=retries, status=retries,
+                       backoff_factor=backoff_factor, backoff_max=backoff_max,
+                       backoff_jitter=backoff_factor, retry_after_max=retry_after_max,
+                       status_forcelist=(429, 502, 503, 504), respect_retry_after_header=True,
+                       allowed_methods=frozenset({"GET", "PUT", "DELETE", "POST", "HEAD"}),
+                       raise_on_status=False)
+        self.session = session or requests.Session()
+        self.session.headers.update({"X-API-Key": api_key, "User-Agent": "ar-ingest-client"})
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+        # A POST without an Idempotency-Key is retried only when it never reached the server.
+        self._unsafe = requests.Session()
+        self._unsafe.headers.update(self.session.headers)
+        once = Retry(total=retries, connect=retries, read=0, status=0, other=0,
+                     backoff_factor=backoff_factor, raise_on_status=False)
+        self._unsafe.mount("http://", HTTPAdapter(max_retries=once))
+        self._unsafe.mount("https://", HTTPAdapter(max_retries=once))
+        self.accounts = Collection(self, "accounts")
+        self.contacts = Collection(self, "contacts")
+        self.documents = Collection(self, "documents")
+        self.representatives = Collection(self, "representatives")
+
+    def collection(self, name: str) -> Collection:
+        """A collection by name ("accounts", "contacts", "documents", "representatives")."""
+        return getattr(self, name)
+
+    def request(self, method: str, path: str, *, json=None, params=None, headers=None,
+                missing_ok: bool = False, idempotency_key: Optional[str] = None):
+        """Send one request; the decoded answer (None for 204, or 404 with missing_ok).
+
+        A `json` body may hold Decimals: they are sent digit for digit.
+        """
+        headers = dict(headers or {})
+        if method == "POST" and self.idempotency_keys:
+            headers.setdefault("Idempotency-Key", idempotency_key or uuid.uuid4().hex)
+        body = None
+        if json is not None:
+            body = dumps(json).encode("ascii")
+            headers.setdefault("Content-Type", "application/json")
+        session = self._unsafe if method == "POST" and "Idempotency-Key" not in headers \
+            else self.session
+        response = session.request(method, self.base_url + path, data=body, params=params,
+                                   headers=headers, timeout=self.timeout)
+        if response.status_code == 404 and missing_ok:
+            return None
+        if response.status_code >= 400:
+            raise error_for(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    # -- links -------------------------------------------------------------------------------
+    def link(self, representative: str, *, account_number: Optional[str] = None,
+             document_number: Optional[str] = None) -> dict:
+        """Link a representative to an account or a document (linking twice is fine)."""
+        kind, key = _target(account_number, document_number)
+        return self.request("PUT", f"/representatives/{quote(representative, safe='')}/{kind}/"
+                                   f"{quote(key, safe='')}")
+
+    def unlink(self, representative: str, *, account_number: Optional[str] = None,
+               document_number: Optional[str] = None) -> None:
+        """Remove a link; NotFound when there is none."""
+        kind, key = _target(account_number, document_number)
+        self.request("DELETE", f"/representatives/{quote(representative, safe='')}/{kind}/"
+                               f"{quote(key, safe='')}")
+
+    def linked(self, representative: str, kind: str = "accounts") -> Iterator[str]:
+        """Every account number (or document number) a representative is linked to."""
+        number = 1
+        while True:
+            page = self.request("GET", f"/representatives/{quote(representative, safe='')}/"
+                                       f"{kind}", params={"page": number, "limit": 100})
+            yield from page["items"]
+            if number * page["limit"] >= page["total"]:
+                return
+            number += 1
+
+    def link_many(self, links: Iterable[dict], unlink: bool = False) -> Iterator[dict]:
+        """POST :link (or :unlink) in chunks of 1,000; yields each pair's result (pointers
+        count from the first link given)."""
+        path = f"/representatives:{'unlink' if unlink else 'link'}"
+        for _, answer in in_chunks(lambda chunk: self.request("POST", path, json={"links": chunk}),
+                                   links, MAX_BATCH, "links"):
+            yield from answer["results"]
+
+    # -- people without references -----------------------------------------------------------
+    def _upsert(self, kind, account_number, person, dry_run):
+        params = {"dry_run": "true"} if dry_run else None
+        return self.request("PUT", f"/accounts/{quote(account_number, safe='')}/{kind}/upsert",
+                            json=person, params=params)
+
+    def upsert_contact(self, account_number: str, person: dict, dry_run: bool = False) -> dict:
+        """Find the account's contact by email or name and update it, or create it."""
+        return self._upsert("contacts", account_number, person, dry_run)
+
+    def upsert_representative(self, account_number: str, person: dict,
+                              dry_run: bool = False) -> dict:
+        """Find a representative by email or name, update or create it, link it to the account."""
+        return self._upsert("representatives", account_number, person, dry_run)
+
+    def upsert_party(self, account_number: str, person: dict, dry_run: bool = False) -> dict:
+        """A contact or, for the tenant's internal email domains, a representative."""
+        return self._upsert("party", account_number, person, dry_run)
+
+    def email_events(self, events: Iterable[dict]) -> dict:
+        """POST /email-events in chunks of 1,000; the counts added up, and every result
+        (pointers count from the first event given)."""
+        total = {"results": [], "applied": 0, "stale": 0, "unmatched": 0, "failed": 0}
+        for _, answer in in_chunks(
+                lambda chunk: self.request("POST", "/email-events", json={"events": chunk}),
+                events, MAX_BATCH, "events"):
+            total["results"].extend(answer["results"])
+            for name in ("applied", "stale", "unmatched", "failed"):
+                total[name] += answer[name]
+        return total
+
+    def close(self):
+        """Close both pooled sessions."""
+        self.session.close()
+        self._unsafe.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _target(account_number, document_number):
+    if (account_number is None) == (document_number is None):
+        raise TypeError("give exactly one of account_number and document_number")
+    return ("accounts", account_number) if account_number is not None \
+        else ("documents", document_number)

@@ -1,4 +1,7 @@
 """Crash safety: SIGKILL every gunicorn process during a stream of batch writes."""
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -6,7 +9,7 @@ import pytest
 import requests
 
 from app.db import database, is_sqlite
-from app.models import Contact, Tenant
+from app.models import Account, Contact, IdempotencyKey, Tenant
 from live_server import GunicornServer
 
 pytestmark = pytest.mark.slow
@@ -90,3 +93,48 @@ def test_answered_writes_survive_sigkill(app, database_url, tenant, api_key):
     if is_sqlite():  # the counter hands out every number (PostgreSQL: transaction ids, above)
         assert Tenant.get_by_id(tenant.id).change_seq >= max(
             c.change_seq for c in Contact.select(Contact.change_seq))
+
+
+def _orphaned_claims():
+    return IdempotencyKey.select().where(IdempotencyKey.status.is_null()).count()
+
+
+def test_an_import_resumes_at_once_after_the_server_was_killed_mid_batch(
+        app, database_url, tenant, api_key, tmp_path):
+    """SIGKILL while a batch is in flight leaves its claim behind; --resume must not wait for it."""
+    source = tmp_path / "accounts.csv"
+    source.write_text("account_number,name,description\n" + "".join(
+        f"K-{n:05d},Name {n},{'d' * 200}\n" for n in range(20_000)))
+    command = [os.path.join(os.path.dirname(sys.executable), "ar-ingest"), "import", "accounts",
+               str(source), "--batch-size", "1000"]
+    env = dict(os.environ, AR_INGEST_API_KEY=api_key)
+    server = GunicornServer(database_url, workers=2).start()
+    importer = subprocess.Popen(command + ["--url", server.url], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        checkpoint = str(source) + ".checkpoint.json"
+        while not os.path.exists(checkpoint) and importer.poll() is None:  # a batch acknowledged
+            assert time.monotonic() < deadline, "no batch was ever acknowledged"
+            time.sleep(0.01)
+        while _orphaned_claims() == 0 and importer.poll() is None:
+            assert time.monotonic() < deadline, "no batch was ever seen in flight"
+            time.sleep(0.002)
+        server.kill()  # while that batch's request holds its claim
+        importer.kill()
+        importer.wait()
+    finally:
+        server.stop()
+    database.close()
+    assert _orphaned_claims() == 1  # the killed request's claim, never completed
+    stored_before = Account.select().count()
+    assert stored_before < 20_000
+
+    with GunicornServer(database_url, workers=2) as restarted:
+        # Well under the five minutes an orphaned claim used to block every retry for.
+        resumed = subprocess.run(command + ["--url", restarted.url, "--resume"], env=env,
+                                 capture_output=True, text=True, timeout=150)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "idempotency-key-in-use" not in resumed.stderr
+    assert Account.select().count() == 20_000
+    assert _orphaned_claims() == 0

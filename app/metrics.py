@@ -60,12 +60,21 @@ def count(counter, *labels):
         (counter.labels(*labels) if labels else counter).inc()
 
 
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method):
+    """The request method as a label: one of HTTP's usual methods, every other one "other"."""
+    return method if method in _KNOWN_METHODS else "other"
+
+
 def _observe(response):
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
     started = g.get("started")
-    REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+    method = method_label(request.method)
+    REQUESTS.labels(route, method, str(response.status_code)).inc()
     if started is not None:
-        LATENCY.labels(route, request.method).observe(time.perf_counter() - started)
+        LATENCY.labels(route, method).observe(time.perf_counter() - started)
     return response
 
 

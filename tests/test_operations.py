@@ -49,6 +49,22 @@ def test_metrics_count_requests_by_route_template(api, app):
     assert {dict(labels)["le"] for _, labels in buckets} >= {"0.0005", "0.005", "1.0", "10.0"}
 
 
+def test_metric_labels_take_a_bounded_set_of_values(api, app):
+    """Random method names and paths, without a key, never add label values."""
+    client = app.test_client()
+    for number in range(50):
+        client.open(f"/api/v1/ingest/accounts/A{number}", method=f"BREW{number}")
+        client.open(f"/random/{number}", method=f"X{number}")
+    found = samples(client)
+    methods = {dict(labels).get("method") for name, labels in found
+               if name == "ar_ingest_http_requests_total"}
+    routes = {dict(labels).get("route") for name, labels in found
+              if name == "ar_ingest_http_requests_total"}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert "other" in methods
+    assert not any("A1" in route or "random" in route for route in routes)
+
+
 def test_metrics_count_batches_feeds_and_replays(api, app):
     client = app.test_client()
     before = samples(client)

@@ -1,12 +1,19 @@
 """Every failure becomes an RFC 9457 problem+json response; this is the only place that says how."""
 import json
 import logging
+import traceback
 from urllib.parse import quote as url_quote
 
 from flask import g, request
 from marshmallow import ValidationError
 from peewee import IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
+
+try:  # the body's framing is parsed by gunicorn while the view reads it
+    from gunicorn.http.errors import ParseException as FramingError
+except ImportError:  # pragma: no cover - served by another WSGI server
+    class FramingError(Exception):
+        """Stands in for gunicorn's parse errors where gunicorn is not installed."""
 
 from app import metrics
 from app.db import release_broken_connection
@@ -243,9 +250,22 @@ def _handle_integrity_error(error):
                             "The write conflicted with a concurrent change; retry the request.")
 
 
+def _handle_framing_error(error):
+    # The message of a framing error quotes the bytes it choked on: never logged, never sent.
+    log.warning("malformed request framing", extra={"request_id": g.get("request_id"),
+                                                    "error": type(error).__name__})
+    response = problem_response(400, "malformed-json", "The request body's framing is not valid "
+                                "HTTP/1.1 (a chunk size line, or a body cut short).")
+    response.headers["Connection"] = "close"  # what follows on the connection cannot be trusted
+    return response
+
+
 def _handle_unexpected(error):
     release_broken_connection()
-    log.exception("unhandled exception", extra={"request_id": g.get("request_id")})
+    # The frames only: an exception's message may quote request data (a body, a key).
+    log.error("unhandled exception", extra={
+        "request_id": g.get("request_id"), "error": type(error).__name__,
+        "traceback": "".join(traceback.format_tb(error.__traceback__))})
     return problem_response(500, "internal-error", "The server could not complete the request.")
 
 
@@ -257,4 +277,5 @@ def register_error_handlers(app):
     app.register_error_handler(IntegrityError, _handle_integrity_error)
     app.register_error_handler(OperationalError, _handle_database_unavailable)
     app.register_error_handler(InterfaceError, _handle_database_unavailable)
+    app.register_error_handler(FramingError, _handle_framing_error)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -187,3 +187,21 @@ def test_the_email_filter_compares_as_matching_does(api):
     assert [r["reference"] for r in found["items"]] == ["C"]
     none = api.get("/contacts", query_string={"email": "stra\u00dfe@example.com"}).get_json()
     assert none["items"] == []
+
+
+def test_an_unexpected_error_logs_its_frames_but_not_its_message(api, monkeypatch, caplog):
+    from app.services import records
+
+    secret = "jane.doe" + "@customer.com"  # not in any source line a traceback shows
+
+    def explode(*args, **kwargs):
+        raise RuntimeError(f'body was {{"email": "{secret}"}}')
+
+    monkeypatch.setattr(records, "get_record", explode)
+    monkeypatch.setattr("app.api.records.get_record", explode)
+    with caplog.at_level("ERROR", logger="ar_ingest.errors"):
+        assert_problem(api.get("/accounts/A"), 500, "internal-error")
+    [record] = [r for r in caplog.records if r.name == "ar_ingest.errors"]
+    assert record.error == "RuntimeError" and "explode" in record.traceback
+    assert record.exc_info is None
+    assert "jane.doe" not in caplog.text and "jane.doe" not in record.traceback

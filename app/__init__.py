@@ -18,7 +18,7 @@ def create_app(config=None):
     from app.api.body import check_route_parameters
     from app.cli import register_commands
     from app.config import DEFAULTS, default_database_url, from_environment
-    from app.db import bind_database
+    from app.db import bind_database, drop_dead_connection
     from app.services.registry import RESOURCES
 
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
@@ -34,6 +34,7 @@ def create_app(config=None):
 
     # Binds the proxy only; the first query of each worker opens its connection.
     bind_database(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_SECONDS"])
+    app.before_request(drop_dead_connection)  # a dropped connection is replaced, not a 503
 
     observability.init_observability(app)
     http.init_http(app)

@@ -1,6 +1,7 @@
 """The one database proxy, how it is bound from a URL, and the SQLite writer queue."""
 import fcntl
 import os
+import select
 import socket
 import threading
 from contextlib import contextmanager, nullcontext
@@ -125,6 +126,24 @@ def release_broken_connection():
     except Exception:  # pragma: no cover - depends on the driver's state
         usable = False
     if not usable:
+        db.close()
+
+
+def drop_dead_connection():
+    """Before a request: close an idle PostgreSQL connection the server has dropped.
+
+    A terminated backend sends its last message and closes the socket, so an
+    idle connection whose socket is readable is dead (or has news no idle
+    connection expects): closing it costs a reconnect, using it costs a 503.
+    """
+    db = database.obj
+    if not isinstance(db, PostgresqlDatabase) or db.is_closed() or db.in_transaction():
+        return
+    try:
+        readable, _, _ = select.select([db.connection().pgconn.socket], [], [], 0)
+    except Exception:  # no socket left at all
+        readable = True
+    if readable:
         db.close()
 
 

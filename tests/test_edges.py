@@ -1,4 +1,8 @@
 """Where real ETL data meets the API: unstorable strings, extreme times, bodies of no-body routes."""
+import os
+import time
+
+import psycopg
 import pytest
 
 from app.models import Account, Contact, RepresentativeAccount
@@ -205,3 +209,21 @@ def test_an_unexpected_error_logs_its_frames_but_not_its_message(api, monkeypatc
     assert record.error == "RuntimeError" and "explode" in record.traceback
     assert record.exc_info is None
     assert "jane.doe" not in caplog.text and "jane.doe" not in record.traceback
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="PostgreSQL only")
+def test_a_connection_the_database_dropped_between_requests_is_replaced(app, api):
+    from app.db import database
+
+    assert api.put("/accounts/A", json={"name": "a"}).status_code == 201
+    pid = database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+    with psycopg.connect(os.environ["TEST_DATABASE_URL"], autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+        for _ in range(100):  # until the backend has gone
+            if not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s",
+                                 (pid,)).fetchone():
+                break
+            time.sleep(0.05)
+    assert api.get("/accounts/A").status_code == 200
+    assert api.put("/accounts/B", json={"name": "b"}).status_code == 201
+    assert app.test_client().get("/readyz").status_code == 200

@@ -1,14 +1,13 @@
 """`ar-ingest import`: a CSV or NDJSON file streamed through the batch endpoint.
 
-Rows become records: CSV headers name fields, dotted ones nested fields
-(`billing_address.city`, `custom_fields.region`); empty cells are null,
-boolean fields take true/false/1/0/yes/no, every other value stays text
-(amounts are never floats). A bad row is rejected on its own with its line
-number. Batches go through the client (retries, an Idempotency-Key of the run
-and the batch, so a re-sent batch is never applied twice, also after --resume).
-Rejected rows go to a file in the input's format, with an `_errors` column
-(key) the importer ignores when reading, so the fixed file imports as is.
-A checkpoint after each acknowledged batch lets `--resume` continue.
+Rows become records as app.client.rows reads them (numbers exact, a bad row
+rejected on its own with its line number). Batches go through the client
+(retries with backoff on connection errors, 429, 409 idempotency-key-in-use
+and 5xx, re-sending the same Idempotency-Key, which names the run and the
+batch's lines, so a re-sent batch is never applied twice, also after
+--resume). Rejected rows go to a file exactly as they were read, with the
+reasons beside them (see RejectWriter). A checkpoint after each acknowledged
+batch lets `--resume` continue.
 """
 import csv
 import hashlib
@@ -21,11 +20,11 @@ import uuid
 from dataclasses import asdict, dataclass, field
 
 from app.client import KEY_FIELDS, ApiError, IngestClient
+from app.client.rows import RowsError  # noqa: F401 (the CLI catches it as importer.RowsError)
+from app.client.rows import BOM, ERRORS_COLUMN, CountingLines, read_csv, read_ndjson
 
-ERRORS_COLUMN = "_errors"
-TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes", "y"}, {"false", "0", "no", "n"}
-BOOLEAN_FIELDS = frozenset({"is_primary"})
 PROGRESS_EVERY_SECONDS = 10.0
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
 
 class ImportError_(Exception):
@@ -33,15 +32,9 @@ class ImportError_(Exception):
 
 
 @dataclass
-class Row:
-    line: int                  # where the row starts in the file (1 = first line)
-    raw: object                # the row as read: a list of cells (CSV) or the line's text
-    record: dict = None        # what is sent, or None when the row is bad
-    error: str = None
-
-
-@dataclass
 class Counts:
+    """What the import did so far; also what its checkpoint keeps."""
+
     rows: int = 0
     created: int = 0
     replaced: int = 0
@@ -49,194 +42,140 @@ class Counts:
     rejected: int = 0
     run: str = ""               # this import's id: in every batch's Idempotency-Key
     sync_run: str = ""          # with --full-sync: the server's sync run
+    delimiter: str = ""         # the CSV delimiter in use (a resumed import keeps it)
     last_line: int = 0          # the last line whose batch the server acknowledged
+    bytes_done: int = 0         # how far into the file that line ends
     rejects_bytes: int = 0      # the reject file's size at that point
+    reasons_bytes: int = 0      # and the NDJSON reasons file's
     extra: dict = field(default_factory=dict)
 
 
-class CountingLines:
-    """The file's lines, decoded, counting the bytes read (for progress and ETA)."""
-
-    def __init__(self, stream):
-        self.stream, self.bytes_read, self.first = stream, 0, True
-
-    def __iter__(self):
-        for raw in self.stream:
-            self.bytes_read += len(raw)
-            line = raw.decode("utf-8")
-            if self.first:
-                line, self.first = line.lstrip("\ufeff"), False
-            yield line
-
-
-def _set_dotted(record, name, value):
-    parts = name.split(".")
-    target = record
-    for part in parts[:-1]:
-        target = target.setdefault(part, {})
-        if not isinstance(target, dict):
-            raise ValueError(f"column {name!r} nests under a column that has a value")
-    target[parts[-1]] = value
-
-
-def _cell(name, text):
-    if text == "":
-        return None
-    if name.rpartition(".")[2] in BOOLEAN_FIELDS:
-        word = text.strip().lower()
-        if word in TRUE_WORDS:
-            return True
-        if word in FALSE_WORDS:
-            return False
-        raise ValueError(f"{name}: {text!r} is not true/false/1/0/yes/no")
-    return text
-
-
-def read_csv(lines):
-    """Rows of a CSV file (header first); rows with the wrong column count are bad."""
-    reader = csv.reader(lines)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    except csv.Error as error:
-        raise ImportError_(f"line 1: the header is not valid CSV: {error}") from None
-    columns = [name.strip() for name in header]
-    yield header
-    line = reader.line_num + 1
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            yield Row(line, [], error=f"not valid CSV: {error}")
-            line = reader.line_num + 1
-            continue
-        start, line = line, reader.line_num + 1
-        if not cells:
-            continue
-        if len(cells) != len(columns):
-            yield Row(start, cells, error=f"{len(cells)} cells where the header has "
-                                          f"{len(columns)} columns")
-            continue
-        record = {}
-        try:
-            for name, text in zip(columns, cells):
-                if name != ERRORS_COLUMN:
-                    _set_dotted(record, name, _cell(name, text))
-        except ValueError as error:
-            yield Row(start, cells, error=str(error))
-            continue
-        yield Row(start, cells, record)
-
-
-def read_ndjson(lines):
-    """Rows of an NDJSON file: one JSON object per line; blank lines are skipped."""
-    yield None
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            record = json.loads(text)
-        except ValueError as error:
-            yield Row(number, text, error=f"not valid JSON: {error}")
-            continue
-        if not isinstance(record, dict):
-            yield Row(number, text, error="not a JSON object")
-            continue
-        record.pop(ERRORS_COLUMN, None)
-        yield Row(number, text, record)
-
-
-def _column(pointer, key_field):
-    """#/items/3/billing_address/city -> billing_address.city."""
-    parts = pointer.split("/")[3:]
-    return ".".join(part.replace("~1", "/").replace("~0", "~") for part in parts) or key_field
+def reasons_path(rejects):
+    """Where an NDJSON reject file's reasons go: `x.rejects.ndjson` -> `x.rejects.errors.ndjson`."""
+    root, extension = os.path.splitext(rejects)
+    return f"{root}.errors{extension or '.ndjson'}"
 
 
 class RejectWriter:
-    """Rejected rows, in the input's format, with the reasons in `_errors`.
+    """Rejected rows as they were read, and why.
 
-    The file is created with the first reject (none: no file); a resumed
-    import cuts it back to what was written when the last batch was acknowledged.
+    CSV: each rejected row's cells, in the input's delimiter, with the reason in
+    an `_errors` column the importer ignores, so the fixed file imports as is (a
+    row with too few cells is padded so that its reason sits under `_errors`; a
+    row with too many keeps its extra cells after it). NDJSON: each rejected
+    line's bytes unchanged, and its reasons in the line of the same number of
+    a second file (`{"line": 7, "errors": [...]}`). The files are created with
+    the first reject (none: no file); a resumed import cuts them back to what
+    was written when the last batch was acknowledged.
     """
 
-    def __init__(self, path, fmt, header, keep_bytes=0):
-        self.path, self.fmt, self.header, self.keep_bytes = path, fmt, header, keep_bytes
-        self.handle = None
+    def __init__(self, path, fmt, table, keep=(0, 0)):
+        self.path, self.fmt, self.delimiter, self.keep = path, fmt, table.delimiter, keep
+        self.bom = table.bom
+        self.reasons_path = reasons_path(path) if fmt == "ndjson" else None
+        self.handle = self.reasons = None
+        self.columns = None
+        if table.header is not None:
+            names = [name.strip() for name in table.header]
+            self.columns = table.header if ERRORS_COLUMN in names else [*table.header,
+                                                                        ERRORS_COLUMN]
+            self.errors_at = [name.strip() for name in self.columns].index(ERRORS_COLUMN)
+            self.had_errors = ERRORS_COLUMN in names
 
-    def _open(self):
-        if self.keep_bytes and os.path.exists(self.path):
-            self.handle = open(self.path, "r+b")
-            self.handle.truncate(self.keep_bytes)
-            self.handle.seek(self.keep_bytes)
-            return
-        self.handle = open(self.path, "wb")
-        if self.fmt == "csv" and self.header is not None:
-            self._write_csv(self.header if ERRORS_COLUMN in self.header
-                            else [*self.header, ERRORS_COLUMN])
+    @staticmethod
+    def _open(path, keep):
+        if keep and os.path.exists(path):
+            handle = open(path, "r+b")
+            handle.truncate(keep)
+            handle.seek(keep)
+            return handle
+        return open(path, "wb")
+
+    def _start(self):
+        self.handle = self._open(self.path, self.keep[0])
+        if self.reasons_path:
+            self.reasons = self._open(self.reasons_path, self.keep[1])
+        if self.fmt == "csv" and self.columns is not None and self.handle.tell() == 0:
+            self.handle.write(BOM if self.bom else b"")  # Excel reads UTF-8 by the BOM
+            self._write_csv(self.columns)
 
     def _write_csv(self, cells):
         text = io.StringIO()
-        csv.writer(text, lineterminator="\r\n").writerow(cells)
-        self.handle.write(text.getvalue().encode("utf-8"))
+        csv.writer(text, delimiter=self.delimiter, lineterminator="\r\n").writerow(cells)
+        self.handle.write(text.getvalue().encode("utf-8", "surrogateescape"))
+
+    def _with_reason(self, cells, message):
+        cells = list(cells)
+        if self.had_errors and len(cells) == len(self.columns):
+            cells[self.errors_at] = message  # a reject file imported again: a fresh reason
+            return cells
+        cells += [""] * (self.errors_at - len(cells))
+        cells.insert(self.errors_at, message)
+        return cells
 
     def write(self, row, reasons):
+        """Write one rejected row with its reasons."""
         if self.handle is None:
-            self._open()
-        message = f"line {row.line}: " + "; ".join(reasons)
+            self._start()
         if self.fmt == "csv":
-            cells = list(row.raw)
-            if self.header and ERRORS_COLUMN in self.header and len(cells) == len(self.header):
-                cells[self.header.index(ERRORS_COLUMN)] = message
-            else:
-                cells.append(message)
-            self._write_csv(cells)
-        else:
-            try:
-                record = json.loads(row.raw)
-            except ValueError:
-                record = None
-            if not isinstance(record, dict):
-                record = {"_raw": row.raw.rstrip("\r\n")}
-            record[ERRORS_COLUMN] = message
-            self.handle.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+            self._write_csv(self._with_reason(row.raw, f"line {row.line}: " + "; ".join(reasons)))
+            return
+        self.handle.write(row.raw if row.raw.endswith(b"\n") else row.raw + b"\n")
+        self.reasons.write(json.dumps({"line": row.line, "errors": reasons},
+                                      ensure_ascii=False).encode("utf-8") + b"\n")
 
-    def position(self):
+    def positions(self):
+        """The files' sizes now (what a resumed import keeps)."""
         if self.handle is None:
-            return self.keep_bytes
-        self.handle.flush()
-        return self.handle.tell()
+            return self.keep
+        for handle in (self.handle, self.reasons):
+            if handle is not None:
+                handle.flush()
+        return self.handle.tell(), self.reasons.tell() if self.reasons else 0
+
+    def files(self):
+        """The reject file (and reasons file) when anything was rejected."""
+        if self.handle is None and not self.keep[0]:
+            return []
+        return [self.path] + ([self.reasons_path] if self.reasons_path else [])
 
     def close(self):
-        if self.handle is not None:
-            self.handle.close()
+        """Close the files."""
+        for handle in (self.handle, self.reasons):
+            if handle is not None:
+                handle.close()
 
 
 class Progress:
-    """A tqdm bar on a terminal (bytes, with rows and rejects); plain lines otherwise."""
+    """A tqdm bar on a terminal (bytes with ETA, then rows, rows/s and rejects), a plain line
+    every PROGRESS_EVERY_SECONDS otherwise. The rate is this run's: rows and bytes a
+    resumed import skipped are not counted in it."""
 
-    def __init__(self, total_bytes, out):
-        self.out, self.started, self.last_line = out, time.monotonic(), time.monotonic()
+    def __init__(self, total_bytes, out, done_bytes=0, done_rows=0, clock=time.monotonic):
+        self.out, self.clock, self.done_rows = out, clock, done_rows
+        self.started = self.last_line = clock()
         self.bar = None
         if getattr(out, "isatty", lambda: False)():
             from tqdm import tqdm
-            self.bar = tqdm(total=total_bytes or None, unit="B", unit_scale=True, file=out,
-                            desc="importing")
+            self.bar = tqdm(total=total_bytes or None, initial=done_bytes, unit="B",
+                            unit_scale=True, file=out, desc="importing")
+
+    def text(self, counts):
+        """`40,000 rows, 1,234 rows/s, 5 rejected` (whole numbers)."""
+        rate = (counts.rows - self.done_rows) / max(self.clock() - self.started, 1e-9)
+        return f"{counts.rows:,} rows, {rate:,.0f} rows/s, {counts.rejected:,} rejected"
 
     def update(self, bytes_read, counts):
-        rate = counts.rows / max(time.monotonic() - self.started, 1e-9)
+        """Show how far the import is."""
         if self.bar is not None:
+            self.bar.set_postfix_str(self.text(counts), refresh=False)
             self.bar.update(bytes_read - self.bar.n)
-            self.bar.set_postfix(rows=counts.rows, rejected=counts.rejected,
-                                 rows_s=f"{rate:.0f}", refresh=False)
-        elif time.monotonic() - self.last_line >= PROGRESS_EVERY_SECONDS:
-            self.last_line = time.monotonic()
-            print(f"{counts.rows:,} rows, {rate:,.0f} rows/s, {counts.rejected:,} rejected",
-                  file=self.out, flush=True)
+        elif self.clock() - self.last_line >= PROGRESS_EVERY_SECONDS:
+            self.last_line = self.clock()
+            print(self.text(counts), file=self.out, flush=True)
 
     def close(self):
+        """End the bar."""
         if self.bar is not None:
             self.bar.close()
 
@@ -253,15 +192,37 @@ def _format_of(path, fmt):
     if fmt:
         return fmt
     extension = os.path.splitext(path)[1].lower()
-    if extension == ".csv":
+    if extension in (".csv", ".tsv"):
         return "csv"
     if extension in (".ndjson", ".jsonl"):
         return "ndjson"
     raise ImportError_("Give --format csv or ndjson (the file's name does not say which).")
 
 
+def _delimiter(fmt, given):
+    if given is None:
+        return None
+    if fmt != "csv":
+        raise ImportError_("--delimiter is for CSV files only.")
+    delimiter = DELIMITER_NAMES.get(given.lower(), given)
+    if len(delimiter) != 1 or delimiter in "\r\n\"":
+        raise ImportError_(f"--delimiter takes one character (or tab), not {given!r}.")
+    return delimiter
+
+
+def _resumed(checkpoint_path, fingerprint):
+    if fingerprint is None or not os.path.exists(checkpoint_path):
+        raise ImportError_("Nothing to resume: no checkpoint beside this file.")
+    with open(checkpoint_path) as handle:
+        saved = json.load(handle)
+    if saved.get("fingerprint") != fingerprint:
+        raise ImportError_("The file changed since the interrupted import; start afresh.")
+    return Counts(**saved["counts"])
+
+
 def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=None,
-                resume=False, full_sync=False, max_removal_ratio=0.2, out=sys.stderr):
+                resume=False, full_sync=False, max_removal_ratio=0.2, delimiter=None,
+                out=sys.stderr):
     """Import a file; returns the Counts. Rows are read and sent one batch at a time.
 
     With `full_sync` the file is the whole collection: a sync run is started,
@@ -271,66 +232,69 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
     otherwise be removed.
     """
     fmt = _format_of(path, fmt)
+    delimiter = _delimiter(fmt, delimiter)
     fingerprint = _fingerprint(path, collection)
     stem = "stdin" if path == "-" else path
     rejects = rejects or f"{stem}.rejects.{'csv' if fmt == 'csv' else 'ndjson'}"
     checkpoint_path = f"{stem}.checkpoint.json"
-    counts = Counts(run=uuid.uuid4().hex[:12])
-    if resume:
-        if fingerprint is None or not os.path.exists(checkpoint_path):
-            raise ImportError_("Nothing to resume: no checkpoint beside this file.")
-        with open(checkpoint_path) as handle:
-            saved = json.load(handle)
-        if saved.get("fingerprint") != fingerprint:
-            raise ImportError_("The file changed since the interrupted import; start afresh.")
-        counts = Counts(**saved["counts"])
+    counts = _resumed(checkpoint_path, fingerprint) if resume else Counts(run=uuid.uuid4().hex[:12])
+    rows_before = counts.rows
     stream = sys.stdin.buffer if path == "-" else open(path, "rb")
-    total = None if path == "-" else os.path.getsize(path)
-    lines = CountingLines(stream)
-    rows = (read_csv if fmt == "csv" else read_ndjson)(lines)
-    header = next(rows, None)
-    writer = RejectWriter(rejects, fmt, header, counts.rejects_bytes if resume else 0)
-    progress = Progress(total, out)
+    try:
+        lines = CountingLines(stream)
+        table = read_csv(lines, counts.delimiter or delimiter) if fmt == "csv" \
+            else read_ndjson(lines)
+    except BaseException:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+        raise
+    counts.delimiter = table.delimiter or ""
+    writer = RejectWriter(rejects, fmt, table, (counts.rejects_bytes, counts.reasons_bytes)
+                          if resume else (0, 0))
+    progress = Progress(None if path == "-" else os.path.getsize(path), out,
+                        counts.bytes_done, counts.rows)
     target = client.collection(collection)
     key_field = KEY_FIELDS[collection]
-    if full_sync and not counts.sync_run:
-        counts.sync_run = client.request("POST", f"/{collection}:sync-runs")["id"]
-    batch = []
+    window = []  # the rows read since the last acknowledged batch, bad ones included
 
     def send():
-        """Send the pending rows as one batch, keyed by this run and the batch's first line:
-        a resumed run that re-sends a batch the server already applied gets the stored
-        answer, while a new run of the same file is applied afresh."""
-        if not batch:
+        """Send the window's good rows as one batch, keyed by this run and their lines (a
+        resumed run re-sending a batch the server applied gets the stored answer; a new run
+        of the same file is applied afresh); then write its rejects in the file's order."""
+        if not window:
             return
-        key = f"import-{counts.run}-{batch[0].line}"
-        answer = target.batch([row.record for row in batch], idempotency_key=key,
-                              sync_run=counts.sync_run or None)
-        for row, result in zip(batch, answer["results"]):
-            if result["errors"]:
-                writer.write(row, [f"{_column(e['pointer'], key_field)}: {e['detail']}"
-                                   for e in result["errors"]])
+        good = [row for row in window if row.error is None]
+        answer = {"results": [], "created": 0, "replaced": 0, "unchanged": 0, "failed": 0}
+        if good:
+            answer = target.batch([row.record for row in good], sync_run=counts.sync_run or None,
+                                  idempotency_key=f"import-{counts.run}-{good[0].line}-"
+                                                  f"{good[-1].line}")
+        results = iter(answer["results"])
+        for row in window:
+            errors = [row.error] if row.error else [
+                f"{_column(e['pointer'], key_field)}: {e['detail']}"
+                for e in next(results)["errors"]]
+            if errors:
+                writer.write(row, errors)
         for outcome in ("created", "replaced", "unchanged"):
             setattr(counts, outcome, getattr(counts, outcome) + answer[outcome])
-        counts.rejected += answer["failed"]
-        counts.last_line = batch[-1].line
-        counts.rejects_bytes = writer.position()
+        counts.rejected += answer["failed"] + len(window) - len(good)
+        counts.last_line, counts.bytes_done = window[-1].line, lines.bytes_read
+        counts.rejects_bytes, counts.reasons_bytes = writer.positions()
         if fingerprint is not None:
             _save_checkpoint(checkpoint_path, fingerprint, counts)
-        batch.clear()
+        window.clear()
 
     try:
-        for row in rows:
+        if full_sync and not counts.sync_run:
+            counts.sync_run = client.request("POST", f"/{collection}:sync-runs")["id"]
+        for row in table.rows:
             if row.line <= counts.last_line:
                 continue  # acknowledged before the interruption
             counts.rows += 1
-            if row.error:
-                writer.write(row, [row.error])
-                counts.rejected += 1
-            else:
-                batch.append(row)
-                if len(batch) >= batch_size:
-                    send()
+            window.append(row)
+            if len(window) >= batch_size:
+                send()
             progress.update(lines.bytes_read, counts)
         send()
     finally:
@@ -342,9 +306,15 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
         counts.extra["sync"] = _end_sync(client, collection, counts, max_removal_ratio)
     if fingerprint is not None and os.path.exists(checkpoint_path):
         os.remove(checkpoint_path)
-    counts.extra["rejects_file"] = rejects if writer.handle is not None or (
-        resume and counts.rejects_bytes) else None
+    counts.extra["rejects_files"] = writer.files()
+    counts.extra["rows_before_resume"] = rows_before
     return counts
+
+
+def _column(pointer, key_field):
+    """#/items/3/billing_address/city -> billing_address.city."""
+    parts = pointer.split("/")[3:]
+    return ".".join(part.replace("~1", "/").replace("~0", "~") for part in parts) or key_field
 
 
 def _end_sync(client, collection, counts, max_removal_ratio):
@@ -374,9 +344,12 @@ def _save_checkpoint(path, fingerprint, counts):
 
 def summary(counts, seconds):
     """The closing line(s) of an import."""
-    text = (f"{counts.rows:,} rows in {seconds:.1f} s: {counts.created:,} created, "
-            f"{counts.replaced:,} replaced, {counts.unchanged:,} unchanged, "
-            f"{counts.rejected:,} rejected")
+    before = counts.extra.get("rows_before_resume", 0)
+    done = f"{counts.rows:,} rows in {seconds:.1f} s" if not before else (
+        f"{counts.rows:,} rows ({before:,} before --resume, {counts.rows - before:,} in "
+        f"{seconds:.1f} s)")
+    text = (f"{done}: {counts.created:,} created, {counts.replaced:,} replaced, "
+            f"{counts.unchanged:,} unchanged, {counts.rejected:,} rejected")
     sync = counts.extra.get("sync")
     if sync and sync["status"] == "finished":
         text += (f"\nfull sync finished: {sync['deleted']:,} deleted, {sync['archived']:,} "
@@ -386,9 +359,10 @@ def summary(counts, seconds):
     return text
 
 
-def run(collection, path, url, api_key, **options):
-    """Import with a fresh client; returns (counts, seconds)."""
+def run(collection, path, url, api_key, *, retries=10, **options):
+    """Import with a fresh client (`retries` per request, backing off to 30 s between
+    tries); returns (counts, seconds)."""
     started = time.monotonic()
-    with IngestClient(url, api_key) as client:
+    with IngestClient(url, api_key, retries=retries) as client:
         counts = import_file(collection, path, client, **options)
     return counts, time.monotonic() - started

@@ -77,38 +77,158 @@ def test_rejects_round_trip(server, api_key, tmp_path):
                    "BAD-1,Bad currency,zzz,10\n"
                    "BAD-2,,usd,10\n"
                    "BAD-3,Too,many,cells,here\n"
+                   "BAD-4,Short\n"
                    "OK-2,Fine too,eur,\n")
     result = run_import(server.url, api_key, "accounts", source)
-    assert result.returncode == 1 and "3 rejected" in result.stdout
+    assert result.returncode == 1 and "4 rejected" in result.stdout
     rejects = source + ".rejects.csv"
     with open(rejects, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["account_number", "name", "currency", "credit_limit", "_errors"]
-    reasons = {row[0]: row[-1] for row in rows[1:]}
-    assert reasons["BAD-1"].startswith("line 3: currency:")
-    assert reasons["BAD-2"].startswith("line 4: name:")
-    assert "line 5" in reasons["BAD-3"] and "5 cells" in reasons["BAD-3"]
+    by_key = {row[0]: row for row in rows[1:]}
+    assert by_key["BAD-1"][4].startswith("line 3: currency:")
+    assert by_key["BAD-2"][4].startswith("line 4: name:")
+    # the reason always sits under _errors: a long row's extra cell follows it, a short row
+    # is padded up to it
+    assert by_key["BAD-3"] == ["BAD-3", "Too", "many", "cells", "line 5: 5 cells where the "
+                               "header has 4 columns (1 past the last column, credit_limit)",
+                               "here"]
+    assert by_key["BAD-4"] == ["BAD-4", "Short", "", "", "line 6: 2 cells where the header has "
+                               "4 columns (no cell for currency, credit_limit)"]
     # fix the reject file as a person would, and import exactly the rejected rows
-    fixed = [rows[0]] + [["BAD-1", "Bad currency", "usd", "10", rows[1][-1]],
-                         ["BAD-2", "Named now", "usd", "10", rows[2][-1]],
-                         ["BAD-3", "Fixed", "usd", "5", rows[3][-1]]]
+    fixed = [rows[0]] + [["BAD-1", "Bad currency", "usd", "10", rows[1][4]],
+                         ["BAD-2", "Named now", "usd", "10", rows[2][4]],
+                         ["BAD-3", "Fixed", "usd", "5", rows[3][4]],
+                         ["BAD-4", "Long now", "eur", "", rows[4][4]]]
     with open(rejects, "w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(fixed)
     again = run_import(server.url, api_key, "accounts", rejects)
-    assert again.returncode == 0 and "3 created" in again.stdout, again.stdout + again.stderr
+    assert again.returncode == 0 and "4 created" in again.stdout, again.stdout + again.stderr
     assert Account.select().where(Account.account_number.in_(
-        ["OK-1", "OK-2", "BAD-1", "BAD-2", "BAD-3"])).count() == 5
+        ["OK-1", "OK-2", "BAD-1", "BAD-2", "BAD-3", "BAD-4"])).count() == 6
 
 
-def test_ndjson_rejects_keep_the_format(server, api_key, tmp_path):
-    source = write(tmp_path / "accounts.ndjson",
-                   '{"account_number": "N-1", "name": "ok"}\n{not json\n[1, 2]\n'
-                   '{"account_number": "N-2", "name": "x", "colour": "red"}\n')
-    result = run_import(server.url, api_key, "accounts", source, "--allow-rejects")
-    assert result.returncode == 0 and "3 rejected" in result.stdout
-    lines = [json.loads(line) for line in open(source + ".rejects.ndjson", encoding="utf-8")]
-    assert lines[0]["_raw"] == "{not json" and lines[0]["_errors"].startswith("line 2:")
-    assert lines[2]["account_number"] == "N-2" and "colour" in lines[2]["_errors"]
+def test_ndjson_rejects_are_the_lines_as_they_were(server, api_key, tmp_path):
+    lines = [b'{"account_number": "N-1", "name": "ok"}\n',
+             b"{not json\r\n",
+             b"[1, 2]\n",
+             b'{"account_number": "N-2",  "name": "x", "colour": "red", "credit_limit": 1.50}\n',
+             b'{"account_number": "N-3", "name": "Caf\xc3\xa9", "currency": "zzz"}']  # no EOL
+    source = tmp_path / "accounts.ndjson"
+    source.write_bytes(b"".join(lines))
+    result = run_import(server.url, api_key, "accounts", str(source))
+    assert result.returncode == 1 and "4 rejected" in result.stdout
+    rejects = str(source) + ".rejects.ndjson"
+    assert open(rejects, "rb").read() == b"".join(lines[1:]) + b"\n"  # byte for byte
+    reasons = [json.loads(line) for line in open(str(source) + ".rejects.errors.ndjson")]
+    assert [reason["line"] for reason in reasons] == [2, 3, 4, 5]
+    assert reasons[0]["errors"][0].startswith("not valid JSON: Expecting property name")
+    assert reasons[1]["errors"] == ["not a JSON object"]
+    assert reasons[2]["errors"][0].startswith("colour:")
+    assert reasons[3]["errors"][0].startswith("currency:")
+    assert "reasons, line for line" in result.stderr
+    # the reject file, fixed, imports as it is
+    open(rejects, "wb").write(b'{"account_number": "N-2", "name": "x", "credit_limit": 1.50}\n'
+                              b'{"account_number": "N-3", "name": "Caf\xc3\xa9"}\n')
+    again = run_import(server.url, api_key, "accounts", rejects)
+    assert again.returncode == 0 and "2 created" in again.stdout, again.stdout + again.stderr
+    assert Account.get(Account.account_number == "N-3").name == "Café"
+
+
+def test_ndjson_numbers_reach_the_server_exactly_as_written(server, api_key, tmp_path, api):
+    lines = [b'{"account_number": "X-1", "name": "a", "credit_limit": 1234567890123.4567}\n',
+             b'{"account_number": "X-2", "name": "b", "credit_limit": 9999999999999.9999}\n',
+             b'{"account_number": "X-3", "name": "c", "credit_limit": 0.1000, '
+             b'"custom_fields": {"score": 0.30000000000000004, "count": 12345678901234567}}\n',
+             b'{"account_number": "X-4", "name": "d", "currency": "zzz", '
+             b'"credit_limit": 1234567890123.4567}\n']
+    source = tmp_path / "exact.ndjson"
+    source.write_bytes(b"".join(lines))
+    result = run_import(server.url, api_key, "accounts", str(source))
+    assert result.returncode == 1 and "3 created" in result.stdout, result.stdout + result.stderr
+    for number, line in enumerate(lines[:3], start=1):
+        direct = api.put(f"/accounts/D-{number}", data=line.replace(b'"X-', b'"D-'),
+                         headers={"Content-Type": "application/json"})
+        assert direct.status_code == 201  # a direct PUT stores them exactly; so does the import
+        imported = api.get(f"/accounts/X-{number}").get_json()
+        for name in ("credit_limit", "custom_fields"):
+            assert imported[name] == direct.get_json()[name]
+    assert api.get("/accounts/X-1").get_json()["credit_limit"] == "1234567890123.4567"
+    assert api.get("/accounts/X-2").get_json()["credit_limit"] == "9999999999999.9999"
+    assert open(str(source) + ".rejects.ndjson", "rb").read() == lines[3]
+
+
+def test_a_bad_ndjson_line_is_a_rejected_row_never_the_end(server, api_key, tmp_path, api):
+    lines = [b'{"account_number": "G-1", "name": "good"}\n',
+             b'{"account_number": "B-NAN", "name": "x", "credit_limit": NaN}\n',
+             b'{"account_number": "B-INF", "name": "x", "credit_limit": -Infinity}\n',
+             b'{"account_number": "B-HUGE", "name": "x", "credit_limit": 1e999999}\n',
+             b'{"account_number": "B-CF", "name": "x", "custom_fields": {"n": 1e999999}}\n',
+             b'{"account_number": "B-DUP", "name": "x", "name": "y"}\n',
+             b'{"account_number": "B-LATIN", "name": "M\xfcller"}\n',
+             b"[" * 100_000 + b"\n",
+             b'{"account_number": "G-2", "name": "good too"}\n']
+    source = tmp_path / "bad.ndjson"
+    source.write_bytes(b"".join(lines))
+    result = run_import(server.url, api_key, "accounts", str(source), "--batch-size", "2",
+                        "--allow-rejects")
+    assert result.returncode == 0, result.stderr
+    assert "9 rows" in result.stdout and "2 created" in result.stdout
+    assert "7 rejected" in result.stdout
+    assert {a.account_number for a in Account.select()} == {"G-1", "G-2"}
+    assert open(str(source) + ".rejects.ndjson", "rb").read() == b"".join(lines[1:8])
+    reasons = {r["line"]: r["errors"] for r in map(json.loads, open(
+        str(source) + ".rejects.errors.ndjson"))}
+    assert reasons[2] == ["not valid JSON: NaN is not valid JSON"]
+    assert reasons[3] == ["not valid JSON: -Infinity is not valid JSON"]
+    assert reasons[4][0].startswith("credit_limit:") and reasons[5][0].startswith("custom_fields")
+    assert reasons[6] == ["not valid JSON: duplicate key 'name'"]  # as the server refuses it:
+    assert api.put("/accounts/B-DUP", data=lines[5], headers={
+        "Content-Type": "application/json"}).get_json()["code"] == "malformed-json"
+    assert reasons[7] == ["not UTF-8 text (save the file as UTF-8)"]
+    assert reasons[8] == ["not valid JSON: nested too deeply"]
+    assert not os.path.exists(str(source) + ".checkpoint.json")  # the run finished
+
+
+def test_excel_csv_with_semicolons_is_read_as_excel_wrote_it(server, api_key, tmp_path, api):
+    text = ("\ufeffaccount_number;name;credit_limit;billing_address.city\r\n"
+            "E-1;Müller, Schmidt & Co;1234567890123.4567;Köln\r\n"
+            'E-2;"Semi; colon";;Zürich\r\n'
+            "E-3;Decimal comma;12,50;Wien\r\n")
+    source = write(tmp_path / "excel.csv", text)
+    result = run_import(server.url, api_key, "accounts", source)
+    assert result.returncode == 1 and "2 created" in result.stdout and "1 rejected" in result.stdout
+    first = api.get("/accounts/E-1").get_json()
+    assert first["name"] == "Müller, Schmidt & Co" and first["billing_address"]["city"] == "Köln"
+    assert first["credit_limit"] == "1234567890123.4567"
+    assert api.get("/accounts/E-2").get_json()["name"] == "Semi; colon"
+    rejects = open(source + ".rejects.csv", "rb").read()
+    assert rejects.startswith(b"\xef\xbb\xbfaccount_number;name;credit_limit;"
+                              b"billing_address.city;_errors\r\nE-3;Decimal comma;12,50;Wien;"
+                              b"line 4: credit_limit: ")  # Excel's own format back
+    tabs = write(tmp_path / "tabs.csv", "account_number\tname\nT-1\tTab, separated\n")
+    assert run_import(server.url, api_key, "accounts", tabs, "--delimiter", "tab").returncode == 0
+    assert api.get("/accounts/T-1").get_json()["name"] == "Tab, separated"
+    wrong = run_import(server.url, api_key, "accounts", tabs, "--delimiter", "ab")
+    assert wrong.returncode == 1 and "--delimiter takes one character" in wrong.stderr
+
+
+@pytest.mark.parametrize("header, problem", [
+    ("account_number,name,currency,name", "the header names 'name' 2 times"),
+    ("account_number,name,,currency", "the header column 3 has no name"),
+    ("account_number,name,billing_address,billing_address.city",
+     "has 'billing_address.city' and 'billing_address', which holds it"),
+])
+def test_a_header_that_cannot_be_used_is_refused_before_anything_is_sent(
+        server, api_key, tmp_path, header, problem):
+    source = write(tmp_path / "twice.csv", header + "\nA-1,Name,usd,Other\n")
+    with FlakyProxy(server.url) as proxy:
+        result = run_import(proxy.url, api_key, "accounts", source, "--full-sync")
+    assert result.returncode == 1 and problem in result.stderr, result.stderr
+    assert "Nothing was sent" in result.stderr
+    assert proxy.seen == [] and Account.select().count() == 0
+    assert not os.path.exists(source + ".rejects.csv")
+    assert not os.path.exists(source + ".checkpoint.json")
 
 
 def test_standard_input_and_transient_failures(server, api_key, tmp_path):

@@ -1,0 +1,92 @@
+"""The importer without a server: progress as rendered (whole numbers, this run's rate), and
+the README documenting every option."""
+import io
+import os
+import re
+import time
+
+import click
+
+from app import importer
+from app.cli import import_command
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+
+
+class Terminal(io.StringIO):
+    """What tqdm draws on, as a terminal."""
+
+    def isatty(self):
+        return True
+
+
+class StubClient:
+    """Takes every batch as the server takes valid rows (all created), after `pause` seconds;
+    the network goes down after `fail_after` batches."""
+
+    def __init__(self, pause=0.0, fail_after=None):
+        self.pause, self.fail_after, self.keys = pause, fail_after, []
+
+    def collection(self, name):
+        return self
+
+    def batch(self, records, idempotency_key=None, sync_run=None):
+        if self.fail_after is not None and len(self.keys) >= self.fail_after:
+            raise ConnectionError("the network is down")
+        self.keys.append(idempotency_key)
+        time.sleep(self.pause)
+        return {"results": [{"errors": []} for _ in records], "created": len(records),
+                "replaced": 0, "unchanged": 0, "failed": 0}
+
+
+def test_the_bar_shows_whole_numbers_and_the_rate_of_this_run():
+    now = [100.0]
+    out = Terminal()
+    progress = importer.Progress(1_000_000, out, done_bytes=400_000, done_rows=40_000,
+                                 clock=lambda: now[0])
+    now[0] += 10
+    progress.update(450_000, importer.Counts(rows=40_500, rejected=1_234))
+    progress.close()
+    text = out.getvalue()
+    assert "40,500 rows, 50 rows/s, 1,234 rejected" in text  # 500 rows in 10 s, not 40,500
+    assert "e+" not in text and "45%" in text
+
+
+def test_a_resumed_import_shows_the_rate_of_its_own_rows(tmp_path):
+    source = tmp_path / "big.csv"
+    source.write_text("account_number,name\n" + "".join(f"R-{n},n\n" for n in range(40_010)))
+    interrupted = StubClient(fail_after=40)
+    try:
+        importer.import_file("accounts", str(source), interrupted, out=io.StringIO())
+    except ConnectionError:
+        pass
+    assert os.path.exists(f"{source}.checkpoint.json")
+    out = Terminal()
+    resumed = StubClient(pause=0.5)
+    counts = importer.import_file("accounts", str(source), resumed, batch_size=5, resume=True,
+                                  out=out)
+    assert counts.rows == 40_010 and counts.created == 40_010 and len(resumed.keys) == 2
+    shown = re.findall(r"([\d,]+) rows, ([\d,]+) rows/s, ([\d,]+) rejected", out.getvalue())
+    assert shown and shown[-1][0] == "40,010" and shown[-1][2] == "0"
+    assert int(shown[-1][1].replace(",", "")) <= 20  # 10 rows in at least 1 s of this run
+    assert "e+" not in out.getvalue()
+    assert importer.summary(counts, 1.0).startswith(
+        "40,010 rows (40,000 before --resume, 10 in 1.0 s): 40,010 created")
+
+
+def test_plain_progress_lines_off_a_terminal(tmp_path, monkeypatch):
+    monkeypatch.setattr(importer, "PROGRESS_EVERY_SECONDS", 0)
+    source = tmp_path / "p.csv"
+    source.write_text("account_number,name\n" + "".join(f"P-{n},n\n" for n in range(20_000)))
+    out = io.StringIO()
+    importer.import_file("accounts", str(source), StubClient(), out=out)
+    assert "20,000 rows, " in out.getvalue() and "e+" not in out.getvalue()
+
+
+def test_the_readme_documents_every_import_option():
+    text = open(README, encoding="utf-8").read()
+    section = text.split("## For ETL jobs", 1)[1].split("\n## ", 1)[0]
+    options = [name for param in import_command.params if isinstance(param, click.Option)
+               for name in param.opts if name.startswith("--")]
+    assert "--full-sync" in options and "--delimiter" in options
+    assert [name for name in options if f"`{name}" not in section] == []

@@ -1,48 +1,24 @@
 """Reading requests: the route's parameters, strict JSON bodies, conditional headers."""
-import json
 import re
 import zlib
-from decimal import Decimal
 
 from flask import request
 from marshmallow import ValidationError
 from webargs.flaskparser import FlaskParser
 
 from app.api.policy import declared_query_parameters, is_api_request
+from app.client import wire as strict_json
 from app.errors import (MalformedJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed,
                         field_errors, parameter_error,
                         parameter_errors)
 from app.services.records import ANY, Preconditions
 from schemas.common import validate_key
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _object_without_duplicates(pairs):
-    result = {}
-    for name, value in pairs:
-        if name in result:
-            raise ValueError(f"duplicate key {name!r}")
-        result[name] = value
-    return result
-
-
-def _parse_int(text):
-    # Python refuses int() of more than 4,300 digits; such a number reaches the field
-    # as a Decimal, whose own rule then names the field.
-    return int(text) if len(text) <= 4000 else Decimal(text)
-
-
 def parse_json(raw):
-    """Parse a JSON document strictly: exact decimals, no NaN, no duplicate keys."""
+    """Parse a JSON document strictly (the client's own rules: app.client.wire.loads)."""
     try:
-        return json.loads(raw, parse_float=Decimal, parse_int=_parse_int,
-                          parse_constant=_reject_constant,
-                          object_pairs_hook=_object_without_duplicates)
-    except RecursionError:
-        raise MalformedJson("The JSON body is nested too deeply.") from None
-    except ValueError as error:  # includes JSONDecodeError and UnicodeDecodeError
+        return strict_json.loads(raw)
+    except ValueError as error:  # includes JSONDecodeError, UnicodeDecodeError and nesting
         raise MalformedJson(f"The body is not valid JSON: {error}.") from None
 
 

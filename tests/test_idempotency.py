@@ -132,27 +132,36 @@ def test_lookup_with_a_read_key_and_an_idempotency_key(api, read_key):
     assert again.headers["Idempotent-Replayed"] == "true"
 
 
-def test_a_retry_during_the_first_request_is_409_at_once(app, api, monkeypatch):
-    """The first request holds its write transaction open; the retry must not wait for it."""
+def _stalled_batch(app, api, monkeypatch, body, headers):
+    """POST the batch from a thread whose work stops inside its transaction, before commit.
+
+    Returns (entered, release, thread, answer): `entered` is set once the work is
+    done and waiting; setting `release` lets it commit; answer["response"] follows.
+    """
     from app.services import batch as batch_service
 
-    entered, release = threading.Event(), threading.Event()
+    entered, release, answer = threading.Event(), threading.Event(), {}
     real_upsert = batch_service.batch_upsert
 
-    def slow_upsert(*args, **kwargs):
-        result = real_upsert(*args, **kwargs)  # inside the transaction, before commit
+    def stalled_upsert(*args, **kwargs):
+        result = real_upsert(*args, **kwargs)
         entered.set()
         assert release.wait(30)
         return result
 
-    monkeypatch.setattr(batch_service, "batch_upsert", slow_upsert)
-    body = {"items": [{"account_number": "A", "name": "a"}]}
-    headers = {"Idempotency-Key": "slow-1"}
-    first = {}
-    worker = threading.Thread(target=lambda: first.update(
+    monkeypatch.setattr(batch_service, "batch_upsert", stalled_upsert)
+    worker = threading.Thread(target=lambda: answer.update(
         response=ApiClient(app.test_client(), api.key).post("/accounts:batch", json=body,
                                                             headers=headers)))
     worker.start()
+    return entered, release, worker, answer
+
+
+def test_a_retry_during_the_first_request_is_409_at_once(app, api, monkeypatch):
+    """The first request holds its write transaction open; the retry must not wait for it."""
+    body = {"items": [{"account_number": "A", "name": "a"}]}
+    headers = {"Idempotency-Key": "slow-1"}
+    entered, release, worker, first = _stalled_batch(app, api, monkeypatch, body, headers)
     try:
         assert entered.wait(30)
         started = time.monotonic()
@@ -218,25 +227,9 @@ def test_a_claim_whose_holder_lives_is_still_in_use(api, tenant):
 @pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="PostgreSQL only")
 def test_a_retry_after_the_request_backend_was_terminated_runs_at_once(app, api, monkeypatch):
     """pg_terminate_backend mid-batch: the first try is 503 and stores nothing, a retry runs."""
-    from app.services import batch as batch_service
-
-    entered, release = threading.Event(), threading.Event()
-    real_upsert = batch_service.batch_upsert
-
-    def stalled_upsert(*args, **kwargs):
-        result = real_upsert(*args, **kwargs)  # inside the transaction, before commit
-        entered.set()
-        assert release.wait(30)
-        return result
-
-    monkeypatch.setattr(batch_service, "batch_upsert", stalled_upsert)
     body = {"items": [{"account_number": "A", "name": "a"}, {"account_number": "B", "name": "b"}]}
     headers = {"Idempotency-Key": "terminated-1"}
-    first = {}
-    worker = threading.Thread(target=lambda: first.update(
-        response=ApiClient(app.test_client(), api.key).post("/accounts:batch", json=body,
-                                                            headers=headers)))
-    worker.start()
+    entered, release, worker, first = _stalled_batch(app, api, monkeypatch, body, headers)
     try:
         assert entered.wait(30)
         claim = IdempotencyKey.get(IdempotencyKey.key == "terminated-1")
@@ -248,7 +241,7 @@ def test_a_retry_after_the_request_backend_was_terminated_runs_at_once(app, api,
         worker.join(30)
     assert_problem(first["response"], 503, "internal-error")
     assert Account.select().count() == 0
-    monkeypatch.setattr(batch_service, "batch_upsert", real_upsert)
+    monkeypatch.undo()
     retry = api.post("/accounts:batch", json=body, headers=headers)
     assert retry.status_code == 200, retry.get_json()
     assert [r["status"] for r in retry.get_json()["results"]] == [201, 201]

@@ -3,8 +3,8 @@ import pytest
 
 from app.models import Contact, Representative
 from helpers import assert_problem
+from people_helpers import UPSERT, contact, stored
 
-UPSERT = "/accounts/ACCT-1/contacts/upsert"
 PREFIX = "/api/v1/ingest"
 UPSERT_PATHS = ("/accounts/{account_number}/contacts/upsert",
                 "/accounts/{account_number}/representatives/upsert",
@@ -15,16 +15,6 @@ UPSERT_PATHS = ("/accounts/{account_number}/contacts/upsert",
 def account(api):
     assert api.put("/accounts/ACCT-1", json={"name": "Acme"}).status_code == 201
     return api
-
-
-def contact(api, reference, **fields):
-    body = {"account_number": "ACCT-1", "language": "en", **fields}
-    assert api.put(f"/contacts/{reference}", json=body).status_code == 201
-    return reference
-
-
-def stored(reference):
-    return Contact.get(Contact.reference == reference)
 
 
 # -- point 8: the name that found a record is not new data ----------------------------------

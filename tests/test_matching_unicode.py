@@ -12,8 +12,8 @@ import pytest
 
 from app.models import Contact, Representative
 from app.services.emails import email_key
+from people_helpers import UPSERT, contact, stored
 
-UPSERT = "/accounts/ACCT-1/contacts/upsert"
 NFD_ZOE, NFC_ZOE = "Zoe\u0308 Li", "Zo\u00eb Li"
 
 
@@ -21,16 +21,6 @@ NFD_ZOE, NFC_ZOE = "Zoe\u0308 Li", "Zo\u00eb Li"
 def account(api):
     assert api.put("/accounts/ACCT-1", json={"name": "Acme"}).status_code == 201
     return api
-
-
-def contact(api, reference, **fields):
-    body = {"account_number": "ACCT-1", "language": "en", **fields}
-    assert api.put(f"/contacts/{reference}", json=body).status_code == 201
-    return reference
-
-
-def stored(reference):
-    return Contact.get(Contact.reference == reference)
 
 
 # -- point 6: case-insensitive, never folded -------------------------------------------------

@@ -6,6 +6,7 @@ import re
 import time
 
 import click
+import pytest
 
 from app import importer
 from app.cli import import_command
@@ -90,3 +91,21 @@ def test_the_readme_documents_every_import_option():
                for name in param.opts if name.startswith("--")]
     assert "--full-sync" in options and "--delimiter" in options
     assert [name for name in options if f"`{name}" not in section] == []
+
+
+def test_a_row_that_is_not_utf8_fails_alone_also_among_the_sniffed_lines():
+    from app.client.rows import NOT_UTF8, CountingLines, read_csv
+
+    raw = b"\xef\xbb\xbfaccount_number;name\r\nCP1;ok\r\nCP2;Caf\xe9\r\nCP3;ok3\r\n"
+    table = read_csv(CountingLines(io.BytesIO(raw)))
+    assert table.delimiter == ";" and table.bom
+    rows = list(table.rows)
+    assert [(row.line, row.error) for row in rows] == [(2, None), (3, NOT_UTF8), (4, None)]
+    assert [row.record["name"] for row in rows if row.record] == ["ok", "ok3"]
+
+
+def test_a_header_that_is_not_utf8_is_refused():
+    from app.client.rows import CountingLines, RowsError, read_csv
+
+    with pytest.raises(RowsError, match="header is not UTF-8"):
+        read_csv(CountingLines(io.BytesIO(b"account_number,n\xe9me\nA,x\n")))

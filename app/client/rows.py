@@ -66,13 +66,21 @@ class CountingLines:
 
 
 def _decoded(lines, undecodable):
-    """Text lines; a line that is not UTF-8 keeps its bytes (surrogateescape) and is flagged."""
-    for raw in lines:
+    """Text lines; a line that is not UTF-8 keeps its bytes (surrogateescape) and its number
+    (1 = the first line) is added to `undecodable`."""
+    for number, raw in enumerate(lines, start=1):
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError:
-            undecodable.append(raw)
+            undecodable.add(number)
             yield raw.decode("utf-8", "surrogateescape")
+
+
+def _any_undecodable(undecodable, through):
+    """Whether a line up to number `through` was not UTF-8; those numbers are forgotten."""
+    found = [number for number in undecodable if number <= through]
+    undecodable.difference_update(found)
+    return bool(found)
 
 
 def sniff_delimiter(sample: str) -> str:
@@ -101,7 +109,7 @@ def _columns(header):
 
 def read_csv(lines, delimiter: Optional[str] = None) -> Table:
     """Open a CSV file: its header is read (and checked) at once, its rows as they are iterated."""
-    undecodable = []
+    undecodable = set()  # numbers of lines read ahead (the sniffer's sample) that were not UTF-8
     text = _decoded(lines, undecodable)
     sample, size = [], 0
     for line in text:
@@ -117,7 +125,7 @@ def read_csv(lines, delimiter: Optional[str] = None) -> Table:
         return Table(None, delimiter, iter(()))
     except csv.Error as error:
         raise RowsError(f"line 1: the header is not valid CSV: {error}") from None
-    if undecodable:
+    if _any_undecodable(undecodable, reader.line_num):
         raise RowsError(f"line 1: the header is {NOT_UTF8}")
     return Table(header, delimiter, _csv_rows(reader, _columns(header), undecodable),
                  getattr(lines, "bom", False))
@@ -133,9 +141,9 @@ def _csv_rows(reader, columns, undecodable):
         except csv.Error as error:
             cells, problem = [], f"not valid CSV: {error}"
         else:
-            problem = NOT_UTF8 if undecodable else None
+            problem = NOT_UTF8 if _any_undecodable(undecodable, reader.line_num) else None
         start, line = line, reader.line_num + 1
-        undecodable.clear()
+        _any_undecodable(undecodable, reader.line_num)
         if problem or not cells:
             if problem:
                 yield Row(start, cells, error=problem)

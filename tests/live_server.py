@@ -4,6 +4,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import requests
@@ -26,37 +27,48 @@ class GunicornServer:
         overrides = {"WEB_CONCURRENCY": workers, "GUNICORN_THREADS": threads,
                      "GUNICORN_WORKER_CLASS": worker_class}
         self.env = dict(os.environ, DATABASE_URL=database_url, BIND=f"127.0.0.1:{self.port}",
-                        LOG_LEVEL="WARNING", **(env or {}))
+                        LOG_LEVEL="WARNING")
+        self.env.update(env or {})
         # None keeps gunicorn.conf.py's own setting.
         self.env.update({name: str(value) for name, value in overrides.items()
                          if value is not None})
         self.process = None
 
-    def start(self, timeout=30):
+    def start(self, timeout=180):
+        """Boot and wait for /livez. The deadline only bounds a server that never comes up:
+        a busy machine can take many seconds to import the app in the first worker."""
+        # stderr (gunicorn's and the app's warnings) goes to a file, not a pipe: nobody reads
+        # a pipe while the server runs, and once its buffer is full every worker that logs
+        # blocks, which under load (more warnings, slower requests) looks like a hang.
+        self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log,
             start_new_session=True)  # its own process group: kill() reaches every worker
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("gunicorn exited: " + self.process.stderr.read().decode()[-2000:])
+                raise RuntimeError("gunicorn exited: " + self.log_tail())
             try:
-                if requests.get(self.url + "/livez", timeout=1).status_code == 200:
+                if requests.get(self.url + "/livez", timeout=5).status_code == 200:
                     return self
             except (requests.ConnectionError, requests.Timeout):  # booting, or busy booting
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError("gunicorn did not answer in time")
+        raise RuntimeError("gunicorn did not answer in time: " + self.log_tail())
+
+    def log_tail(self, size=2000):
+        """The end of what the server wrote to stderr so far."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-size:]
 
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=60)  # graceful_timeout is 20 s; load slows it
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.kill()
 
     def kill(self):
         """SIGKILL the master and every worker at once, as a power cut would."""

@@ -10,6 +10,11 @@ from app.services.changes import write_transaction
 from app.services.contacts import CONTACTS
 from app.services.writes import WriteItem, apply_writes
 
+# Deadlines that only bound a broken run: the open write stays open until the test's block
+# ends however long a busy machine takes to get there (it used to commit on its own after
+# 30 s, and the block's assertions would then have watched a write that was no longer open).
+HOLD_DEADLINE, START_DEADLINE = 600, 120
+
 
 @pytest.fixture
 def postgresql(app, database_url):
@@ -30,7 +35,8 @@ def _hold_open_write(tenant_id, key, started, release, failures):
             if outcome.error is not None:
                 failures.append(outcome.error)
             started.set()
-            release.wait(30)
+            if not release.wait(HOLD_DEADLINE):
+                failures.append("the block outlived the open write")
     except Exception as error:  # reported by the test, not lost in the thread
         failures.append(error)
         started.set()
@@ -46,12 +52,12 @@ def open_write(tenant_id, key):
                             args=(tenant_id, key, started, release, failures))
     slow.start()
     try:
-        assert started.wait(10) and not failures
+        assert started.wait(START_DEADLINE) and not failures
         yield
     finally:
         release.set()
-        slow.join(10)
-    assert not failures
+        slow.join(START_DEADLINE)
+    assert not slow.is_alive() and not failures
 
 
 def _keys(page):

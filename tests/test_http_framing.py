@@ -21,7 +21,8 @@ class Connection:
     """One keep-alive HTTP/1.1 connection, read response by response."""
 
     def __init__(self, server):
-        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+        # Deadlines for a server that never answers or never closes; a busy one is slow.
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
         self.buffer = b""
 
     def send(self, data):
@@ -64,7 +65,7 @@ class Connection:
 
     def is_closed(self):
         try:
-            self.sock.settimeout(5)
+            self.sock.settimeout(60)  # returns as soon as the server closes
             return self.sock.recv(1) == b""
         except (ConnectionResetError, BrokenPipeError):
             return True

@@ -22,11 +22,17 @@ class GunicornServer:
     """gunicorn wsgi:app with gunicorn.conf.py, a database URL and a few overrides."""
 
     def __init__(self, database_url, workers=2, threads=4, worker_class="gthread", env=None):
-        self.port = free_port()
+        # The port is held from here on: gunicorn inherits this listening socket (fd://)
+        # rather than binding a port that free_port() let go of, which another process
+        # (or any outgoing connection) on a busy machine could take in between.
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(2048)
+        self.port = self.listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         overrides = {"WEB_CONCURRENCY": workers, "GUNICORN_THREADS": threads,
                      "GUNICORN_WORKER_CLASS": worker_class}
-        self.env = dict(os.environ, DATABASE_URL=database_url, BIND=f"127.0.0.1:{self.port}",
+        self.env = dict(os.environ, DATABASE_URL=database_url, BIND=self._inherited_bind(),
                         LOG_LEVEL="WARNING")
         self.env.update(env or {})
         # None keeps gunicorn.conf.py's own setting.
@@ -41,10 +47,13 @@ class GunicornServer:
         # a pipe while the server runs, and once its buffer is full every worker that logs
         # blocks, which under load (more warnings, slower requests) looks like a hang.
         self.log = tempfile.TemporaryFile()
+        inherit = self.env.get("BIND") == self._inherited_bind()  # unless BIND was changed
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log,
+            pass_fds=(self.listener.fileno(),) if inherit else (),
             start_new_session=True)  # its own process group: kill() reaches every worker
+        self._release()  # gunicorn holds it now; once gunicorn is gone, the port is free
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -56,6 +65,14 @@ class GunicornServer:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("gunicorn did not answer in time: " + self.log_tail())
+
+    def _inherited_bind(self):
+        return f"fd://{self.listener.fileno()}" if self.listener is not None else None
+
+    def _release(self):
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
 
     def log_tail(self, size=2000):
         """The end of what the server wrote to stderr so far."""

@@ -1,6 +1,7 @@
 """Helpers the tests share: an API client, problem assertions, statement counts, Redis."""
 import logging
 import os
+from contextlib import contextmanager
 
 from app.api import API_PREFIX
 
@@ -29,6 +30,23 @@ def patient_redis_url():
     if url is None:
         return None
     return url + ("&" if "?" in url else "?") + "socket_timeout=30&socket_connect_timeout=30"
+
+
+@contextmanager
+def own_rate_limit_counts(api_key):
+    """Inside the block this key's rate-limit counts in Redis are its own; they are removed
+    after it. Never FLUSHDB instead: the Redis database is shared by every test session on
+    the machine, and flushing it mid-way through another session's count lets that
+    session's requests through (each key's counts are apart anyway: key ids are random)."""
+    import redis
+    storage = redis.Redis.from_url(redis_url())
+    pattern = f"ar-ingest:{key_parts(api_key)[0]}:*"
+    assert not list(storage.scan_iter(pattern))  # a new key starts from nothing
+    try:
+        yield
+    finally:
+        for name in list(storage.scan_iter(pattern)):
+            storage.delete(name)
 
 
 class ApiClient:

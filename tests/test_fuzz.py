@@ -21,6 +21,10 @@ pytestmark = pytest.mark.slow
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG = os.path.join(HERE, "schemathesis.toml")
 SEED = 20261129
+# Per operation in the suite: half Schemathesis's default of 100 keeps every phase and
+# operation while the suite stays well inside CI's time (the 100-example run took 20
+# minutes per database there); `make fuzz` runs 200.
+SUITE_MAX_EXAMPLES = 50
 
 
 def run_schemathesis(server_url, api_key, max_examples=None, seed=SEED, max_time=None,
@@ -42,11 +46,11 @@ def run_schemathesis(server_url, api_key, max_examples=None, seed=SEED, max_time
 
 def test_the_document_and_the_server_agree(app, database_url, tenant, api_key):
     with GunicornServer(database_url, workers=2) as server:
-        result = run_schemathesis(server.url, api_key)
+        result = run_schemathesis(server.url, api_key, max_examples=SUITE_MAX_EXAMPLES)
     failures = result.stdout.partition("FAILURES")[2].partition("WARNINGS")[0]
     tail = failures[:20000] + result.stdout[-3000:]
     assert result.returncode == 0, tail
     for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
         assert f"✅ {phase}" in result.stdout, tail
     generated = re.search(r"(\d+) generated, (\d+) passed", result.stdout)
-    assert generated and generated[1] == generated[2] and int(generated[1]) > 5000, tail
+    assert generated and generated[1] == generated[2] and int(generated[1]) > 4000, tail

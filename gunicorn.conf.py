@@ -2,6 +2,7 @@
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
@@ -82,3 +83,28 @@ def pre_request(worker, req):
 # only past these far larger bounds does gunicorn answer with its own HTML page.
 limit_request_fields = 1000
 limit_request_field_size = 65536
+
+# A worker whose heap grew past this after a request (a large batch leaves its pages to
+# the allocator, and a process seldom gives them back) finishes its requests and is
+# replaced, so heavy bodies cannot leave workers bloated for good. 0 disables.
+max_worker_heap_bytes = int(os.environ.get("GUNICORN_MAX_WORKER_HEAP_MB", "250")) * 1024 * 1024
+
+
+def _heap_bytes():
+    """Anonymous resident memory: the heap, without pages of the SQLite file mapped by mmap,
+    which come and go with the data read."""
+    try:
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith("RssAnon:"))
+        return int(line.split()[1]) * 1024
+    except (OSError, StopIteration, ValueError):  # not Linux: no recycling on memory
+        return 0
+
+
+def post_request(worker, req, environ, resp):
+    if max_worker_heap_bytes and _heap_bytes() > max_worker_heap_bytes:
+        worker.log.warning("Worker %s holds more than %s MB after a request: replacing it.",
+                           os.getpid(), max_worker_heap_bytes // (1024 * 1024))
+        # SIGTERM to itself is gunicorn's graceful stop: requests in progress finish first,
+        # and the arbiter starts a fresh worker.
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -7,6 +7,9 @@ DEFAULTS = {
     "MAX_BODY_BYTES": 1024 * 1024,
     "MAX_BATCH_BODY_BYTES": 32 * 1024 * 1024,
     "MAX_URL_LENGTH": 8192,
+    # Parsing costs memory per value (about 100 bytes for a number): 1,000 items of 30 fields
+    # and 50 custom fields each hold about 82,000; 250,000 cost at most about 30 MB.
+    "MAX_BODY_VALUES": 250_000,
     "RATE_LIMIT": "",
     "RATE_LIMIT_STORAGE_URL": "memory://",
     # Workers lease 1/N of each window's quota at a time from the shared count; a huge N
@@ -20,7 +23,7 @@ DEFAULTS = {
     "METRICS_ENABLED": True,
 }
 
-_INTEGER_SETTINGS = {"RATE_LIMIT_LEASE_DIVISOR", "MAX_BATCH_ITEMS", "MAX_BODY_BYTES", "MAX_BATCH_BODY_BYTES", "MAX_URL_LENGTH",
+_INTEGER_SETTINGS = {"MAX_BODY_VALUES", "RATE_LIMIT_LEASE_DIVISOR", "MAX_BATCH_ITEMS", "MAX_BODY_BYTES", "MAX_BATCH_BODY_BYTES", "MAX_URL_LENGTH",
                      "SQLITE_BUSY_TIMEOUT_SECONDS"}
 _FLOAT_SETTINGS = {"API_KEY_CACHE_SECONDS"}
 _BOOLEAN_SETTINGS = {"ENABLE_NOOP_ROUTE", "METRICS_ENABLED"}

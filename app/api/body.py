@@ -2,7 +2,7 @@
 import re
 import zlib
 
-from flask import request
+from flask import current_app, request
 from marshmallow import ValidationError
 from webargs.flaskparser import FlaskParser
 
@@ -13,6 +13,27 @@ from app.errors import (MalformedJson, PayloadTooLarge, UnsupportedMediaType, Va
                         parameter_errors)
 from app.services.records import ANY, Preconditions
 from schemas.common import validate_key
+
+# A string literal of JSON, escapes included (the unrolled form: no backtracking per character).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def _value_bound(raw):
+    """An upper bound of the values a JSON text holds: one more than its commas, plus one per
+    container (commas and brackets inside strings count too)."""
+    return raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
+
+
+def check_value_budget(raw, limit):
+    """413 when the text holds more than `limit` values: what parsing costs is memory per value
+    (a Decimal, a list slot), so a small body of millions of `1.0` is refused unread."""
+    if limit is None or _value_bound(raw) <= limit:
+        return
+    # Only then are strings blanked, which makes the bound exact for any text that parses.
+    if _value_bound(_JSON_STRING.sub(b'""', raw)) > limit:
+        raise PayloadTooLarge(f"The request body holds more than {limit} JSON values; send "
+                              "fewer items per request.")
+
 
 def parse_json(raw):
     """Parse a JSON document strictly (the client's own rules: app.client.wire.loads)."""
@@ -100,6 +121,7 @@ def read_json_body():
     raw = read_body_bytes()
     if not raw.strip():
         raise MalformedJson("The request body is empty; send a JSON object.")
+    check_value_budget(raw, current_app.config["MAX_BODY_VALUES"])
     data = parse_json(raw)
     if not isinstance(data, dict):
         raise MalformedJson("The request body must be a JSON object.")

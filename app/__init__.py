@@ -41,6 +41,7 @@ def create_app(config=None):
     auth.init_auth(app)
     app.before_request(check_route_parameters)  # 422 only for callers the key let in
     ratelimit.init_rate_limits(app)
+    ratelimit.init_bulk_slots(app)
     metrics.init_metrics(app)
     api.init_app(app)
     # Every resource of the registry has its blueprint module, app/api/<collection>.py.

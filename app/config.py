@@ -11,6 +11,8 @@ DEFAULTS = {
     # and 50 custom fields each hold about 82,000; 250,000 cost at most about 30 MB.
     "MAX_BODY_VALUES": 250_000,
     "RATE_LIMIT": "",
+    # Bulk requests (batches, links, email events) one tenant may run at once; 0: no cap.
+    "BULK_REQUESTS_PER_TENANT": 2,
     "RATE_LIMIT_STORAGE_URL": "memory://",
     # Workers lease 1/N of each window's quota at a time from the shared count; a huge N
     # makes every request meet the storage (exact counting at any quota).
@@ -23,7 +25,7 @@ DEFAULTS = {
     "METRICS_ENABLED": True,
 }
 
-_INTEGER_SETTINGS = {"MAX_BODY_VALUES", "RATE_LIMIT_LEASE_DIVISOR", "MAX_BATCH_ITEMS", "MAX_BODY_BYTES", "MAX_BATCH_BODY_BYTES", "MAX_URL_LENGTH",
+_INTEGER_SETTINGS = {"BULK_REQUESTS_PER_TENANT", "MAX_BODY_VALUES", "RATE_LIMIT_LEASE_DIVISOR", "MAX_BATCH_ITEMS", "MAX_BODY_BYTES", "MAX_BATCH_BODY_BYTES", "MAX_URL_LENGTH",
                      "SQLITE_BUSY_TIMEOUT_SECONDS"}
 _FLOAT_SETTINGS = {"API_KEY_CACHE_SECONDS"}
 _BOOLEAN_SETTINGS = {"ENABLE_NOOP_ROUTE", "METRICS_ENABLED"}

@@ -1,9 +1,11 @@
-"""Rate limits per API key on every authenticated request, and the RateLimit header fields."""
+"""Rate limits per API key on every authenticated request, the RateLimit header fields, and
+the cap on each tenant's concurrent bulk requests."""
 from flask import current_app, g
 
 from app import metrics
 from app.api.policy import route_policy
 from app.errors import ApiError
+from app.services.bulk_slots import BulkSlots
 from app.services.ratelimit import RateLimiter
 
 
@@ -47,3 +49,38 @@ def init_rate_limits(app):
     app.before_request(_spend)
     app.after_request(_headers)
 
+
+
+# A bulk request takes about a second at most: a slot is likely free again by then.
+BULK_RETRY_AFTER_SECONDS = 1
+
+
+def _take_bulk_slot():
+    slots = current_app.extensions.get("ar_ingest_bulk_slots")
+    if slots is None or g.get("tenant_id") is None or not route_policy("bulk", False):
+        return
+    slot = slots.acquire(g.tenant_id)
+    if slot is None:
+        metrics.count(metrics.RATE_LIMITED)
+        raise RateLimited(
+            f"This tenant already has {slots.limit} bulk requests in progress, as many as it "
+            f"may run at once; retry in {BULK_RETRY_AFTER_SECONDS} s.",
+            headers={"Retry-After": str(BULK_RETRY_AFTER_SECONDS)})
+    g.bulk_slot = slot
+
+
+def _give_back_bulk_slot(_error=None):
+    slot = g.pop("bulk_slot", None)
+    if slot is not None:
+        current_app.extensions["ar_ingest_bulk_slots"].release(slot)
+
+
+def init_bulk_slots(app):
+    """Cap each tenant's concurrent bulk requests at BULK_REQUESTS_PER_TENANT (0: no cap), so
+    one tenant's full sync cannot take every worker (call after the rate limits)."""
+    limit = app.config["BULK_REQUESTS_PER_TENANT"]
+    if limit <= 0:
+        return
+    app.extensions["ar_ingest_bulk_slots"] = BulkSlots(limit)
+    app.before_request(_take_bulk_slot)
+    app.teardown_request(_give_back_bulk_slot)

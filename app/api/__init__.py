@@ -119,6 +119,11 @@ def body_limit(config_name):
     return _declare(body_limit=config_name)
 
 
+def bulk(view):
+    """Declare a bulk route: while it runs it holds one of its tenant's bulk slots."""
+    return _declare(bulk=True)(view)
+
+
 def reads_only(view):
     """Declare a POST that only reads (a lookup): a read-only key may call it."""
     return _declare(reads_only=True)(view)

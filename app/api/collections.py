@@ -5,7 +5,7 @@ from flask import current_app, g
 from marshmallow import fields, validate
 
 from app import metrics
-from app.api import BATCH_RATE_LIMIT_COST, body_limit, costs, plural, reads_only, singular
+from app.api import BATCH_RATE_LIMIT_COST, body_limit, bulk, costs, plural, reads_only, singular
 from app.api.body import SYNC_RUN_HEADER, read_json_body, sync_run_from_request
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.api.sync_runs import register_sync_run_routes
@@ -85,7 +85,7 @@ def bulk_post(blp, path, endpoint, operation_id, summary, envelope, item_schema,
                       requestBody={"required": True, "content": {"application/json": {
                           "schema": envelope_doc}}}),
               blp.headers(IDEMPOTENCY_HEADER, *headers),
-              costs(BATCH_RATE_LIMIT_COST), body_limit(limit_setting), idempotent]
+              costs(BATCH_RATE_LIMIT_COST), body_limit(limit_setting), bulk, idempotent]
     if query is not None:
         layers.append(blp.query(query))
     layers += [blp.response(200, result_schema),

@@ -6,6 +6,11 @@ import signal
 import tempfile
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
+# Production runs with a rate limit per API key unless RATE_LIMIT says otherwise ("" turns
+# it off): 6,000 units a minute is 100 single-record requests a second, or 10 batches (a
+# batch costs 10), far above a nightly sync's need and far below what takes the server. Each
+# worker counts alone unless RATE_LIMIT_STORAGE_URL names a shared Redis.
+os.environ.setdefault("RATE_LIMIT", "6000/minute")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
 # gthread keeps idle keep-alive connections of ETL clients in a poller. The
 # work is CPU-bound Python, so one thread per worker measured best on SQLite

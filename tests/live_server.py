@@ -32,9 +32,12 @@ class GunicornServer:
         self.url = f"http://127.0.0.1:{self.port}"
         overrides = {"WEB_CONCURRENCY": workers, "GUNICORN_THREADS": threads,
                      "GUNICORN_WORKER_CLASS": worker_class}
+        # No rate limit (gunicorn.conf.py sets one for production) unless a test asks.
         self.env = dict(os.environ, DATABASE_URL=database_url, BIND=self._inherited_bind(),
-                        LOG_LEVEL="WARNING")
+                        LOG_LEVEL="WARNING", RATE_LIMIT=os.environ.get("RATE_LIMIT", ""))
         self.env.update(env or {})
+        for name in [name for name, value in self.env.items() if value is None]:
+            del self.env[name]  # None: not set at all, as in production
         # None keeps gunicorn.conf.py's own setting.
         self.env.update({name: str(value) for name, value in overrides.items()
                          if value is not None})

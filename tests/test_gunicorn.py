@@ -177,3 +177,12 @@ def test_concurrent_supervisor_changes_never_make_a_cycle(server, session):
             assert current not in seen, f"cycle through {current}"
             seen.add(current)
             current = supervisors[current]
+
+
+def test_the_production_configuration_limits_rates_by_default(app, database_url, api_key):
+    """gunicorn.conf.py sets RATE_LIMIT when the environment does not (make run sets none)."""
+    with GunicornServer(database_url, workers=1, threads=1, env={"RATE_LIMIT": None}) as live:
+        response = requests.get(live.url + "/api/v1/ingest/contacts",
+                                headers={"X-API-Key": api_key}, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["RateLimit-Policy"] == '"minute";q=6000;w=60'

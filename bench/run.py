@@ -132,6 +132,21 @@ def analyze(url):
     database.close()
 
 
+def statistics_settings(url):
+    """What the figures' planner statistics came from: the server's autovacuum setting (the
+    bench itself ANALYZEs after each bulk setup, and the service after large bulk writes)."""
+    from app import create_app
+    from app.db import database, is_postgresql
+
+    create_app({"DATABASE_URL": url})
+    if not is_postgresql():
+        return {"database": "sqlite", "analyze": "not used by the service"}
+    settings = {"autovacuum": database.execute_sql("SHOW autovacuum").fetchone()[0],
+                "analyze": "after bulk setup (bench) and after large bulk writes (service)"}
+    database.close()
+    return settings
+
+
 def _warm_up(clients, requests_each=100):
     return [[("GET", "/_noop", None)] * requests_each for _ in range(clients)]
 
@@ -278,6 +293,7 @@ def bench_database(url, args):
     growth = {pid: round((memory_after.get(pid, (0, 0))[0] - before[0]) / 1024, 1)
               for pid, before in memory_before.items()}
     return {
+        "statistics": statistics_settings(url),
         "at_1k": results, "at_1m": scale, "pgbench_upsert_tps": pgbench_tps,
         "memory": {"requests": memory_run["requests"], "statuses": memory_run["statuses"],
                    "worker_heap_mb_before": _mb(memory_before, 0),
@@ -314,7 +330,7 @@ def _mark(value, target, higher_is_better=True):
 
 def print_report(name, figures):
     """One database's table."""
-    print(f"\n=== {name}")
+    print(f"\n=== {name} (planner statistics: {figures.get('statistics')})")
     print(f"{'scenario':<22}{'req/s':>9}{'rec/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}"
           "  target")
     at_1k, at_1m = figures["at_1k"], figures["at_1m"]

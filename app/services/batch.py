@@ -135,6 +135,8 @@ def batch_links(tenant_id, raw_links, remove=False):
                 statements.delete_links(kind.model, kind.target_field, tenant_id, pairs)
             elif pairs:
                 statements.insert_links(kind.model, kind.target_field, tenant_id, pairs, now)
+            if pairs:
+                txn.count_written(kind.model, len(pairs))
 
     counts = {"linked": 0, "unchanged": 0, "unlinked": 0,
               "failed": sum(1 for result in results if result["errors"])}

@@ -36,6 +36,7 @@ from peewee import SQL, NodeList
 
 from app.db import compiled_sql, database, is_postgresql, writer_queue
 from app.models import Tenant, utcnow
+from app.services import statistics
 
 _CLOCK = "(SELECT xid_offset FROM change_clock WHERE id = 1)"
 CHANGE_SEQ_SQL = f"(pg_current_xact_id()::text::bigint + {_CLOCK})"
@@ -56,6 +57,12 @@ class WriteTransaction:
         self.now = utcnow()
         self._seq = None
         self._held = set()  # advisory locks taken (PostgreSQL)
+        self.rows_written = {}  # table -> rows inserted, updated or deleted (statistics.py)
+
+    def count_written(self, model, rows):
+        """Note that `rows` rows of `model`'s table were written (for the planner statistics)."""
+        table = model._meta.table_name
+        self.rows_written[table] = self.rows_written.get(table, 0) + rows
 
     def change_seq(self):
         """What to store as this transaction's change number.
@@ -140,12 +147,14 @@ def write_transaction(tenant_id):
             outer._held = held_before
             raise
         return
+    txn = WriteTransaction(tenant_id)
     with writer_queue(), database.atomic():
-        _active.txn = WriteTransaction(tenant_id)
+        _active.txn = txn
         try:
-            yield _active.txn
+            yield txn
         finally:
             _active.txn = None
+    statistics.after_commit(txn.rows_written)
 
 
 def feed_horizon():

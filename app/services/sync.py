@@ -137,12 +137,14 @@ def _depended_on(resource, tenant_id, keys):
 def _delete(txn, resource, rows):
     model = resource.model
     leave_tombstones(txn, resource, rows)
+    txn.count_written(model, len(rows))
     for start in range(0, len(rows), _CHUNK):
         model.delete().where(model.id.in_([row.id for row in rows[start:start + _CHUNK]])).execute()
 
 
 def _archive(txn, resource, rows):
     model = resource.model
+    txn.count_written(model, len(rows))
     for start in range(0, len(rows), _CHUNK):
         ids = [row.id for row in rows[start:start + _CHUNK]]
         model.update(archived_at=txn.now, version=model.version + 1, updated_at=txn.now,

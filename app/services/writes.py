@@ -150,6 +150,7 @@ class WriteContext:
                                    "time; retry the request.")
             else:
                 statements.update_rows(model, rows)
+            self.txn.count_written(model, len(rows))
             for tracked in group:
                 tracked.dirty, tracked.new = False, False
                 tracked.original = dict(statements.row_data(tracked.row))

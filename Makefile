@@ -1,4 +1,5 @@
-# Quick start: `make run` serves the API on the embedded SQLite database,
+# Quick start: `make run` serves the API on the embedded SQLite database (development;
+# `make serve` is the production deployment, nginx in front of gunicorn),
 # `make test` runs the whole suite. Both create .venv on first use.
 PYTHON ?= python3
 VENV ?= .venv
@@ -20,9 +21,9 @@ run: venv
 	$(BIN)/ar-ingest dev-setup --base-url http://$(HOST):$(PORT)
 	$(BIN)/ar-ingest run --host $(HOST) --port $(PORT) --with-threads --no-reload
 
+# Production: nginx (LISTEN, default 127.0.0.1:8000) in front of gunicorn; see deploy/serve.py.
 serve: venv
-	$(BIN)/ar-ingest db upgrade
-	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+	$(BIN)/python deploy/serve.py
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -238,7 +238,7 @@ def main(argv=None):
     nginx = find_nginx(args.nginx)
     if nginx is None:
         print("serve: nginx is not installed (looked for NGINX, then nginx on PATH, "
-              "/usr/sbin and /usr/local/sbin). On Debian: apt-get install nginx-light. "
+              "/usr/sbin and /usr/local/sbin). On Debian: apt-get install nginx. "
               "`make run` serves without it, for development only.", file=sys.stderr)
         return 2
     try:

@@ -41,7 +41,7 @@ def nginx():
     README gives, and CI (.ci/run) installs nginx when it is not there."""
     binary = serve.find_nginx()
     if binary is None:
-        pytest.fail("nginx is not installed: apt-get install nginx-light (.ci/run does it)")
+        pytest.fail("nginx is not installed: apt-get install nginx (.ci/run does it)")
     return binary
 
 

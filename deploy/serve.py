@@ -10,7 +10,8 @@
 
 SIGTERM or SIGINT stops nginx gracefully (it finishes the requests it holds), then gunicorn;
 a second one stops both at once. When either exits on its own, the other is stopped and
-this exits nonzero. Without nginx it says so and exits 2.
+this exits nonzero. Without nginx it says so and exits 2. --print-config prints the
+rendered configuration instead, for an nginx run otherwise (a system service, a container).
 
 Settings (options, else the environment): LISTEN (default 127.0.0.1:8000), UPSTREAM,
 SERVE_PREFIX (default instance/serve), NGINX (the binary; else PATH, /usr/sbin), NGINX_USER
@@ -161,6 +162,13 @@ def _stop(process, sig, timeout):
     return process.wait()
 
 
+def rendered_config(listen, upstream):
+    """deploy/nginx.conf with this deployment's values."""
+    with open(TEMPLATE) as template:
+        return render(template.read(), dict(settings(), listen=_check_address("LISTEN", listen),
+                                            upstream=_check_address("UPSTREAM", upstream)))
+
+
 def serve(listen, upstream, prefix, nginx):
     user = _nginx_user()
     prefix = os.path.abspath(prefix)
@@ -168,10 +176,8 @@ def serve(listen, upstream, prefix, nginx):
     listen = _check_address("LISTEN", listen)
     prepare_prefix(prefix, user)
     config = os.path.join(prefix, "nginx.conf")
-    with open(TEMPLATE) as template:
-        text = render(template.read(), dict(settings(), listen=listen, upstream=upstream))
     with open(config, "w") as rendered:
-        rendered.write(text)
+        rendered.write(rendered_config(listen, upstream))
     checked = subprocess.run(_nginx_command(nginx, prefix, config, user, "-t", "-q"),
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if checked.returncode:
@@ -234,7 +240,17 @@ def main(argv=None):
                         or os.path.join(ROOT, "instance", "serve"),
                         help="nginx's runtime directory (SERVE_PREFIX; default instance/serve)")
     parser.add_argument("--nginx", default=None, help="the nginx binary (NGINX)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the rendered nginx.conf (for an nginx of your own) and exit")
     args = parser.parse_args(argv)
+    if args.print_config:
+        upstream = args.upstream or f"unix:{os.path.abspath(args.prefix)}/gunicorn.sock"
+        try:
+            sys.stdout.write(rendered_config(args.listen, upstream))
+        except ServeError as error:
+            print(f"serve: {error}", file=sys.stderr)
+            return 2
+        return 0
     nginx = find_nginx(args.nginx)
     if nginx is None:
         print("serve: nginx is not installed (looked for NGINX, then nginx on PATH, "

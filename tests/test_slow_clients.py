@@ -259,6 +259,13 @@ def test_serve_without_nginx_says_so():
                            "--nginx", "/nonexistent/nginx"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and "nginx is not installed" in done.stderr
+    printed = subprocess.run([sys.executable, os.path.join(ROOT, "deploy", "serve.py"),
+                              "--nginx", "/nonexistent/nginx", "--print-config", "--listen",
+                              "0.0.0.0:8080", "--upstream", "127.0.0.1:8001"],
+                             capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    assert "listen 0.0.0.0:8080 backlog=4096;" in printed.stdout
+    assert "server 127.0.0.1:8001;" in printed.stdout
 
 
 def test_template_placeholders():

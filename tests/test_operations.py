@@ -139,6 +139,19 @@ def test_a_batch_costs_ten_units(limited):
         {"representative": "R", "account_number": "A"}]}).status_code == 429
 
 
+def test_a_cost_above_the_quota_is_the_quota_so_it_can_be_paid(limited):
+    _, client = limited("5/minute")
+    batch = {"items": [{"account_number": "A", "name": "a"}]}
+    first = client.post("/accounts:batch", json=batch)
+    assert first.status_code == 200 and '"minute";r=0;' in first.headers["RateLimit"]
+    assert client.post("/accounts:batch", json=batch).status_code == 429
+    clock = RateLimiter("5/second;20/minute", "memory://", clock=FakeClock())
+    assert clock.largest_cost == 5
+    assert [clock.hit("k", cost=10).allowed for _ in range(2)] == [True, False]
+    clock.clock.now += 1  # the next second: the batch fits again, every time its window turns
+    assert clock.hit("k", cost=10).allowed
+
+
 def test_health_metrics_and_docs_are_never_limited(limited):
     app, client = limited("1/minute")
     client.get("/accounts")

@@ -73,6 +73,8 @@ class RateLimiter:
     def __init__(self, policy, storage_url, lease_divisor=1000, retry_storage_after=1.0,
                  clock=time.time):
         self.windows = tuple(self._window(item) for item in parse_many(policy))
+        # A request costs at most the smallest quota: one that cost more could never pass.
+        self.largest_cost = min(window.quota for window in self.windows)
         self.lease_sizes = tuple(max(1, window.quota // lease_divisor) for window in self.windows)
         options = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25} \
             if storage_url.startswith(("redis://", "rediss://", "redis+")) else {}
@@ -106,7 +108,9 @@ class RateLimiter:
         return leases
 
     def hit(self, key_id, cost=1):
-        """Spend `cost` units of the key; a storage that fails lets the request through."""
+        """Spend `cost` units of the key (at most the smallest quota); a storage that fails lets
+        the request through."""
+        cost = min(cost, self.largest_cost)
         now = self.clock()
         if self._storage_down_until and time.monotonic() < self._storage_down_until:
             return UNKNOWN

@@ -30,5 +30,6 @@ def _authenticate_request():
 
 def init_auth(app):
     """Install the key checker and its before-request hook."""
-    app.extensions["ar_ingest_keys"] = KeyAuthenticator(app.config["API_KEY_CACHE_SECONDS"])
+    app.extensions["ar_ingest_keys"] = KeyAuthenticator(
+        app.config["API_KEY_CACHE_SECONDS"], app.config["API_KEY_NEGATIVE_CACHE_SECONDS"])
     app.before_request(_authenticate_request)

@@ -4,12 +4,14 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 
 import idna
+from cachetools import TTLCache
 
-from app.db import database
+from app.db import compiled_sql, database
 from app.models import ApiKey, Tenant, utcnow
 from app.services.emails import email_domain
 
@@ -188,12 +190,45 @@ def revoke_api_key(key_id):
         raise TenantError(f"No API key {key_id!r}.")
 
 
-class KeyAuthenticator:
-    """Checks API keys, remembering each looked-up key for a few seconds per process."""
+# The digest an unknown key id's secret is compared with: that of a secret nobody holds, so
+# that an unknown id runs the same comparison as a known id with a wrong secret.
+_UNKNOWN_KEY_HASH = _hash_secret(secrets.token_urlsafe(32))
+_NOT_CACHED = object()
 
-    def __init__(self, cache_seconds=5.0):
-        self.cache_seconds = cache_seconds
-        self._cache = {}
+
+def _key_lookup_sql():
+    """One row whether the key id exists or not: the key's, else a stand-in with the digest
+    nobody's secret has (`missing` 1). Both take the same path, from the database on."""
+    return compiled_sql("api_key_lookup", lambda: (
+        "SELECT tenant_id, key_id, scope, secret_hash, expires_at, revoked_at, 0 AS missing "
+        f"FROM api_keys WHERE key_id = {database.param} "
+        f"UNION ALL SELECT 0, '', '', {database.param}, NULL, NULL, 1 "
+        "ORDER BY missing LIMIT 1"))
+
+
+class KeyAuthenticator:
+    """Checks API keys, remembering each lookup, found or not, for a few seconds per process.
+
+    An unknown key id and a known id with a wrong secret cost the same. Lookups are
+    remembered by the whole presented key (its id and the digest of its secret), so a caller
+    without the secret never meets an entry that the key's real users put in the cache:
+    every presented key not seen lately costs one database lookup, whether its id exists or
+    not, which answers one row of the same shape either way (`_key_lookup_sql`), and every
+    key is checked by the same comparison of digests. A key that passed is trusted
+    `cache_seconds` (a revoked key is refused within that time); one that failed is refused
+    for `negative_seconds` (at most `cache_seconds`) without asking the database again, so a
+    key created meanwhile works after that time. Both caches are bounded, and apart: keys
+    that fail cannot push out the keys in use.
+    """
+
+    def __init__(self, cache_seconds=5.0, negative_seconds=2.0, max_entries=10_000,
+                 timer=time.monotonic):
+        negative_seconds = min(negative_seconds, cache_seconds)
+        self._passed = (TTLCache(max_entries, cache_seconds, timer=timer)
+                        if cache_seconds > 0 else None)
+        self._failed = (TTLCache(max_entries, negative_seconds, timer=timer)
+                        if negative_seconds > 0 else None)
+        self._lock = threading.Lock()  # TTLCache is not thread-safe; gthread workers are
 
     def authenticate(self, presented):
         """The Principal for a presented key, or None when it is unknown, revoked or expired."""
@@ -201,21 +236,40 @@ class KeyAuthenticator:
         if not match:
             return None
         key_id, secret = match.groups()
-        now = time.monotonic()
-        cached = self._cache.get(key_id)
-        if cached is None or cached[0] <= now:
-            row = ApiKey.select().where(ApiKey.key_id == key_id).first()
-            cached = (now + self.cache_seconds, row)
-            if len(self._cache) > 10000:
-                self._cache.clear()
-            self._cache[key_id] = cached
-        row = cached[1]
         presented_hash = _hash_secret(secret)
-        if row is None:
-            hmac.compare_digest(presented_hash, presented_hash)  # same work either way
+        entry = (key_id, presented_hash)
+        row = self._remembered(entry)
+        if row is _NOT_CACHED:
+            row = self.look_up(key_id)
+        tenant_id, _, scope, secret_hash, expires_at, revoked_at, missing = row
+        passed = hmac.compare_digest(presented_hash, secret_hash) and not missing
+        self._remember(entry, row, passed)
+        if not passed or revoked_at is not None:
             return None
-        if not hmac.compare_digest(presented_hash, row.secret_hash):
+        expires_at = ApiKey.expires_at.python_value(expires_at)  # text on SQLite
+        if expires_at is not None and expires_at <= utcnow():
             return None
-        if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= utcnow()):
-            return None
-        return Principal(tenant_id=row.tenant_id, key_id=row.key_id, scope=row.scope)
+        return Principal(tenant_id=tenant_id, key_id=key_id, scope=scope)
+
+    @staticmethod
+    def look_up(key_id):
+        """The key's row (tenant_id, key_id, scope, secret_hash, expires_at, revoked_at,
+        missing): one statement, whether the key exists or not."""
+        return database.execute_sql(_key_lookup_sql(), (key_id, _UNKNOWN_KEY_HASH)).fetchone()
+
+    def _remembered(self, entry):
+        with self._lock:
+            for cache in (self._passed, self._failed):
+                if cache is not None:
+                    row = cache.get(entry, _NOT_CACHED)
+                    if row is not _NOT_CACHED:
+                        return row
+        return _NOT_CACHED
+
+    def _remember(self, entry, row, passed):
+        cache = self._passed if passed else self._failed
+        if cache is None:
+            return
+        with self._lock:
+            if entry not in cache:  # an entry's time runs from its lookup, not its last use
+                cache[entry] = row

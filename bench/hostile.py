@@ -1,15 +1,18 @@
 """Hostile and heavy traffic, measured against the real server (python bench/hostile.py).
 
-- costly: three 32 MiB batch bodies of 8,000,000 numbers at once; each worker's peak
-  memory (VmHWM) and another client's GET latency meanwhile, against the same GET idle.
-- noisy: tenant A's clients loop 1,000-contact batches while tenant B reads one record;
-  B's latency against B alone.
+- costly: three tenants each send 32 MiB batch bodies of 8,000,000 numbers back to back;
+  each worker's peak memory (VmHWM) and another client's GET latency meanwhile, against the
+  same GET idle.
+- noisy: tenant A's three clients loop 1,000-contact batches while tenant B reads one
+  record; B's latency against B alone.
 
-Each runs with the production settings (gunicorn.conf.py as it is) and, for the figures
-before the change, with the limits turned off (--before).
+The load runs in processes of its own, so its client work never holds the measuring
+process's GIL. Production settings (gunicorn.conf.py as it is; --deployment nginx for make
+serve's nginx in front) and, for the figures before the change, the limits off (--before).
 """
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -21,7 +24,7 @@ ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests"), HERE]
 
 import requests  # noqa: E402
-from live_server import GunicornServer  # noqa: E402
+from live_server import GunicornServer, ServedDeployment  # noqa: E402
 from load import percentile, worker_memory  # noqa: E402
 
 PREFIX = "/api/v1/ingest"
@@ -46,70 +49,84 @@ def _summary(latencies):
             "p99_ms": round(percentile(ordered, 0.99) * 1000, 1)}
 
 
-def _peaks_mb(master_pid):
-    peaks = {}
-    for pid in worker_memory(master_pid):
-        with open(f"/proc/{pid}/status") as status:
-            line = next(line for line in status if line.startswith("VmHWM:"))
-        peaks[pid] = round(int(line.split()[1]) / 1024, 1)
-    return peaks
+def _peaks_mb(root_pid):
+    """Peak resident MB of the gunicorn workers under `root_pid` (the master, or the launcher
+    of the nginx deployment): the processes of its tree without children of their own."""
+    tree, leaves = [root_pid], {}
+    while tree:
+        pid = tree.pop()
+        children = list(worker_memory(pid))
+        tree.extend(children)
+        if not children and pid != root_pid:
+            with open(f"/proc/{pid}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+            if "nginx" not in fields["Name"]:
+                leaves[pid] = round(int(fields["VmHWM"].split()[0]) / 1024, 1)
+    return leaves
 
 
-def costly(server, keys):
-    """Three tenants' costly bodies at once (a tenant's third at once would be refused)."""
+def _post_until(stop, results, url, key, body):
+    """One loading process: POST `body` back to back until `stop`; puts its status counts."""
+    session, statuses = requests.Session(), {}
+    while not stop.is_set():
+        response = session.post(url, data=body, timeout=600, headers={
+            "X-API-Key": key, "Content-Type": "application/json"})
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        if response.status_code == 429:
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+    results.put(statuses)
+
+
+def _load_while_reading(loads, probe, headers, seconds):
+    """Run each load (url, key, body) in a process of its own while this one measures
+    `probe` for `seconds`; the latencies and the loads' status counts."""
+    stop, results = multiprocessing.Event(), multiprocessing.Queue()
+    loaders = [multiprocessing.Process(target=_post_until, args=(stop, results, *load))
+               for load in loads]
+    for loader in loaders:
+        loader.start()
+    time.sleep(2)  # every loader is in its loop
+    reading = threading.Event()
+    threading.Timer(seconds, reading.set).start()
+    latencies = _latencies(probe, headers, reading)
+    stop.set()
+    statuses = {}
+    for _ in loaders:
+        for status, count in results.get(timeout=600).items():
+            statuses[str(status)] = statuses.get(str(status), 0) + count
+    for loader in loaders:
+        loader.join()
+    return latencies, statuses
+
+
+def costly(server, keys, seconds):
+    """Three tenants' costly bodies (one tenant's third at once would be refused, 429)."""
     headers = {"X-API-Key": keys[0]}
     probe = f"{server.url}{PREFIX}/contacts"
-    idle = _latencies(probe, headers, count=200)
-    stop, under_load, answers = threading.Event(), [], []
-    reader = threading.Thread(target=lambda: under_load.extend(_latencies(probe, headers, stop)))
-    reader.start()
-
-    def send(key):
-        answers.append(requests.post(f"{server.url}{PREFIX}/contacts:batch", data=COSTLY_BODY,
-                                     headers={"X-API-Key": key, "Content-Type": "application/json"},
-                                     timeout=600).status_code)
-    senders = [threading.Thread(target=send, args=(key,)) for key in keys]
-    for sender in senders:
-        sender.start()
-    for sender in senders:
-        sender.join()
-    stop.set()
-    reader.join()
+    idle = _latencies(probe, headers, count=300)
+    under_load, answers = _load_while_reading(
+        [(f"{server.url}{PREFIX}/contacts:batch", key, COSTLY_BODY) for key in keys],
+        probe, headers, seconds)
     return {"answers": answers, "worker_peak_mb": _peaks_mb(server.process.pid),
             "idle": _summary(idle), "meanwhile": _summary(under_load)}
 
 
 def noisy(server, key_a, key_b, seconds, clients=3):
-    body = {"items": [{"reference": f"C-{number}", "name": f"Contact {number}",
-                       "email": f"c{number}@customer.example"} for number in range(1000)]}
+    """Tenant A's clients loop 1,000-contact batches of their own keys; B reads one record."""
     headers_b = {"X-API-Key": key_b}
     assert requests.put(f"{server.url}{PREFIX}/contacts/B-1", json={"name": "B"},
                         headers=headers_b, timeout=30).status_code in (200, 201)
     probe = f"{server.url}{PREFIX}/contacts/B-1"
     idle = _latencies(probe, headers_b, count=300)
-    stop, statuses = threading.Event(), {}
-
-    def loop(number):
-        session = requests.Session()
-        items = {"items": [dict(item, reference=f"A{number}-{item['reference']}")
-                           for item in body["items"]]}
-        while not stop.is_set():
-            response = session.post(f"{server.url}{PREFIX}/contacts:batch", json=items,
-                                    headers={"X-API-Key": key_a}, timeout=120)
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-            if response.status_code == 429:
-                time.sleep(float(response.headers.get("Retry-After", "1")))
-    loaders = [threading.Thread(target=loop, args=(number,)) for number in range(clients)]
-    for loader in loaders:
-        loader.start()
-    time.sleep(2)  # every loader is in its loop
-    timer = threading.Timer(seconds, stop.set)
-    timer.start()
-    under_load = _latencies(probe, headers_b, stop)
-    for loader in loaders:
-        loader.join()
-    return {"idle": _summary(idle), "meanwhile": _summary(under_load),
-            "a_statuses": {str(status): count for status, count in sorted(statuses.items())}}
+    bodies = [json.dumps({"items": [{"reference": f"A{client}-C-{number}",
+                                     "name": f"Contact {number}",
+                                     "email": f"c{number}@customer.example"}
+                                    for number in range(1000)]}).encode()
+              for client in range(clients)]
+    under_load, statuses = _load_while_reading(
+        [(f"{server.url}{PREFIX}/contacts:batch", key_a, body) for body in bodies],
+        probe, headers_b, seconds)
+    return {"idle": _summary(idle), "meanwhile": _summary(under_load), "a_statuses": statuses}
 
 
 def main():
@@ -117,6 +134,8 @@ def main():
     parser.add_argument("--database", default="sqlite")
     parser.add_argument("--scenario", choices=("costly", "noisy", "all"), default="all")
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--deployment", choices=("gunicorn", "nginx"), default="gunicorn",
+                        help="gunicorn alone, or make serve's nginx in front of it")
     parser.add_argument("--worker-class", default=None, help="else gunicorn.conf.py's")
     parser.add_argument("--threads", type=int, default=None, help="else gunicorn.conf.py's")
     parser.add_argument("--before", action="store_true",
@@ -131,20 +150,26 @@ def main():
     if args.before:
         env = {"RATE_LIMIT": "", "MAX_BODY_VALUES": str(10 ** 9),
                "GUNICORN_MAX_WORKER_HEAP_MB": "0", "BULK_REQUESTS_PER_TENANT": "0"}
-    results = {"before": args.before}
+    results = {"before": args.before, "deployment": args.deployment}
     with tempfile.TemporaryDirectory() as scratch:
         url = args.database if args.database != "sqlite" else f"sqlite:///{scratch}/h.sqlite3"
         create_app({"DATABASE_URL": url})
         upgrade()
         stamp = time.time()
-        key_a = create_api_key(create_tenant(f"a-{stamp}", ["a.example"]))[1]
-        key_b = create_api_key(create_tenant(f"b-{stamp}", ["b.example"]))[1]
-        key_c = create_api_key(create_tenant(f"c-{stamp}", ["c.example"]))[1]
-        # workers and threads as gunicorn.conf.py gives them (WEB_CONCURRENCY, GUNICORN_THREADS).
-        with GunicornServer(url, workers=None, threads=args.threads, env=env,
-                            worker_class=args.worker_class) as server:
+        key_a, key_b, key_c = (create_api_key(create_tenant(f"{name}-{stamp}",
+                                                            [f"{name}.example"]))[1]
+                               for name in "abc")
+        # Workers and threads as gunicorn.conf.py gives them (WEB_CONCURRENCY, GUNICORN_THREADS).
+        if args.deployment == "nginx":
+            if args.worker_class:
+                env["GUNICORN_WORKER_CLASS"] = args.worker_class
+            server = ServedDeployment(url, workers=None, threads=args.threads, env=env)
+        else:
+            server = GunicornServer(url, workers=None, threads=args.threads, env=env,
+                                    worker_class=args.worker_class)
+        with server:
             if args.scenario in ("costly", "all"):
-                results["costly"] = costly(server, [key_a, key_b, key_c])
+                results["costly"] = costly(server, [key_a, key_b, key_c], args.seconds)
             if args.scenario in ("noisy", "all"):
                 results["noisy"] = noisy(server, key_a, key_b, args.seconds)
     print(json.dumps(results, indent=2))

@@ -140,3 +140,23 @@ def test_a_worker_grown_past_its_ceiling_is_replaced_after_its_request(app, data
             except requests.ConnectionError:
                 time.sleep(0.2)
         assert answer.status_code == 200 and answer.json()["name"] == "Jane"
+
+
+@pytest.mark.slow
+def test_a_costly_body_is_refused_as_it_arrives_and_never_kept(app, database_url, api_key):
+    """The values are counted as the body is read: 413 once its first megabyte holds too
+    many, and the rest is read and dropped, never kept, so a proxy in front sees the answer."""
+    with GunicornServer(database_url, workers=1, threads=1) as server:
+        worker, = _worker_pids(server)
+        requests.get(server.url + "/api/v1/ingest/contacts", headers={"X-API-Key": api_key},
+                     timeout=30)  # the worker has loaded everything it needs
+        at_rest = _peak_resident_mb(worker)
+        for _ in range(3):
+            response = requests.post(server.url + "/api/v1/ingest" + BATCH,
+                                     data=MILLIONS_OF_NUMBERS, timeout=120,
+                                     headers={"X-API-Key": api_key,
+                                              "Content-Type": "application/json"})
+            assert response.status_code == 413, response.text
+            assert response.json()["code"] == "payload-too-large"
+        # Not the 32 MB body, nor a copy of it: a few megabytes read at a time.
+        assert _peak_resident_mb(worker) - at_rest < 20, (at_rest, _peak_resident_mb(worker))

@@ -24,25 +24,36 @@ def _value_bound(raw):
     return raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
 
 
-def check_value_budget(raw, limit):
-    """413 when the text holds more than `limit` values: what parsing costs is memory per value
-    (a Decimal, a list slot), so a small body of millions of `1.0` is refused unread."""
-    if limit is None or _value_bound(raw) <= limit:
-        return
-    # Only then are commas and brackets inside strings taken off, which makes the bound exact
-    # for any text that parses, without copying the body. Each string is a value or the key
-    # of one, so more than twice the limit of strings is too many values already.
-    inside = 0
+def _values_outside_strings(raw, limit):
+    """The bound without what the text's complete strings hold, or None past twice `limit`
+    strings (each string is a value or the key of one: too many values already). Exact for
+    any text that parses; for the start of one, a string it cuts short is left out. Walks
+    the strings without copying the text."""
+    inside, end = 0, 0
     for number, match in enumerate(_JSON_STRING.finditer(raw)):
         if number > 2 * limit:
-            break
+            return None
         text = match.group()
         inside += text.count(b",") + text.count(b"[") + text.count(b"{")
-    else:
-        if _value_bound(raw) - inside <= limit:
-            return
-    raise PayloadTooLarge(f"The request body holds more than {limit} JSON values; send "
-                          "fewer items per request.")
+        end = match.end()
+    unterminated = raw.find(b'"', end)
+    return _value_bound(raw if unterminated == -1 else raw[:unterminated]) - inside
+
+
+def _too_many_values(limit):
+    return PayloadTooLarge(f"The request body holds more than {limit} JSON values; send "
+                           "fewer items per request.")
+
+
+def check_value_budget(raw, limit):
+    """413 when the text holds more than `limit` values: what parsing costs is memory per value
+    (a Decimal, a list slot), so a small body of millions of `1.0` is refused unparsed."""
+    if limit is None or _value_bound(raw) <= limit:
+        return
+    # Only past the quick bound are what strings hold taken off.
+    count = _values_outside_strings(raw, limit)
+    if count is None or count > limit:
+        raise _too_many_values(limit)
 
 
 def parse_json(raw):
@@ -63,19 +74,56 @@ def _too_large(limit):
                            f"({limit} bytes, decoded).")
 
 
-def read_body_bytes():
-    """The request body, whole and decoded; 413 past the route's limit however it is framed."""
-    limit = request.max_content_length
-    raw = request.get_data(cache=True)  # 413 at once when Content-Length is over the limit
+_READ_CHUNK = 1024 * 1024
+
+
+def _read_stream(limit, values):
+    """The raw body, read a chunk at a time; with `values`, refused (413) as soon as what was
+    read already holds more than that many values, the rest left unread."""
+    stream = request.stream  # 413 at once when Content-Length is over the limit
+    parts, bound, checked = [], 1, False
+    while True:
+        part = stream.read(_READ_CHUNK)
+        if not part:
+            break
+        parts.append(part)
+        if values is not None and not checked:
+            bound += part.count(b",") + part.count(b"[") + part.count(b"{")
+            if bound > values:
+                checked = True  # once: the whole body is judged again at the end
+                count = _values_outside_strings(b"".join(parts), values)
+                if count is None or count > values:
+                    request.environ["ar_ingest.body_left_unread"] = True
+                    raise _too_many_values(values)
+    raw = b"".join(parts)
     # A chunked body is read up to the limit and no further: one that reaches it may go on.
     if request.content_length is None and limit is not None and len(raw) >= limit:
         raise _too_large(limit)
+    return raw
+
+
+def read_body_bytes():
+    """The request body, whole and decoded; 413 past the route's limit however it is framed,
+    or past MAX_BODY_VALUES JSON values (counted as it is read)."""
+    # Kept in the request's environ, not in g: an app context can outlive a request.
+    body = request.environ.get("ar_ingest.body")
+    if body is not None:
+        return body
+    limit, values = request.max_content_length, current_app.config["MAX_BODY_VALUES"]
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
-        return raw
-    if encoding not in _DECODERS:
+        body = _read_stream(limit, values)
+    elif encoding in _DECODERS:
+        body = _decode(_read_stream(limit, None), encoding, limit)
+    else:
         raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported; send "
                                    "gzip, deflate or an uncompressed body.")
+    check_value_budget(body, values)
+    request.environ["ar_ingest.body"] = body
+    return body
+
+
+def _decode(raw, encoding, limit):
     for wbits in _DECODERS[encoding]:
         decoder = zlib.decompressobj(wbits)
         try:
@@ -94,10 +142,20 @@ def drain_unread_body(response):
 
     gunicorn discards at most 64 KiB of an unread body before it gives up on
     the connection (after already saying keep-alive); bodies over the route's
-    limit, and chunked ones, are closed on purpose (gunicorn.conf.py).
+    limit, and chunked ones, are closed on purpose (gunicorn.conf.py). What is
+    left of one refused for its values is read and dropped a megabyte at a time
+    (milliseconds), never kept: closing on unread bytes would reset the
+    connection, and a proxy in front would answer 502 instead of this 413.
     """
     length, limit = request.content_length, request.max_content_length
-    if length and (limit is None or length <= limit):
+    if request.environ.get("ar_ingest.body_left_unread"):
+        response.headers["Connection"] = "close"
+        try:
+            while request.stream.read(_READ_CHUNK):
+                pass
+        except Exception:  # the client went away: nothing left to keep usable
+            pass
+    elif length and (limit is None or length <= limit):
         try:
             request.stream.exhaust()
         except Exception:  # the client went away: nothing left to keep usable
@@ -131,7 +189,6 @@ def read_json_body():
     raw = read_body_bytes()
     if not raw.strip():
         raise MalformedJson("The request body is empty; send a JSON object.")
-    check_value_budget(raw, current_app.config["MAX_BODY_VALUES"])
     data = parse_json(raw)
     if not isinstance(data, dict):
         raise MalformedJson("The request body must be a JSON object.")

@@ -4,6 +4,7 @@ import functools
 from flask import current_app, g, request
 
 from app import metrics
+from app.api.body import read_body_bytes
 from app.errors import ApiError, error_response
 from app.services import idempotency
 from app.services.changes import write_transaction
@@ -65,7 +66,7 @@ def idempotent(view):
             return view(*args, **kwargs)
         key = idempotency.parse_key(header)
         request_fingerprint = idempotency.fingerprint(
-            request.method, request.full_path, request.get_data(cache=True))
+            request.method, request.full_path, read_body_bytes())
         stored = idempotency.claim(g.tenant_id, key, request_fingerprint)
         if stored is not None:
             return _replay(stored)

@@ -23,6 +23,9 @@ DEFAULTS = {
     # A key that failed (unknown id, wrong secret) is refused this long without a lookup;
     # at most API_KEY_CACHE_SECONDS.
     "API_KEY_NEGATIVE_CACHE_SECONDS": 2.0,
+    # Empty: cursors are encrypted with the random secret migration 12 stored in the
+    # database (services/cursors.py); else at least 32 characters, the same everywhere.
+    "CURSOR_SECRET": "",
     "SQLITE_BUSY_TIMEOUT_SECONDS": 30,
     "ENABLE_NOOP_ROUTE": True,
     "METRICS_ENABLED": True,

@@ -8,6 +8,8 @@ from app.models import (Account, ApiKey, BaseModel, ChangeClock, Contact, Docume
                         Representative, RepresentativeAccount, RepresentativeDocument, Tenant,
                         Tombstone, utcnow)
 from app.services.changes import align_change_clock
+from app.services.cursors import (CursorSecret, LegacyCursorMark, create_cursor_secret,
+                                  mark_legacy_cursors)
 
 
 class SchemaVersion(BaseModel):
@@ -119,6 +121,9 @@ MIGRATIONS = [
     (11, "matching keys and search text in NFC; email local parts case-insensitive, unfolded",
      lambda: __import__("app.services.people", fromlist=["rederive_matching_keys"])
      .rederive_matching_keys()),
+    (12, "opaque cursors: a random secret encrypts them; readable ones handed out stay valid",
+     _sequence(_create_tables(CursorSecret, LegacyCursorMark), create_cursor_secret,
+               mark_legacy_cursors)),
 ]
 
 

@@ -121,8 +121,10 @@ def fill_contacts(url, tenant_id, count):
     from app.services import statements
     from app.services.changes import CHANGE_SEQ_SQL
     from app.services.cursors import encode_cursor
+    from app.services.feed import feed_listing
+    from app.services.registry import RESOURCES
 
-    create_app({"DATABASE_URL": url})
+    app = create_app({"DATABASE_URL": url})
     now = utcnow()
     chunk = 10_000
     with database.atomic():
@@ -152,8 +154,11 @@ def fill_contacts(url, tenant_id, count):
     # After a bulk load, as an operator would: without fresh statistics PostgreSQL may plan
     # the run's lookups as scans of the rows it does not know about yet.
     database.execute_sql("ANALYZE")
+    with app.app_context():  # cursors are encrypted with the app's secret, for the tenant
+        cursor = encode_cursor(tenant_id, feed_listing(RESOURCES["contacts"]),
+                               deep.change_seq, 0, deep.id)
     database.close()
-    return encode_cursor(deep.change_seq, 0, deep.id)
+    return cursor
 
 
 def _derive_person_columns(row):

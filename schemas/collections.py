@@ -168,9 +168,9 @@ def _give_examples(answers, record, key_field):
     stamp = {"version": 4, "updated_at": "2026-11-20T10:00:00.000000Z"}
     answers.changes.EXAMPLE = {
         "items": [record, {key_field: f"{key}-OLD", "deleted": True, **stamp}],
-        "next_cursor": "WyJ2MSIsNDIsMCw3XQ", "has_more": False}
+        "next_cursor": "AjU5gRDI4s0AfOn9e-39Qy3zlK_Wl9zHCPi6nzspgdvQUt64aAaNHyU", "has_more": False}
     answers.versions.EXAMPLE = {"items": [{key_field: key, **stamp}],
-                                "next_cursor": "WyJ2MSIsIkMtNzciXQ", "has_more": False}
+                                "next_cursor": "Ah6dS5fZg9GZH5miCpy2JFH9yVQR", "has_more": False}
     answers.lookup.EXAMPLE = {"items": [record], "missing": [f"{key}-404"]}
     answers.batch.EXAMPLE = {
         "results": [{key_field: key, "status": 201, "version": 1, "errors": []},

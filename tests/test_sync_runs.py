@@ -144,11 +144,10 @@ def test_a_second_full_sync_removes_what_it_no_longer_sends(api):
 
 def _cursor_at(api, run_id):
     """A feed cursor taken just before the finish (the feed's last record before it)."""
-    seq = SyncRun.get(SyncRun.run_id == run_id).started_seq
-    import base64
-    import json
-    return base64.urlsafe_b64encode(json.dumps(["v1", seq, 1, 2 ** 62]).encode()).decode(
-    ).rstrip("=")
+    from app.services.cursors import encode_cursor
+    run = SyncRun.get(SyncRun.run_id == run_id)
+    with api.client.application.app_context():  # cursors are sealed with the app's secret
+        return encode_cursor(run.tenant_id, "accounts:feed", run.started_seq, 1, 2 ** 62)
 
 
 def test_a_record_written_without_the_header_during_the_run_is_kept(api):

@@ -12,7 +12,8 @@ from peewee import SQL, NodeList, Tuple, Value
 
 from app.models import Tombstone, utcnow
 from app.services.changes import feed_horizon
-from app.services.cursors import CursorPage, decode_cursor, encode_cursor
+from app.services.cursors import (CursorPage, decode_cursor, encode_cursor,
+                                  legacy_feed_position_allowed)
 from app.services.emails import email_key
 from app.services.search import contains_pattern
 from app.services.search import matches as search_matches
@@ -31,7 +32,10 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
     records that left it since the cursor, so a follower that applies every
     page ends with exactly the records that match now.
     """
-    seq, kind, last_id = decode_cursor(cursor, (int, int, int)) if cursor else (0, _TOMBSTONE, 0)
+    listing = feed_listing(resource)
+    seq, kind, last_id = (decode_cursor(cursor, (int, int, int), tenant_id, listing,
+                                        legacy_feed_position_allowed)
+                          if cursor else (0, _TOMBSTONE, 0))
     filters = dict(filters or {})
     model = resource.model
 
@@ -59,7 +63,13 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
     entries.sort(key=lambda entry: entry[0])
     page, has_more = entries[:limit], len(entries) > limit
     next_position = page[-1][0] if page else (seq, kind, last_id)
-    return CursorPage([item for _, item in page], encode_cursor(*next_position), has_more)
+    return CursorPage([item for _, item in page],
+                      encode_cursor(tenant_id, listing, *next_position), has_more)
+
+
+def feed_listing(resource):
+    """What a feed cursor is bound to besides its tenant (services/cursors.py)."""
+    return f"{resource.name}:feed"
 
 
 def filter_records(resource, query, filters):

@@ -8,7 +8,8 @@ def read_versions(resource, tenant_id, limit=1000, cursor=None):
     model = resource.model
     query = (model.select(resource.key_column, model.version, model.updated_at)
              .where(model.tenant == tenant_id))
-    after = decode_cursor(cursor, (str,))[0] if cursor else None
+    listing = f"{resource.name}:versions"  # a cursor is bound to it and to the tenant
+    after = decode_cursor(cursor, (str,), tenant_id, listing)[0] if cursor else None
     if after is not None:
         query = query.where(resource.key_column > after)
     rows = list(query.order_by(resource.key_column).limit(limit + 1).tuples())
@@ -16,7 +17,7 @@ def read_versions(resource, tenant_id, limit=1000, cursor=None):
     items = [{resource.key_field: key, "version": version, "updated_at": updated_at}
              for key, version, updated_at in page]
     last = page[-1][0] if page else after
-    next_cursor = encode_cursor(last) if last is not None else encode_cursor("")
+    next_cursor = encode_cursor(tenant_id, listing, last if last is not None else "")
     return CursorPage(items, next_cursor, len(rows) > limit)
 
 

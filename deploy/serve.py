@@ -162,6 +162,15 @@ def _stop(process, sig, timeout):
     return process.wait()
 
 
+def _kill_group(process):
+    """SIGKILL what is left of a child's process group: nginx's workers outlive a master that
+    was killed, and would hold the port against the next start."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # nothing left of it
+
+
 def rendered_config(listen, upstream):
     """deploy/nginx.conf with this deployment's values."""
     with open(TEMPLATE) as template:
@@ -222,8 +231,10 @@ def serve(listen, upstream, prefix, nginx):
                   file=sys.stderr, flush=True)
         # nginx first, gracefully: the requests it holds still need gunicorn.
         nginx_code = _stop(nginx_process, signal.SIGQUIT, timeout=40)
+        _kill_group(nginx_process)
     finally:
         gunicorn_code = _stop(gunicorn, signal.SIGTERM, timeout=40)  # graceful_timeout: 20 s
+        _kill_group(gunicorn)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
     return 0 if stopping and nginx_code == 0 and gunicorn_code == 0 else 1

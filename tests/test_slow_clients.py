@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -228,18 +229,28 @@ def _nginx_alone(nginx, upstream):
 
 def test_proxy_limits_requests_in_progress_per_address(nginx, stub_upstream):
     """Past 64 requests in progress from one address, the next is nginx's 429 problem+json
-    with Retry-After; a gunicorn that is gone is a 502 in the same shape."""
+    with Retry-After, except for the health checks; a gunicorn that is gone is a 502 in the
+    same shape."""
     with _nginx_alone(nginx, f"127.0.0.1:{stub_upstream}") as port:
         held = []
         for _ in range(64):
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-            sock.sendall(b"GET /livez HTTP/1.1\r\nHost: test\r\n\r\n")
+            sock.sendall(b"GET /api/v1/ingest/accounts HTTP/1.1\r\nHost: test\r\n\r\n")
             held.append(sock)
         time.sleep(0.5)  # nginx has read every head and passed it on
-        status, headers, body = _exchange(port, b"GET /livez HTTP/1.1\r\nHost: test\r\n"
-                                                b"Connection: close\r\n\r\n")
+        status, headers, body = _exchange(port, b"GET /api/v1/ingest/accounts HTTP/1.1\r\n"
+                                                b"Host: test\r\nConnection: close\r\n\r\n")
         assert status == 429 and headers["retry-after"] == "1"
-        assert _nginx_problem(status, headers, body, "rate-limited")["instance"] == "/livez"
+        assert _nginx_problem(status, headers, body,
+                              "rate-limited")["instance"] == "/api/v1/ingest/accounts"
+        # A load balancer's health check is not counted: it is passed on (to the stuck
+        # upstream, so no answer comes), never refused.
+        for path in (b"/livez", b"/readyz", b"/metrics"):
+            probe = socket.create_connection(("127.0.0.1", port), timeout=2)
+            probe.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: test\r\n\r\n")
+            with pytest.raises(socket.timeout):
+                probe.recv(1)
+            held.append(probe)
         for sock in held:  # the 64 were let through: none has an answer
             sock.setblocking(False)
             with pytest.raises(BlockingIOError):
@@ -252,6 +263,44 @@ def test_proxy_limits_requests_in_progress_per_address(nginx, stub_upstream):
         _nginx_problem(502, {name.lower(): value for name, value in response.headers.items()},
                        response.content, "internal-error")
         assert response.json()["instance"] == "/api/v1/ingest/accounts/A"
+
+
+def _processes():
+    """{pid: (parent pid, process group, command name)} of every process."""
+    found = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                name, _, rest = stat.read().partition(" (")[2].rpartition(") ")
+        except (OSError, ValueError):
+            continue
+        fields = rest.split()
+        found[int(entry)] = (int(fields[1]), int(fields[2]), name)
+    return found
+
+
+def test_a_killed_nginx_master_leaves_no_worker_holding_the_port(nginx, database_url, _schema):
+    """nginx's workers outlive a master killed with SIGKILL: the launcher ends them too, so
+    the port is free for the next start."""
+    server = ServedDeployment(database_url, workers=1, threads=1).start()
+    try:
+        processes = _processes()
+        master = next(pid for pid, (parent, _, name) in processes.items()
+                      if parent == server.process.pid and name == "nginx")
+        workers = [pid for pid, (parent, _, name) in processes.items() if parent == master]
+        assert workers
+        os.kill(master, signal.SIGKILL)
+        assert server.process.wait(timeout=90) == 1
+        deadline = time.monotonic() + 10  # killed ones are reaped by init a moment later
+        while time.monotonic() < deadline and any(pid in _processes() for pid in workers):
+            time.sleep(0.1)
+        left = _processes()
+        assert not [pid for pid in workers if pid in left and left[pid][2] == "nginx"]
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+        assert "nginx exited" in server.log_tail()
+    finally:
+        server.stop()
 
 
 def test_serve_without_nginx_says_so():

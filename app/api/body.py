@@ -93,7 +93,6 @@ def _read_stream(limit, values):
                 checked = True  # once: the whole body is judged again at the end
                 count = _values_outside_strings(b"".join(parts), values)
                 if count is None or count > values:
-                    request.environ["ar_ingest.body_left_unread"] = True
                     raise _too_many_values(values)
     raw = b"".join(parts)
     # A chunked body is read up to the limit and no further: one that reaches it may go on.
@@ -138,28 +137,29 @@ def _decode(raw, encoding, limit):
 
 
 def drain_unread_body(response):
-    """Read what is left of a body the answer did not need, so the connection stays usable.
+    """Read and drop what is left of a body the answer did not need, a megabyte at a time.
 
-    gunicorn discards at most 64 KiB of an unread body before it gives up on
-    the connection (after already saying keep-alive); bodies over the route's
-    limit, and chunked ones, are closed on purpose (gunicorn.conf.py). What is
-    left of one refused for its values is read and dropped a megabyte at a time
-    (milliseconds), never kept: closing on unread bytes would reset the
-    connection, and a proxy in front would answer 502 instead of this 413.
+    Closing a connection with unread bytes resets it, and a proxy in front (nginx) would then
+    answer 502 instead of this answer; reading the rest costs milliseconds and keeps nothing.
+    Chunked bodies and bodies past any route's limit are closed instead (gunicorn.conf.py):
+    nginx sends neither.
     """
     length, limit = request.content_length, request.max_content_length
-    if request.environ.get("ar_ingest.body_left_unread"):
-        response.headers["Connection"] = "close"
-        try:
-            while request.stream.read(_READ_CHUNK):
-                pass
-        except Exception:  # the client went away: nothing left to keep usable
-            pass
-    elif length and (limit is None or length <= limit):
-        try:
-            request.stream.exhaust()
-        except Exception:  # the client went away: nothing left to keep usable
-            pass
+    if not length or length > current_app.config["MAX_CONTENT_LENGTH"]:
+        return response
+    try:
+        if limit is not None and length > limit:  # refused before any of it was read
+            stream, left = request.environ["wsgi.input"], length
+        else:
+            stream, left = request.stream, None
+        while left is None or left > 0:
+            part = stream.read(_READ_CHUNK if left is None else min(_READ_CHUNK, left))
+            if not part:
+                break
+            if left is not None:
+                left -= len(part)
+    except Exception:  # the client went away: nothing left to keep usable
+        pass
     return response
 
 

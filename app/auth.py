@@ -8,6 +8,15 @@ from app.services.tenants import KeyAuthenticator
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def _presented_key():
+    presented = request.headers.get("X-API-Key")
+    if presented is None and route_policy("key_in_basic_auth", False):
+        credentials = request.authorization
+        if credentials is not None and credentials.type == "basic":
+            return credentials.password
+    return presented
+
+
 def _authenticate_request():
     if not is_api_request():
         return
@@ -15,7 +24,7 @@ def _authenticate_request():
         raise UriTooLong(f"The URL is longer than {current_app.config['MAX_URL_LENGTH']} "
                          "characters.")
     authenticator = current_app.extensions["ar_ingest_keys"]
-    principal = authenticator.authenticate(request.headers.get("X-API-Key"))
+    principal = authenticator.authenticate(_presented_key())
     if principal is None:
         raise Unauthorized("Send a valid, unrevoked API key in the X-API-Key header.",
                            headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})

@@ -1,5 +1,5 @@
 """Matching upserts, party upserts and email events (SPEC section 5)."""
-from marshmallow import Schema, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
 
 from schemas.common import (AwareTimestamp, Email, PersonFields, QueryBoolean, QuerySchema,
                             RecordSchema, StrictBoolean, StrictSchema, Text)
@@ -7,7 +7,10 @@ from schemas.envelopes import BulkList, ItemErrorSchema, Typed, bulk_result_sche
 from schemas.contacts import ContactSchema
 from schemas.representatives import RepresentativeSchema
 
-EVENT_TYPES = ("delivered", "bounced", "complained")
+# An event type and the status it gives the address (None: it says nothing lasting about it,
+# and is answered "ignored"). A drop is the mail service refusing to send to the address.
+EVENT_STATUS = {"delivered": "valid", "bounced": "bounced", "complained": "complained",
+                "dropped": "bounced", "deferred": None}
 
 
 class UpsertArgsSchema(QuerySchema):
@@ -112,7 +115,9 @@ class EmailEventSchema(StrictSchema):
                "occurred_at": "2026-11-20T10:00:00+00:00"}
 
     email = Email(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
+    type = fields.String(required=True, validate=validate.OneOf(list(EVENT_STATUS)), metadata={
+        "description": "delivered: valid; bounced and dropped: bounced; complained; deferred "
+                       "(a temporary delay) is answered ignored and changes nothing"})
     occurred_at = AwareTimestamp(required=True, metadata={
         "description": "RFC 3339 time with an offset"})
 
@@ -125,16 +130,64 @@ class EmailEventsSchema(StrictSchema):
 class EmailEventResultSchema(Schema):
     email = fields.Raw(required=True, allow_none=True, metadata={
         "description": "The event's email as sent (null when it had none)"})
+    type = fields.String(required=True, allow_none=True, metadata={
+        "description": "The event's type as sent (a mail service's own name for it)"})
     status = fields.Integer(required=True, metadata={"enum": [200, 422]})
     outcome = fields.String(required=True, allow_none=True, metadata={
-        "enum": ["applied", "stale", "unmatched", None],
+        "enum": ["applied", "stale", "unmatched", "ignored", None],
         "description": "applied; stale (an event as recent or more was applied already); "
-                       "unmatched (no record has the address); null when the event failed"})
+                       "unmatched (no record has the address yet: its status is kept for "
+                       "records that get it later); ignored (a type that says nothing "
+                       "lasting about the address); null when the event failed"})
     errors = fields.List(fields.Nested(ItemErrorSchema), required=True)
 
 
 EmailEventsResultSchema = bulk_result_schema(
-    "EmailEventsResult", EmailEventResultSchema, ("applied", "stale", "unmatched", "failed"), {
-        "results": [{"email": "ada@acme.example", "status": 200, "outcome": "applied",
-                     "errors": []}],
-        "applied": 1, "stale": 0, "unmatched": 0, "failed": 0})
+    "EmailEventsResult", EmailEventResultSchema,
+    ("applied", "stale", "unmatched", "ignored", "failed"), {
+        "results": [{"email": "ada@acme.example", "type": "bounced", "status": 200,
+                     "outcome": "applied", "errors": []}],
+        "applied": 1, "stale": 0, "unmatched": 0, "ignored": 0, "failed": 0})
+
+
+class SendGridEventSchema(Schema):
+    """One event of SendGrid's Event Webhook, as SendGrid sends it (other fields are kept)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    EXAMPLE = {"email": "ada@acme.example", "timestamp": 1764669600, "event": "bounce",
+               "type": "bounce", "reason": "550 5.1.1 The email account does not exist",
+               "sg_event_id": "sg_event_id", "sg_message_id": "sg_message_id"}
+
+    email = fields.String(required=True)
+    timestamp = fields.Integer(required=True, metadata={"description": "Unix seconds"})
+    event = fields.String(required=True, metadata={"description": (
+        "delivered: valid; bounce: bounced (type blocked is ignored); spamreport: complained; "
+        "dropped: bounced for the reasons Bounced Address and Invalid, complained for Spam "
+        "Reporting Address, else ignored; every other event is ignored")})
+    type = fields.String(metadata={"description": "A bounce's kind: bounce or blocked"})
+    reason = fields.String(metadata={"description": "Why an event was dropped or bounced"})
+
+
+class PostmarkWebhookSchema(Schema):
+    """A Postmark bounce, spam-complaint or delivery webhook body, as Postmark sends it."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    EXAMPLE = {"RecordType": "Bounce", "ID": 42, "Type": "HardBounce", "TypeCode": 1,
+               "Name": "Hard bounce", "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+               "Email": "ada@acme.example", "BouncedAt": "2026-11-20T13:28:10.2735393-04:00",
+               "Inactive": True}
+
+    RecordType = fields.String(metadata={"description": (
+        "Bounce (the default when BouncedAt is present), SpamComplaint or Delivery; "
+        "others are ignored")})
+    Type = fields.String(metadata={"description": (
+        "A bounce's type: HardBounce and BadEmailAddress make the address bounced, "
+        "SpamComplaint complained; softer types are ignored")})
+    Email = fields.String(metadata={"description": "Bounce and SpamComplaint: the address"})
+    BouncedAt = fields.String(metadata={"description": "Bounce and SpamComplaint: when"})
+    Recipient = fields.String(metadata={"description": "Delivery: the address"})
+    DeliveredAt = fields.String(metadata={"description": "Delivery: when"})

@@ -40,6 +40,10 @@ class IngestApi(Api):
         super().init_app(app, *args, **kwargs)
         self.spec.components.security_scheme(
             "ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+        self.spec.components.security_scheme("WebhookBasic", {
+            "type": "http", "scheme": "basic", "description": (
+                "The API key as the password (any user name), for mail services that can "
+                "only put credentials in a webhook's URL: https://hooks:KEY@host/...")})
         self.spec.options["security"] = [{"ApiKey": []}]
         for name, component in shared_components().items():
             self.spec.components.schema(name, component)
@@ -122,6 +126,11 @@ def body_limit(config_name):
 def bulk(view):
     """Declare a bulk route: while it runs it holds one of its tenant's bulk slots."""
     return _declare(bulk=True)(view)
+
+
+def key_in_basic_auth(view):
+    """Declare a webhook route: the key may also come as HTTP Basic auth's password."""
+    return _declare(key_in_basic_auth=True)(view)
 
 
 def reads_only(view):

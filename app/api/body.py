@@ -182,16 +182,22 @@ def read_optional_body(schema):
 
 def read_json_body():
     """The request's JSON object, or the matching 415 / 400 / 413 / 422 error."""
+    return read_json_value(dict)
+
+
+def read_json_value(kind):
+    """The request's JSON value, which must be a `kind` (dict or list); else 415 / 400 / 413."""
     mimetype = request.mimetype
     if mimetype != "application/json" and not (
             mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
     raw = read_body_bytes()
+    what = "object" if kind is dict else "array"
     if not raw.strip():
-        raise MalformedJson("The request body is empty; send a JSON object.")
+        raise MalformedJson(f"The request body is empty; send a JSON {what}.")
     data = parse_json(raw)
-    if not isinstance(data, dict):
-        raise MalformedJson("The request body must be a JSON object.")
+    if not isinstance(data, kind):
+        raise MalformedJson(f"The request body must be a JSON {what}.")
     # Strings holding NUL or lone surrogates fail in the schema of their field (StrictSchema),
     # so one such item of a bulk body fails alone.
     return data

@@ -1,18 +1,24 @@
 """Matching upserts of people without references, party routing, and email events (SPEC 5)."""
-from flask import g, jsonify, url_for
+from flask import current_app, g, jsonify, url_for
 
-from app.api import IngestBlueprint, singular
-from app.api.body import SYNC_RUN_HEADER, preconditions_from_request, sync_run_from_request
+from app import metrics
+from app.api import (BATCH_RATE_LIMIT_COST, IngestBlueprint, body_limit, bulk, costs,
+                     key_in_basic_auth, singular)
+from app.api.body import (SYNC_RUN_HEADER, preconditions_from_request, read_json_value,
+                          sync_run_from_request)
 from app.api.collections import bulk_post
+from app.errors import ValidationFailed
 from app.models import Tenant
-from app.services import people
+from app.services import email_events as email_events_service
+from app.services import mail_providers, people
 from app.services.contacts import CONTACTS
 from app.services.records import etag
 from app.services.representatives import REPRESENTATIVES
 from schemas.people import (ContactUpsertResultSchema, ContactUpsertSchema, EmailEventSchema,
                             EmailEventsResultSchema, EmailEventsSchema, PartyUpsertResultSchema,
-                            PartyUpsertSchema, RepresentativeUpsertResultSchema,
-                            RepresentativeUpsertSchema, UpsertArgsSchema, UpsertDryRunSchema)
+                            PartyUpsertSchema, PostmarkWebhookSchema,
+                            RepresentativeUpsertResultSchema, RepresentativeUpsertSchema,
+                            SendGridEventSchema, UpsertArgsSchema, UpsertDryRunSchema)
 
 blp = IngestBlueprint("people", __name__, description=(
     "People without references: matching upserts (by email, then by fuzzy name), party "
@@ -66,6 +72,16 @@ def _answers(result_schema):
     return {200: {"content": {"application/json": {"schema": {
         "oneOf": [result_schema, UpsertDryRunSchema]}}}}}
 
+
+_EVENTS = (
+    "Each event gives its address a status (delivered: valid; bounced or dropped: bounced; "
+    "complained) and moves every contact and representative of the tenant with the address "
+    "(compared as matching compares addresses) to it. Events apply in occurred_at order per "
+    "address; one older than the last applied is stale and changes nothing. The status "
+    "belongs to the address: an address that bounced before any record had it gives a "
+    "record created with it later, or changed to it, that status; an address never seen "
+    "is valid. Types that say nothing lasting (deferred, opens, clicks, soft bounces) are "
+    "answered ignored.")
 
 _MATCHING = (
     "Finds the person by email (NFC; the local part case-insensitive but never folded: "
@@ -145,13 +161,46 @@ def upsert_party(data, account_number, dry_run, update_name):
 
 
 @bulk_post(blp, "/email-events", "email_events", "recordEmailEvents",
-           "Record email delivery events (delivered, bounced, complained)", EmailEventsSchema,
-           EmailEventSchema, EmailEventsResultSchema(), envelope_name="EmailEvents",
-           metric="email-events", limit_setting="MAX_BODY_BYTES", description=(
-               "Each event updates the email_status of every contact and representative of "
-               "the tenant with that address (case-insensitive). Events apply in occurred_at "
-               "order per address; one older than the last applied is stale and changes "
-               "nothing. Changing a record's email resets its status to valid."))
+           "Record email delivery events (delivered, bounced, complained, dropped, deferred)",
+           EmailEventsSchema, EmailEventSchema, EmailEventsResultSchema(),
+           envelope_name="EmailEvents", metric="email-events", limit_setting="MAX_BODY_BYTES",
+           description=_EVENTS)
 def email_events(events):
-    return people.record_email_events(g.tenant_id, events)
+    return email_events_service.record_email_events(g.tenant_id,
+                                                    email_events_service.native_events(events))
 
+
+def _register_provider(provider, title, body_kind, body_doc, translate, description):
+    @blp.route(f"/email-events/{provider}", endpoint=f"email_events_{provider}",
+               methods=["POST"])
+    @blp.doc(summary=f"Record {title}'s webhook events, sent as {title} sends them",
+             operationId=f"record{title}EmailEvents", description=f"{description} {_EVENTS}",
+             requestBody={"required": True, "content": {"application/json": {
+                 "schema": body_doc}}},
+             security=[{"ApiKey": []}, {"WebhookBasic": []}])
+    @costs(BATCH_RATE_LIMIT_COST)
+    @body_limit("MAX_BODY_BYTES")
+    @bulk
+    @key_in_basic_auth
+    @blp.response(200, EmailEventsResultSchema())
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def record():
+        body = read_json_value(body_kind)
+        limit = current_app.config["MAX_BATCH_ITEMS"]
+        if body_kind is list and not 1 <= len(body) <= limit:
+            raise ValidationFailed([{"pointer": "#", "detail": f"Send 1 to {limit} events."}])
+        result = email_events_service.record_email_events(g.tenant_id, translate(body))
+        metrics.count_batch("email-events", {outcome: result[outcome]
+                                             for outcome in EmailEventsResultSchema.OUTCOMES})
+        return result
+    return record
+
+
+_register_provider("sendgrid", "SendGrid", list, {"type": "array", "items": SendGridEventSchema},
+                   mail_providers.sendgrid_events, (
+                       "The body of SendGrid's Event Webhook: an array of events, answered "
+                       "one result each, in order; errors point into the array (#/2/email)."))
+_register_provider("postmark", "Postmark", dict, PostmarkWebhookSchema,
+                   mail_providers.postmark_events, (
+                       "The body of a Postmark bounce, spam-complaint or delivery webhook: one "
+                       "event, answered as a list of one result."))

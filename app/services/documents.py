@@ -33,7 +33,7 @@ class DocumentResource(Resource):
                      [values["applies_to_invoice"] for _, values in entries
                       if values["document_type"] == "credit_note"])
 
-    def derived_values(self, values, row):
+    def derived_values(self, ctx, values, row):
         """`status` is open while something is still owed (or owed back).
 
         A null `open_amount` follows `amount` (the schema shows `amount` in its place).

@@ -1,20 +1,16 @@
-"""People without references: matching upserts, party routing and email delivery status.
+"""People without references: matching upserts and party routing (SPEC 5).
 
 Which record an upsert means is found by services/matching.py. An upsert
-matches and writes inside one write transaction of the tenant, which every
-writer of the tenant takes first (app/db.py): concurrent identical upserts of
-a new person therefore create it once, and no new lock or lock order is added.
+matches and writes in one write transaction holding the matching rule of its
+scope (an account's contacts, or the tenant's representatives), so
+concurrent upserts of one new person create it once.
 """
-import datetime
 import uuid
 from dataclasses import dataclass
 
-from marshmallow import ValidationError
-
 from app.db import database
-from app.errors import (NotFound, PreconditionFailed, ValidationFailed, field_error,
-                        field_errors)
-from app.models import Account, Contact, EmailStatus, Representative
+from app.errors import NotFound, PreconditionFailed, ValidationFailed, field_error
+from app.models import Account
 from app.services import statements
 from app.services.changes import write_transaction
 from app.services.contacts import CONTACTS
@@ -26,9 +22,6 @@ from app.services.representatives import REPRESENTATIVES
 from app.services.sync import mark_seen
 from app.services.tenants import is_internal_email
 from app.services.writes import WriteItem, apply_writes
-from schemas.people import EmailEventSchema
-
-EVENT_STATUS = {"delivered": "valid", "bounced": "bounced", "complained": "complained"}
 
 
 @dataclass(frozen=True)
@@ -153,95 +146,6 @@ def upsert_party(tenant, account_number, data, options=UpsertOptions()):
     return upsert_person(CONTACTS, tenant.id, account_number, data, options)
 
 
-# -- email delivery events ------------------------------------------------------------------
-
-_EVENT_SCHEMA = EmailEventSchema()
-
-
-def record_email_events(tenant_id, raw_events):
-    """POST /email-events: each event validated alone, the valid ones applied in one transaction."""
-    results, valid = [None] * len(raw_events), []
-    for index, raw in enumerate(raw_events):
-        try:
-            event = _EVENT_SCHEMA.load(raw)
-        except ValidationError as error:
-            email = raw.get("email") if isinstance(raw, dict) else None
-            results[index] = {"email": email if isinstance(email, str) else None, "status": 422,
-                              "outcome": None,
-                              "errors": field_errors(error.messages, f"#/events/{index}")}
-            continue
-        occurred_at = event["occurred_at"].astimezone(datetime.timezone.utc).replace(tzinfo=None)
-        valid.append((index, event["email"], event["type"], occurred_at))
-        results[index] = {"email": event["email"], "status": 200, "outcome": None, "errors": []}
-    outcomes = apply_email_events(tenant_id, valid) if valid else {}
-    for index, outcome in outcomes.items():
-        results[index]["outcome"] = outcome
-    counts = {name: sum(1 for outcome in outcomes.values() if outcome == name)
-              for name in ("applied", "stale", "unmatched")}
-    return {"results": results, **counts,
-            "failed": sum(1 for result in results if result["status"] == 422)}
-
-def apply_email_events(tenant_id, events):
-    """Apply valid events [(index, email, type, occurred_at)]; per index its outcome.
-
-    Per address the events apply in occurred_at order, and one older than the
-    last applied to that address is stale: a late "delivered" never clears a
-    newer bounce. Every contact and representative with the address moves to
-    the newest status (a new version, in the change feed) unless it has it.
-    """
-    outcomes = {}
-    by_address = {}
-    for index, email, kind, occurred_at in events:
-        by_address.setdefault(email_key(email), []).append((occurred_at, index, kind))
-    with write_transaction(tenant_id) as txn:
-        # An event reaches every holder of the address, whichever record a writer is changing.
-        for resource in (CONTACTS, REPRESENTATIVES):
-            txn.lock_collection(resource.name)
-        stored = {row.email_key: row for row in EmailStatus.select().where(
-            EmailStatus.tenant == tenant_id, EmailStatus.email_key.in_(list(by_address)))}
-        holders = _addresses_with_records(tenant_id, list(by_address))
-        for address, items in by_address.items():
-            items.sort()
-            last = stored.get(address)
-            newest = None
-            for occurred_at, index, kind in items:
-                if last is not None and occurred_at <= last.occurred_at or \
-                        newest is not None and occurred_at <= newest[0]:
-                    outcomes[index] = "stale"
-                    continue
-                outcomes[index] = "applied" if address in holders else "unmatched"
-                newest = (occurred_at, kind)
-            if newest is None:
-                continue
-            status = EVENT_STATUS[newest[1]]
-            (EmailStatus.insert(tenant=tenant_id, email_key=address, status=status,
-                                occurred_at=newest[0])
-             .on_conflict(conflict_target=[EmailStatus.tenant, EmailStatus.email_key],
-                          update={EmailStatus.status: status,
-                                  EmailStatus.occurred_at: newest[0]}).execute())
-            if address in holders:
-                _set_email_status(txn, address, status)
-    return outcomes
-
-
-def _addresses_with_records(tenant_id, addresses):
-    found = set()
-    for model in (Contact, Representative):
-        for start in range(0, len(addresses), 500):
-            found.update(key for (key,) in model.select(model.email_key).where(
-                model.tenant == tenant_id,
-                model.email_key.in_(addresses[start:start + 500])).tuples())
-    return found
-
-
-def _set_email_status(txn, address, status):
-    for model in (Contact, Representative):
-        (model.update(email_status=status, version=model.version + 1, updated_at=txn.now,
-                      change_seq=txn.change_seq())
-         .where(model.tenant == txn.tenant_id, model.email_key == address,
-                model.email_status != status).execute())
-
-
 def backfill_person_keys(resource, chunk=1000):
     """Compute email_key, name_key and name_length of every stored person (migrations 7, 11)."""
     model = resource.model
@@ -264,36 +168,9 @@ def backfill_person_keys(resource, chunk=1000):
         last_id = rows[-1][0]
 
 
-def rekey_email_statuses(chunk=1000):
-    """Re-derive the address of each stored email status from its old key (migration 11).
-
-    The old key was casefolded, so it re-derives to itself for every address
-    without non-ASCII letters; where two old keys now make one address, the
-    newer status is kept.
-    """
-    last_id = 0
-    while True:
-        rows = list(EmailStatus.select().where(EmailStatus.id > last_id)
-                    .order_by(EmailStatus.id).limit(chunk))
-        if not rows:
-            return
-        for row in rows:
-            new_key = email_key(row.email_key)
-            if new_key == row.email_key:
-                continue
-            other = EmailStatus.get_or_none(EmailStatus.tenant == row.tenant_id,
-                                            EmailStatus.email_key == new_key)
-            if other is not None and other.occurred_at >= row.occurred_at:
-                row.delete_instance()
-                continue
-            if other is not None:
-                other.delete_instance()
-            EmailStatus.update(email_key=new_key).where(EmailStatus.id == row.id).execute()
-        last_id = rows[-1].id
-
-
 def rederive_matching_keys():
     """Migration 11: every stored matching key and search text under the NFC, unfolded rules."""
+    from app.services.email_events import rekey_email_statuses
     from app.services.registry import RESOURCES, people
     from app.services.search import backfill_search_text
 

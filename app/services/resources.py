@@ -7,7 +7,7 @@ from marshmallow import fields, missing
 
 from app.db import database
 from app.errors import field_error
-from app.models import JSONTextField
+from app.models import EmailStatus, JSONTextField
 from app.services.emails import email_key
 from app.services.matching import name_key
 from app.services import statements
@@ -35,8 +35,9 @@ class Resource:
     5. `is_unchanged(row, values)`: an unchanged item writes nothing.
     6. `before_write(ctx, key, values, row)`: changes to other records in the
        same transaction (`ctx.change_other`), e.g. taking the primary flag.
-    7. `derived_values(values, row)`: read-only stored columns that follow
-       from the values (email status, matching keys). Pure.
+    7. `derived_values(ctx, values, row)`: read-only stored columns that
+       follow from the values (email status, matching keys). Reads only what
+       `prefetch_for` loaded.
     Finally the context flushes every changed row in one statement per group
     (rows giving up an exclusive flag first, then new rows, then the rest),
     and leaves feed exits for rows whose `feed_state` changed.
@@ -290,7 +291,7 @@ class Resource:
             f") SELECT DISTINCT k FROM chain")
         return [row[0] for row in database.execute_sql(sql, (tenant_id, *starts, tenant_id))]
 
-    def derived_values(self, values, row):
+    def derived_values(self, ctx, values, row):
         """Stored, read-only columns that follow from the written values."""
         return {}
 
@@ -335,9 +336,12 @@ _as_json = JSONTextField().db_value
 class PersonResource:
     """For people (contacts, representatives): email status and the keys matching reads.
 
-    `email_status` starts out valid with each new address (a change of case is
-    the same address) and is null without one. `email_key`, `name_key` and
-    `name_length` are what matching upserts and email events look up by.
+    `email_status` belongs to the address: a record that gets an address
+    (created with it, or changed to it; a change of case is the same address)
+    takes the address's last known status from the email events, `valid` for
+    an address never seen; it is null without an address. `email_key`,
+    `name_key` and `name_length` are what matching upserts and email events
+    look up by.
     """
 
     name_fields = ("name",)  # what the full name is made of, in order
@@ -349,8 +353,21 @@ class PersonResource:
         joined = " ".join(values[field] for field in self.name_fields[1:] if values.get(field))
         return joined or None
 
-    def derived_values(self, values, row):
-        derived = super().derived_values(values, row)
+    def prefetch_for(self, ctx, entries):
+        """Also the last known status of every address the items carry."""
+        super().prefetch_for(ctx, entries)
+        known = ctx.state("email_statuses", dict)
+        wanted = {email_key(values["email"]) for _, values in entries if values.get("email")}
+        wanted -= set(known)
+        known.update(dict.fromkeys(wanted, "valid"))
+        wanted = list(wanted)
+        for start in range(0, len(wanted), 500):
+            known.update(EmailStatus.select(EmailStatus.email_key, EmailStatus.status).where(
+                EmailStatus.tenant == ctx.tenant_id,
+                EmailStatus.email_key.in_(wanted[start:start + 500])).tuples())
+
+    def derived_values(self, ctx, values, row):
+        derived = super().derived_values(ctx, values, row)
         email = values["email"]
         key = name_key(self.full_name(values))
         derived.update(email_key=email_key(email), name_key=key,
@@ -358,5 +375,6 @@ class PersonResource:
         if email is None:
             derived["email_status"] = None
         elif row is None or row.email is None or row.email_key != derived["email_key"]:
-            derived["email_status"] = "valid"
+            derived["email_status"] = ctx.state("email_statuses", dict).get(
+                derived["email_key"], "valid")
         return derived

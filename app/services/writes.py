@@ -238,7 +238,7 @@ def _apply_one(resource, ctx, item, values):
     if row is not None and row.archived_at is None and resource.is_unchanged(row, values):
         return Outcome(key, "unchanged", row, version=row.version)
     resource.before_write(ctx, key, values, row)
-    columns = dict(values, **resource.derived_values(values, row))
+    columns = dict(values, **resource.derived_values(ctx, values, row))
     columns["search_text"] = search_text(resource, key, columns)
     columns["archived_at"] = None
     txn = ctx.txn

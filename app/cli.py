@@ -23,7 +23,7 @@ def main():
 
 
 @main.command("import", with_appcontext=False)
-@click.argument("collection", type=click.Choice(list(KEY_FIELDS)))
+@click.argument("collection", type=click.Choice([*KEY_FIELDS, "parties"]))
 @click.argument("file", type=click.Path(allow_dash=True))
 @click.option("--url", required=True, envvar="AR_INGEST_URL",
               help="The server, e.g. https://ingest.example.com (or AR_INGEST_URL).")
@@ -45,11 +45,15 @@ def main():
               help="The file is the whole collection: remove the records it does not have.")
 @click.option("--max-removal-ratio", default=0.2, show_default=True,
               type=click.FloatRange(0, 1), help="With --full-sync: refuse to remove more.")
+@click.option("--match", is_flag=True,
+              help="Rows are people without a reference (contacts, representatives or "
+                   "parties), each with its account_number: found by email, then by name, "
+                   "else created (the batch matching upsert).")
 @click.option("--retries", default=10, show_default=True, type=click.IntRange(0, 100),
               help="Tries per request after a connection error, 429, 409 key in use or 5xx, "
                    "backing off up to 30 s between tries.")
 def import_command(collection, file, url, api_key, batch_size, fmt, delimiter, rejects, resume,
-                   allow_rejects, full_sync, max_removal_ratio, retries):
+                   allow_rejects, full_sync, max_removal_ratio, match, retries):
     """Import a CSV or NDJSON file through the batch endpoint."""
     from app import importer
     from app.client import ApiError
@@ -58,7 +62,8 @@ def import_command(collection, file, url, api_key, batch_size, fmt, delimiter, r
         counts, seconds = importer.run(collection, file, url, api_key, fmt=fmt,
                                        batch_size=batch_size, rejects=rejects, resume=resume,
                                        full_sync=full_sync, delimiter=delimiter,
-                                       max_removal_ratio=max_removal_ratio, retries=retries)
+                                       max_removal_ratio=max_removal_ratio, match=match,
+                                       retries=retries)
     except (importer.ImportError_, importer.RowsError, ApiError, OSError) as error:
         raise click.ClickException(str(error))
     click.echo(importer.summary(counts, seconds))

@@ -1,4 +1,5 @@
-"""`ar-ingest import`: a CSV or NDJSON file streamed through the batch endpoint.
+"""`ar-ingest import`: a CSV or NDJSON file streamed through the batch endpoint (with
+--match, people without a reference through the batch matching upsert).
 
 Rows become records as app.client.rows reads them (numbers exact, a bad row
 rejected on its own with its line number). Batches go through the client
@@ -38,6 +39,7 @@ class Counts:
     rows: int = 0
     created: int = 0
     replaced: int = 0
+    updated: int = 0            # with --match: people found and changed
     unchanged: int = 0
     rejected: int = 0
     run: str = ""               # this import's id: in every batch's Idempotency-Key
@@ -220,10 +222,31 @@ def _resumed(checkpoint_path, fingerprint):
     return Counts(**saved["counts"])
 
 
+MATCHED_KINDS = ("contacts", "representatives", "parties")
+_OUTCOMES = {False: ("created", "replaced", "unchanged"), True: ("created", "updated", "unchanged")}
+
+
+def _checked_match(collection, match, full_sync):
+    if not match:
+        if collection not in KEY_FIELDS:
+            raise ImportError_(f"{collection} can only be imported with --match.")
+        return
+    if collection not in MATCHED_KINDS:
+        raise ImportError_("--match is for contacts, representatives and parties (people "
+                           "without a reference).")
+    if full_sync and collection == "parties":
+        raise ImportError_("--full-sync needs one collection: import contacts and "
+                           "representatives apart.")
+
+
 def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=None,
                 resume=False, full_sync=False, max_removal_ratio=0.2, delimiter=None,
-                out=sys.stderr):
+                match=False, out=sys.stderr):
     """Import a file; returns the Counts. Rows are read and sent one batch at a time.
+
+    With `match` the rows have no reference: each is a person with its
+    account_number, sent through the batch matching upsert (found by email,
+    then by name, else created), so a file sent twice creates nobody twice.
 
     With `full_sync` the file is the whole collection: a sync run is started,
     tagged on every batch, and finished at the end, removing the records the
@@ -231,6 +254,7 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
     rejected the run is aborted instead: a rejected row's record would
     otherwise be removed.
     """
+    _checked_match(collection, match, full_sync)
     fmt = _format_of(path, fmt)
     delimiter = _delimiter(fmt, delimiter)
     fingerprint = _fingerprint(path, collection)
@@ -253,8 +277,8 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
                           if resume else (0, 0))
     progress = Progress(None if path == "-" else os.path.getsize(path), out,
                         counts.bytes_done, counts.rows)
-    target = client.collection(collection)
-    key_field = KEY_FIELDS[collection]
+    key_field = None if match else KEY_FIELDS[collection]
+    outcomes = _OUTCOMES[match]
     window = []  # the rows read since the last acknowledged batch, bad ones included
 
     def send():
@@ -264,11 +288,13 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
         if not window:
             return
         good = [row for row in window if row.error is None]
-        answer = {"results": [], "created": 0, "replaced": 0, "unchanged": 0, "failed": 0}
+        answer = {"results": [], **dict.fromkeys(outcomes, 0), "failed": 0}
         if good:
-            answer = target.batch([row.record for row in good], sync_run=counts.sync_run or None,
-                                  idempotency_key=f"import-{counts.run}-{good[0].line}-"
-                                                  f"{good[-1].line}")
+            send_batch = client.upsert_batch if match else client.collection(collection).batch
+            answer = send_batch(*([collection] if match else []),
+                                [row.record for row in good], sync_run=counts.sync_run or None,
+                                idempotency_key=f"import-{counts.run}-{good[0].line}-"
+                                                f"{good[-1].line}")
         results = iter(answer["results"])
         for row in window:
             errors = [row.error] if row.error else [
@@ -276,7 +302,7 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
                 for e in next(results)["errors"]]
             if errors:
                 writer.write(row, errors)
-        for outcome in ("created", "replaced", "unchanged"):
+        for outcome in outcomes:
             setattr(counts, outcome, getattr(counts, outcome) + answer[outcome])
         counts.rejected += answer["failed"] + len(window) - len(good)
         counts.last_line, counts.bytes_done = window[-1].line, lines.bytes_read
@@ -312,9 +338,11 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
 
 
 def _column(pointer, key_field):
-    """#/items/3/billing_address/city -> billing_address.city."""
+    """#/items/3/billing_address/city -> billing_address.city; the row as a whole: its key
+    field, or "row" for a person without one."""
     parts = pointer.split("/")[3:]
-    return ".".join(part.replace("~1", "/").replace("~0", "~") for part in parts) or key_field
+    return ".".join(part.replace("~1", "/").replace("~0", "~") for part in parts) or \
+        key_field or "row"
 
 
 def _end_sync(client, collection, counts, max_removal_ratio):
@@ -348,7 +376,9 @@ def summary(counts, seconds):
     done = f"{counts.rows:,} rows in {seconds:.1f} s" if not before else (
         f"{counts.rows:,} rows ({before:,} before --resume, {counts.rows - before:,} in "
         f"{seconds:.1f} s)")
-    text = (f"{done}: {counts.created:,} created, {counts.replaced:,} replaced, "
+    changed = f"{counts.updated:,} updated" if counts.updated else \
+        f"{counts.replaced:,} replaced"
+    text = (f"{done}: {counts.created:,} created, {changed}, "
             f"{counts.unchanged:,} unchanged, {counts.rejected:,} rejected")
     sync = counts.extra.get("sync")
     if sync and sync["status"] == "finished":

@@ -27,6 +27,7 @@ from importer import import_rate, importer_memory, write_contacts_csv  # noqa: E
 from load import cpu_seconds, process_ids, run_load, worker_memory  # noqa: E402
 from scenarios import (BATCH_SIZE, at_scale_plans, batch_plan, email_event_plan,  # noqa: E402
                        matching_plans, memory_plan, patch_plan, scenarios)
+from people_batch import batch_matching, print_batch_matching  # noqa: E402
 from setup_data import (fill_contacts, fill_people, mark_seen_bulk,  # noqa: E402
                         pgbench_upsert, prepare_database, search_sql_times,
                         storage_ceiling)
@@ -244,6 +245,7 @@ def bench_database(url, args):
             for name, plan in matching_plans(args.clients, max(1, per_client // 4),
                                              round_number):
                 rounds.setdefault(name, []).append(run_load(server.url, key, plan))
+        matching_batches = batch_matching(server.url, key, args.rounds)
 
         keys = [f"B-0-{c}-{i}" for c in range(args.clients) for i in range(per_client)]
         memory_before = worker_memory(server.process.pid)
@@ -319,6 +321,7 @@ def bench_database(url, args):
                      "memory": memory_of_import},
         "email_events": dict(median_round(events), contacts=args.stored),
         "sync_finish": finish,
+        "batch_matching": matching_batches,
         "search": {"records": args.stored,
                    "common_term_page_ms": round(q_times["common"] * 1000, 2),
                    "rare_term_page_ms": round(q_times["rare"] * 1000, 2),
@@ -382,6 +385,7 @@ def print_report(name, figures):
           f"events/s in requests of 1,000 (p50 {events['p50_ms']:.0f} ms)")
     print("match_contact / match_representative: ratio to put_replace (an account with 1,000 "
           "contacts; a tenant with 100,000 representatives)")
+    print_batch_matching(figures["batch_matching"])
     operations = figures["operations"]
     if operations is None:
         print("metrics and rate limits: no Redis answered, not measured")

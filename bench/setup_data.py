@@ -161,6 +161,17 @@ def fill_contacts(url, tenant_id, count):
     return cursor
 
 
+class _NoEvents:
+    """A write context's state as derived_values reads it, before any email event."""
+
+    @staticmethod
+    def state(name, factory):
+        return factory()
+
+
+_NO_EVENTS = _NoEvents()
+
+
 def _derive_person_columns(row):
     """What the write engine derives for a person: search text and the matching keys."""
     from app.services.contacts import CONTACTS
@@ -172,7 +183,7 @@ def _derive_person_columns(row):
     data = row.__data__
     key = name_key(resource.full_name(data))
     derived = resource.derived_values(
-        {name: data.get(name) for name in resource.writable_fields}, None)
+        _NO_EVENTS, {name: data.get(name) for name in resource.writable_fields}, None)
     derived.update(name_key=key, name_length=len(key) if key else None)
     for name, value in derived.items():
         setattr(row, name, value)

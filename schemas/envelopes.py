@@ -33,13 +33,14 @@ class Typed(fields.Raw):
         super().__init__(**kwargs)
 
 
-def bulk_result_schema(name, item_schema, outcomes, example):
+def bulk_result_schema(name, item_schema, outcomes, example, extra=None):
     """The answer of a bulk route: a result per item in input order, and how many items
-    had each outcome (`outcomes`, kept on the class as OUTCOMES)."""
+    had each outcome (`outcomes`, kept on the class as OUTCOMES), and any `extra` fields."""
     schema = Schema.from_dict({
         "results": fields.List(Typed(item_schema), required=True, metadata={
             "description": "One per item, in input order"}),
-        **{outcome: fields.Integer(required=True) for outcome in outcomes}}, name=name)
+        **{outcome: fields.Integer(required=True) for outcome in outcomes},
+        **(extra or {})}, name=name)
     schema.OUTCOMES, schema.EXAMPLE = outcomes, example
     return schema
 

@@ -1,8 +1,8 @@
 """Matching upserts, party upserts and email events (SPEC section 5)."""
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from schemas.common import (AwareTimestamp, Email, PersonFields, QueryBoolean, QuerySchema,
-                            RecordSchema, StrictBoolean, StrictSchema, Text)
+from schemas.common import (AwareTimestamp, Email, Key, PersonFields, QueryBoolean,
+                            QuerySchema, RecordSchema, StrictBoolean, StrictSchema, Text)
 from schemas.envelopes import BulkList, ItemErrorSchema, Typed, bulk_result_schema
 from schemas.contacts import ContactSchema
 from schemas.representatives import RepresentativeSchema
@@ -108,6 +108,94 @@ class UpsertDryRunSchema(Schema):
     record = Typed(ContactSchema, RepresentativeSchema, required=True, allow_none=True,
                    metadata={"description": "The matched record as it is now; null when "
                                             "the upsert would create one"})
+
+
+class BatchUpsertArgsSchema(UpsertArgsSchema):
+    atomic = QueryBoolean(load_default=False, metadata={
+        "description": "true: store nothing unless every item succeeds"})
+
+
+_ACCOUNT = "The account whose contacts are matched (the path's account of the single upsert)"
+
+
+class ContactUpsertItemSchema(ContactUpsertSchema):
+    """One person of POST /contacts:upsert: the single upsert's body and its account."""
+
+    account_number = Key(required=True, metadata={"description": _ACCOUNT})
+
+
+class RepresentativeUpsertItemSchema(RepresentativeUpsertSchema):
+    """One person of POST /representatives:upsert, and the account to link it to."""
+
+    account_number = Key(allow_none=True, load_default=None, metadata={
+        "description": "The account to link the representative to (optional)"})
+
+
+class PartyUpsertItemSchema(PartyUpsertSchema):
+    """One person of POST /parties:upsert: the single party upsert's body and its account."""
+
+    EXAMPLE = {**PartySchema.EXAMPLE, "account_number": "A-1001"}
+
+    account_number = Key(required=True, metadata={"description": _ACCOUNT})
+
+
+def item_loader(item_schema_class):
+    """The schema that loads one item: every field optional (as in the single upsert) but
+    the account where the item needs one."""
+    names = [name for name, field in item_schema_class().fields.items()
+             if not (name == "account_number" and field.required)]
+    return item_schema_class(partial=tuple(names))
+
+
+class UpsertItemsSchema(StrictSchema):
+    items = BulkList(fields.Raw(allow_none=True), metadata={
+        "description": "People to match and write, in order"})
+
+
+class UpsertItemResultSchema(Schema):
+    """What one item of a batch matching upsert did."""
+
+    EXAMPLE = {"status": 200, "reference": "C-77", "version": 3, "matched_by": "email",
+               "distance": None, "name_kept": False, "reactivated": False,
+               "same_as_item": None, "candidates": [], "errors": []}
+
+    status = fields.Integer(required=True, metadata={"enum": [200, 201, 404, 409, 422]})
+    reference = fields.String(required=True, allow_none=True, metadata={
+        "description": "The record written; null when the item failed, and in a dry run for "
+                       "a record the batch would create"})
+    version = fields.Integer(required=True, allow_none=True)
+    matched_by = _MATCH_FIELDS["matched_by"]
+    distance = _MATCH_FIELDS["distance"]
+    name_kept = _MATCH_FIELDS["name_kept"]
+    reactivated = _MATCH_FIELDS["reactivated"]
+    same_as_item = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "The index of the earlier item of this batch that created the record "
+                       "this one matched (it was updated, not created twice)"})
+    candidates = fields.List(fields.String(), required=True, metadata={
+        "description": "409: the equally close records"})
+    errors = fields.List(fields.Nested(ItemErrorSchema), required=True)
+
+
+class PartyUpsertItemResultSchema(UpsertItemResultSchema):
+    EXAMPLE = {"party_type": "representative", **UpsertItemResultSchema.EXAMPLE,
+               "reference": "R-7"}
+
+    party_type = fields.String(required=True, allow_none=True, metadata={
+        "enum": ["contact", "representative", None],
+        "description": "Where the person went; null when the item could not be read"})
+
+
+def _upsert_result(name, item_schema):
+    example = {"results": [item_schema.EXAMPLE], "created": 0, "updated": 1, "unchanged": 0,
+               "failed": 0}
+    return bulk_result_schema(name, item_schema, ("created", "updated", "unchanged", "failed"),
+                              example, extra={"dry_run": fields.Boolean(metadata={
+                                  "enum": [True],
+                                  "description": "Present in a dry run: nothing was stored"})})
+
+
+PeopleUpsertResultSchema = _upsert_result("PeopleUpsertResult", UpsertItemResultSchema)
+PartiesUpsertResultSchema = _upsert_result("PartiesUpsertResult", PartyUpsertItemResultSchema)
 
 
 class EmailEventSchema(StrictSchema):

@@ -25,6 +25,11 @@ LINK = {"links": [{"representative": "REP", "account_number": "ACCT"}]}
 PERSON = {"name": "x", "language": "en", "email": "con@a.example"}  # tenant A's contact's address
 EVENTS = {"events": [{"email": "con@a.example", "type": "bounced",
                       "occurred_at": "2026-01-01T00:00:00Z"}]}
+WEBHOOKS = {  # later than EVENTS, so neither is stale
+    "/email-events/sendgrid": [{"email": "con@a.example", "event": "bounce",
+                                "timestamp": 1767229200}],
+    "/email-events/postmark": {"RecordType": "Bounce", "Type": "HardBounce",
+                               "Email": "con@a.example", "BouncedAt": "2026-01-01T02:00:00Z"}}
 
 
 @pytest.fixture
@@ -82,8 +87,12 @@ def _call(client, rule, method, key):
         body = None  # start, finish and abort take an optional body
     elif path.endswith("/upsert"):
         body = PERSON
+    elif path.endswith(":upsert"):
+        body = {"items": [dict(PERSON, account_number="ACCT")]}  # tenant A's account
     elif path == "/email-events":
         body = EVENTS
+    elif path in WEBHOOKS:
+        body = WEBHOOKS[path]
     elif method in ("PUT", "POST", "PATCH") and path.count("/") == 2:
         body = BODIES[collection]
     return path, client.request(method, path, json=body, key=key)
@@ -115,12 +124,14 @@ def _expect_other_tenant(path, method, response, own_records):
             assert body["results"][0]["status"] in (200, 201, 422)  # its own record
         elif action in ("link", "unlink"):
             assert body["results"][0]["status"] == 404
+        elif action == "upsert":  # tenant A's account is no account of the caller's
+            assert [result["status"] for result in body["results"]] == [404]
         elif action == "sync-runs":
             assert response.status_code == 201  # a run of the caller's own records
         else:
             pytest.fail(f"unclassified collection action {method} {path}")
         return "collection action"
-    if parts == ["email-events"]:
+    if parts[0] == "email-events":
         # an address only tenant A's records hold is no address of the caller's
         assert response.status_code == 200 and response.get_json()["unmatched"] == 1
         return "collection action"

@@ -10,15 +10,19 @@ from app.api.collections import bulk_post
 from app.errors import ValidationFailed
 from app.models import Tenant
 from app.services import email_events as email_events_service
-from app.services import mail_providers, people
+from app.services import mail_providers, people, people_batch
 from app.services.contacts import CONTACTS
 from app.services.records import etag
 from app.services.representatives import REPRESENTATIVES
-from schemas.people import (ContactUpsertResultSchema, ContactUpsertSchema, EmailEventSchema,
-                            EmailEventsResultSchema, EmailEventsSchema, PartyUpsertResultSchema,
-                            PartyUpsertSchema, PostmarkWebhookSchema,
+from schemas.people import (BatchUpsertArgsSchema, ContactUpsertItemSchema,
+                            ContactUpsertResultSchema, ContactUpsertSchema, EmailEventSchema,
+                            EmailEventsResultSchema, EmailEventsSchema,
+                            PartiesUpsertResultSchema, PartyUpsertItemSchema,
+                            PartyUpsertResultSchema, PartyUpsertSchema, PeopleUpsertResultSchema,
+                            PostmarkWebhookSchema, RepresentativeUpsertItemSchema,
                             RepresentativeUpsertResultSchema, RepresentativeUpsertSchema,
-                            SendGridEventSchema, UpsertArgsSchema, UpsertDryRunSchema)
+                            SendGridEventSchema, UpsertArgsSchema, UpsertDryRunSchema,
+                            UpsertItemsSchema, item_loader)
 
 blp = IngestBlueprint("people", __name__, description=(
     "People without references: matching upserts (by email, then by fuzzy name), party "
@@ -160,6 +164,50 @@ def upsert_party(data, account_number, dry_run, update_name):
                                        _options(dry_run, update_name)), party=True)
 
 
+_BATCH_MATCHING = (
+    "Each item is one person with the single matching upsert's body plus its account, and "
+    "is matched and written exactly as that upsert would, in input order, all in one "
+    "transaction: an item sees what the items before it wrote, so an item naming a person "
+    "an earlier item created (the same email, or a name within the rule on the same account) "
+    "updates that record (same_as_item gives the earlier item's index) and one batch never "
+    "creates a person twice. Ties are 409 for that item alone (candidates lists them), an "
+    "unknown account 404, a bad item 422; the others are stored. The batch holds its "
+    "collection for its tenant while it runs. dry_run=true runs every item and stores "
+    "nothing (a would-be-created reference is null); atomic=true stores nothing unless "
+    "every item succeeds. Sync-Run marks every record written as seen by that run (for "
+    "parties, a run of the collection the person goes to; an item going to the other "
+    "collection fails alone).")
+
+
+def _register_batch_upsert(target, name, item_schema_class, result_schema, summary):
+    loader = item_loader(item_schema_class)
+    word = name.title()
+
+    @bulk_post(blp, f"/{name}:upsert", f"{name}_upsert", f"batchUpsert{word}ByMatch", summary,
+               UpsertItemsSchema, item_schema_class, result_schema(),
+               envelope_name=f"{word}UpsertItems", metric=f"{name}-upsert",
+               query=BatchUpsertArgsSchema(), headers=(SYNC_RUN_HEADER,),
+               description=f"{_BATCH_MATCHING} {_MATCHING}")
+    def upsert_many(items, atomic, dry_run, update_name):
+        options = people.UpsertOptions(dry_run=dry_run, update_name=update_name,
+                                       sync_run=sync_run_from_request())
+        return people_batch.batch_upsert_people(target, Tenant.get_by_id(g.tenant_id), items,
+                                                loader, options, atomic)
+    return upsert_many
+
+
+_register_batch_upsert(CONTACTS, "contacts", ContactUpsertItemSchema, PeopleUpsertResultSchema,
+                       "Create or update up to 1,000 contacts, each found by email or name "
+                       "among its account's")
+_register_batch_upsert(REPRESENTATIVES, "representatives", RepresentativeUpsertItemSchema,
+                       PeopleUpsertResultSchema,
+                       "Create or update up to 1,000 representatives, each found by email or "
+                       "name, and link each to its account")
+_register_batch_upsert(None, "parties", PartyUpsertItemSchema, PartiesUpsertResultSchema,
+                       "Create or update up to 1,000 people, each routed by its email's "
+                       "domain to the representatives or the account's contacts")
+
+
 @bulk_post(blp, "/email-events", "email_events", "recordEmailEvents",
            "Record email delivery events (delivered, bounced, complained, dropped, deferred)",
            EmailEventsSchema, EmailEventSchema, EmailEventsResultSchema(),
@@ -196,7 +244,8 @@ def _register_provider(provider, title, body_kind, body_doc, translate, descript
     return record
 
 
-_register_provider("sendgrid", "SendGrid", list, {"type": "array", "items": SendGridEventSchema},
+_register_provider("sendgrid", "SendGrid", list, {"type": "array", "items": SendGridEventSchema,
+                                                  "minItems": 1},
                    mail_providers.sendgrid_events, (
                        "The body of SendGrid's Event Webhook: an array of events, answered "
                        "one result each, in order; errors point into the array (#/2/email)."))

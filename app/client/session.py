@@ -144,15 +144,41 @@ class IngestClient:
         """A contact or, for the tenant's internal email domains, a representative."""
         return self._upsert("party", account_number, person, dry_run)
 
+    def upsert_many(self, kind: str, people: Iterable[dict], chunk_size: int = MAX_BATCH,
+                    atomic: bool = False, dry_run: bool = False, update_name: bool = False,
+                    sync_run: Optional[str] = None) -> Iterator[dict]:
+        """Batch matching upserts (`kind`: contacts, representatives or parties), each person
+        with its account_number, in chunks; yields each person's result (pointers count from
+        the first person given). Read lazily, one chunk at a time."""
+        def send(chunk):
+            return self.upsert_batch(kind, chunk, atomic, dry_run, update_name, sync_run)
+        for _, answer in in_chunks(send, people, min(chunk_size, MAX_BATCH), "items"):
+            yield from answer["results"]
+
+    def upsert_batch(self, kind: str, people: list, atomic: bool = False,
+                     dry_run: bool = False, update_name: bool = False,
+                     sync_run: Optional[str] = None,
+                     idempotency_key: Optional[str] = None) -> dict:
+        """One POST /{kind}:upsert of up to 1,000 people: results and counts (a fresh
+        Idempotency-Key unless one is given)."""
+        if kind not in ("contacts", "representatives", "parties"):
+            raise ValueError("kind is contacts, representatives or parties")
+        flags = {"atomic": atomic, "dry_run": dry_run, "update_name": update_name}
+        params = {name: "true" for name, value in flags.items() if value} or None
+        return self.request("POST", f"/{kind}:upsert", json={"items": people}, params=params,
+                            headers={"Sync-Run": sync_run} if sync_run else None,
+                            idempotency_key=idempotency_key)
+
     def email_events(self, events: Iterable[dict]) -> dict:
         """POST /email-events in chunks of 1,000; the counts added up, and every result
         (pointers count from the first event given)."""
-        total = {"results": [], "applied": 0, "stale": 0, "unmatched": 0, "failed": 0}
+        counted = ("applied", "stale", "unmatched", "ignored", "failed")
+        total = {"results": [], **dict.fromkeys(counted, 0)}
         for _, answer in in_chunks(
                 lambda chunk: self.request("POST", "/email-events", json={"events": chunk}),
                 events, MAX_BATCH, "events"):
             total["results"].extend(answer["results"])
-            for name in ("applied", "stale", "unmatched", "failed"):
+            for name in counted:
                 total[name] += answer[name]
         return total
 

@@ -14,7 +14,7 @@ _STATUS = {"created": 201, "replaced": 200, "unchanged": 200}
 _LINK_SCHEMA = LinkSchema()
 
 
-def _item_errors(index, error):
+def item_errors(index, error):
     """An item's errors with pointers into the batch body (#/items/3/email)."""
     prefix = f"#/items/{index}"
     if error.errors:
@@ -57,7 +57,7 @@ def batch_upsert(resource, tenant_id, raw_items, atomic=False, sync_run=None):
         for index, outcome in zip(positions, outcomes):
             if outcome.error is not None:
                 results[index] = _failure(outcome.error.status, key_field, outcome.key,
-                                          _item_errors(index, outcome.error))
+                                          item_errors(index, outcome.error))
             else:
                 results[index] = {key_field: outcome.key, "status": _STATUS[outcome.result],
                                   "version": outcome.version, "errors": [],

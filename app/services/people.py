@@ -42,6 +42,7 @@ class UpsertResult:
     dry_run: bool = False
     resource: object = None
     name_kept: bool = False  # found by its name, it kept its stored name
+    outcome: str = None      # created, replaced or unchanged (a write that ran)
 
     @property
     def reactivated(self):
@@ -85,8 +86,10 @@ def _written_fields(resource, data, match, options):
 
 
 def _plan(resource, tenant_id, account_number, data, options):
-    """(match, write item, name kept): what an upsert does, a dry run and a real one alike."""
-    _require_account(tenant_id, account_number)
+    """(match, write item, name kept): what an upsert does, a dry run and a real one alike.
+    A representative may come without an account (a batch item): it is then linked to none."""
+    if account_number is not None or resource is CONTACTS:
+        _require_account(tenant_id, account_number)
     scope = account_number if resource is CONTACTS else None
     match = find_match(resource, tenant_id, data.get("email"), resource.full_name(data), scope)
     if match is None:
@@ -101,12 +104,7 @@ def upsert_person(resource, tenant_id, account_number, data, options=UpsertOptio
     """Match a contact (among the account's) or a representative (the tenant's) and PATCH it,
     or create it with a generated reference; a representative is then linked to the account.
     """
-    is_contact = resource is CONTACTS
-    if is_contact:
-        if data.get("account_number") not in (None, account_number):
-            raise ValidationFailed([field_error(
-                "account_number", "Must be the account in the path, or left out.")])
-        data = dict(data, account_number=account_number)
+    data = _scoped(resource, account_number, data)
     if options.dry_run:
         match, _, name_kept = _plan(resource, tenant_id, account_number, data, options)
         row = resource.find(tenant_id, match.key) if match else None
@@ -115,19 +113,41 @@ def upsert_person(resource, tenant_id, account_number, data, options=UpsertOptio
         return UpsertResult(row, match is None, match, dry_run=True, resource=resource,
                             name_kept=name_kept)
     with write_transaction(tenant_id) as txn:
-        # Matching writers of one scope go one at a time: each sees who the last one created.
         txn.lock_keys(resource.name, [])
-        txn.lock_rules(resource.name, [f"match:{account_number if is_contact else None}"])
-        match, item, name_kept = _plan(resource, tenant_id, account_number, data, options)
-        outcome = apply_writes(resource, txn, [item])[0]
-        if outcome.error is not None:
-            raise outcome.error
-        if options.sync_run is not None:
-            mark_seen(tenant_id, resource, options.sync_run, [outcome.key])
-        if not is_contact:
-            link(tenant_id, ACCOUNT_LINKS, outcome.key, account_number)
-        return UpsertResult(resource.with_related(tenant_id, outcome.row), match is None, match,
-                            resource=resource, name_kept=name_kept)
+        result = upsert_in(txn, resource, account_number, data, options)
+        result.row = resource.with_related(tenant_id, result.row)
+        return result
+
+
+def _scoped(resource, account_number, data):
+    """A contact's body with its account: the one named (the path's), never another."""
+    if resource is not CONTACTS:
+        return data
+    if data.get("account_number") not in (None, account_number):
+        raise ValidationFailed([field_error(
+            "account_number", "Must be the account in the path, or left out.")])
+    return dict(data, account_number=account_number)
+
+
+def match_lock(resource, account_number):
+    """The rule lock matching writers of one scope share: each sees who the last created."""
+    return f"match:{account_number if resource is CONTACTS else None}"
+
+
+def upsert_in(txn, resource, account_number, data, options):
+    """One matching upsert inside a write transaction; raises what stops it (nothing written)."""
+    tenant_id = txn.tenant_id
+    txn.lock_rules(resource.name, [match_lock(resource, account_number)])
+    match, item, name_kept = _plan(resource, tenant_id, account_number, data, options)
+    outcome = apply_writes(resource, txn, [item])[0]
+    if outcome.error is not None:
+        raise outcome.error
+    if options.sync_run is not None:
+        mark_seen(tenant_id, resource, options.sync_run, [outcome.key])
+    if resource is not CONTACTS and account_number is not None:
+        link(tenant_id, ACCOUNT_LINKS, outcome.key, account_number)
+    return UpsertResult(outcome.row, match is None, match, resource=resource,
+                        name_kept=name_kept, outcome=outcome.result)
 
 
 # Fields a party body may carry, and where a representative keeps what a contact calls
@@ -136,14 +156,20 @@ PARTY_FIELDS_FOR_REPRESENTATIVES = {"notes": "extra_info"}
 CONTACT_ONLY_PARTY_FIELDS = ("is_primary",)
 
 
-def upsert_party(tenant, account_number, data, options=UpsertOptions()):
-    """Route by the email's domain: the tenant's own staff are representatives, others contacts."""
+def route_party(tenant, data):
+    """(resource, body): the tenant's own staff are representatives, anyone else a contact."""
     email = data.get("email")
     if email and is_internal_email(tenant, email):
-        routed = {PARTY_FIELDS_FOR_REPRESENTATIVES.get(name, name): value
-                  for name, value in data.items() if name not in CONTACT_ONLY_PARTY_FIELDS}
-        return upsert_person(REPRESENTATIVES, tenant.id, account_number, routed, options)
-    return upsert_person(CONTACTS, tenant.id, account_number, data, options)
+        return REPRESENTATIVES, {PARTY_FIELDS_FOR_REPRESENTATIVES.get(name, name): value
+                                 for name, value in data.items()
+                                 if name not in CONTACT_ONLY_PARTY_FIELDS}
+    return CONTACTS, data
+
+
+def upsert_party(tenant, account_number, data, options=UpsertOptions()):
+    """Route by the email's domain (route_party), then upsert the person there."""
+    resource, routed = route_party(tenant, data)
+    return upsert_person(resource, tenant.id, account_number, routed, options)
 
 
 def backfill_person_keys(resource, chunk=1000):

@@ -37,8 +37,10 @@ def start_run(resource, tenant_id, scope, started_by=None, min_seen=None, allow_
     """Begin a run over the collection (or the records matching `scope`); 409 when a running
     run's scope overlaps it, unless `allow_overlap`."""
     with write_transaction(tenant_id) as txn:
-        # Held to commit: of two overlapping starts, the second sees the first's run.
-        txn.lock_collection(resource.name)
+        # Starts of the collection one at a time, held to commit: of two overlapping starts
+        # the second sees the first's run. Not the collection itself: a start never waits
+        # for writers, so a write open at the start stays "not committed at start".
+        txn.lock_rules(resource.name, ["sync-run starts"])
         running = None if allow_overlap else _overlapping_run(resource, tenant_id, scope, txn.now)
         if running is not None:
             raise Conflict(

@@ -43,8 +43,14 @@ def main():
 @click.option("--allow-rejects", is_flag=True, help="Exit 0 even when rows were rejected.")
 @click.option("--full-sync", is_flag=True,
               help="The file is the whole collection: remove the records it does not have.")
-@click.option("--max-removal-ratio", default=0.2, show_default=True,
-              type=click.FloatRange(0, 1), help="With --full-sync: refuse to remove more.")
+@click.option("--max-removal-ratio", default=None, type=click.FloatRange(0, 1),
+              help="With --full-sync: refuse to remove more than this share (default 0.2, "
+                   "none when only --max-removals is given).")
+@click.option("--max-removals", default=None, type=click.IntRange(0),
+              help="With --full-sync: refuse to remove more records than this.")
+@click.option("--min-seen", default=None, type=click.IntRange(0),
+              help="With --full-sync: refuse to remove anything unless the file had at least "
+                   "this many rows the server took.")
 @click.option("--match", is_flag=True,
               help="Rows are people without a reference (contacts, representatives or "
                    "parties), each with its account_number: found by email, then by name, "
@@ -53,7 +59,8 @@ def main():
               help="Tries per request after a connection error, 429, 409 key in use or 5xx, "
                    "backing off up to 30 s between tries.")
 def import_command(collection, file, url, api_key, batch_size, fmt, delimiter, rejects, resume,
-                   allow_rejects, full_sync, max_removal_ratio, match, retries):
+                   allow_rejects, full_sync, max_removal_ratio, max_removals, min_seen,
+                   match, retries):
     """Import a CSV or NDJSON file through the batch endpoint."""
     from app import importer
     from app.client import ApiError
@@ -62,7 +69,8 @@ def import_command(collection, file, url, api_key, batch_size, fmt, delimiter, r
         counts, seconds = importer.run(collection, file, url, api_key, fmt=fmt,
                                        batch_size=batch_size, rejects=rejects, resume=resume,
                                        full_sync=full_sync, delimiter=delimiter,
-                                       max_removal_ratio=max_removal_ratio, match=match,
+                                       max_removal_ratio=max_removal_ratio,
+                                       max_removals=max_removals, min_seen=min_seen, match=match,
                                        retries=retries)
     except (importer.ImportError_, importer.RowsError, ApiError, OSError) as error:
         raise click.ClickException(str(error))

@@ -240,19 +240,20 @@ def _checked_match(collection, match, full_sync):
 
 
 def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=None,
-                resume=False, full_sync=False, max_removal_ratio=0.2, delimiter=None,
-                match=False, out=sys.stderr):
+                resume=False, full_sync=False, max_removal_ratio=None, max_removals=None,
+                min_seen=None, delimiter=None, match=False, out=sys.stderr):
     """Import a file; returns the Counts. Rows are read and sent one batch at a time.
 
     With `match` the rows have no reference: each is a person with its
     account_number, sent through the batch matching upsert (found by email,
     then by name, else created), so a file sent twice creates nobody twice.
 
-    With `full_sync` the file is the whole collection: a sync run is started,
-    tagged on every batch, and finished at the end, removing the records the
-    file did not have (the counts go to `extra["sync"]`). If any row was
-    rejected the run is aborted instead: a rejected row's record would
-    otherwise be removed.
+    With `full_sync` the file is the whole collection: a sync run is started
+    (with `min_seen`), tagged on every batch, and finished at the end (with
+    `max_removal_ratio` and `max_removals`; None: the server's defaults),
+    removing the records the file did not have (the counts go to
+    `extra["sync"]`). If any row was rejected the run is aborted instead: a
+    rejected row's record would otherwise be removed.
     """
     _checked_match(collection, match, full_sync)
     fmt = _format_of(path, fmt)
@@ -313,7 +314,8 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
 
     try:
         if full_sync and not counts.sync_run:
-            counts.sync_run = client.request("POST", f"/{collection}:sync-runs")["id"]
+            counts.sync_run = client.request("POST", f"/{collection}:sync-runs",
+                                             json=_stated(min_seen=min_seen))["id"]
         for row in table.rows:
             if row.line <= counts.last_line:
                 continue  # acknowledged before the interruption
@@ -329,7 +331,8 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
         if stream is not sys.stdin.buffer:
             stream.close()
     if counts.sync_run:
-        counts.extra["sync"] = _end_sync(client, collection, counts, max_removal_ratio)
+        counts.extra["sync"] = _end_sync(client, collection, counts, _stated(
+            max_removal_ratio=max_removal_ratio, max_removals=max_removals))
     if fingerprint is not None and os.path.exists(checkpoint_path):
         os.remove(checkpoint_path)
     counts.extra["rejects_files"] = writer.files()
@@ -345,15 +348,19 @@ def _column(pointer, key_field):
         key_field or "row"
 
 
-def _end_sync(client, collection, counts, max_removal_ratio):
+def _stated(**guards):
+    """A sync-run body with the guards given (None: not stated, the server's default)."""
+    return {name: value for name, value in guards.items() if value is not None}
+
+
+def _end_sync(client, collection, counts, guards):
     """Finish the full sync (or abort it when rows were rejected); what happened."""
     path = f"/{collection}:sync-runs/{counts.sync_run}"
     if counts.rejected:
         client.request("POST", path + ":abort")
         return {"status": "aborted", "reason": "rows were rejected; nothing was removed"}
     try:
-        run = client.request("POST", path + ":finish",
-                             json={"max_removal_ratio": max_removal_ratio})
+        run = client.request("POST", path + ":finish", json=guards)
     except ApiError as refused:
         if refused.status != 409:
             raise

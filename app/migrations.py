@@ -124,6 +124,8 @@ MIGRATIONS = [
     (12, "opaque cursors: a random secret encrypts them; readable ones handed out stay valid",
      _sequence(_create_tables(CursorSecret, LegacyCursorMark), create_cursor_secret,
                mark_legacy_cursors)),
+    (13, "sync runs: the key that started each, and the guards it was started or finished with",
+     _add_columns("sync_runs", started_by=TextField(null=True), guards=TextField(null=True))),
 ]
 
 

@@ -358,6 +358,8 @@ class SyncRun(BaseModel):
     expires_at = DateTimeField()
     ended_at = DateTimeField(null=True)
     result = JSONTextField(null=True)  # counts of the finish
+    started_by = TextField(null=True)  # the API key id that started it (migration 13)
+    guards = JSONTextField(null=True)  # the start's min_seen; the finish's guards once finished
 
     class Meta:
         table_name = "sync_runs"

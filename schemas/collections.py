@@ -1,5 +1,5 @@
 """Bodies, query strings and answers of the collection endpoints: feed, versions, lookup,
-batch, delete and sync runs."""
+batch and delete (sync runs: schemas/sync_runs.py)."""
 import functools
 from types import SimpleNamespace
 
@@ -55,51 +55,6 @@ class DeleteArgsSchema(QuerySchema):
     archive_if_referenced = QueryBoolean(load_default=False, metadata={
         "description": "true: archive the record instead of answering 409 when others depend "
                        "on it (200 with the archived record)"})
-
-
-class SyncRunStartSchema(StrictSchema):
-    scope = fields.Dict(load_default=dict, metadata={
-        "description": "Feed filters of the collection: only matching records are in the run"})
-
-
-class SyncRunFinishSchema(StrictSchema):
-    EXAMPLE = {"max_removal_ratio": 0.05}
-
-    max_removal_ratio = fields.Float(load_default=0.2, validate=validate.Range(min=0, max=1),
-                                     metadata={"description": "Refuse (409) to remove more "
-                                                              "than this share of the scope"})
-
-
-class SyncRunResultSchema(Schema):
-    in_scope = fields.Integer(required=True, metadata={"description": "Records in the scope"})
-    seen = fields.Integer(required=True, metadata={"description": "Marked seen by the run"})
-    deleted = fields.Integer(required=True)
-    archived = fields.Integer(required=True, metadata={
-        "description": "Not seen, but others depend on them"})
-    kept = fields.Integer(required=True)
-
-
-class SyncRunSchema(Schema):
-    EXAMPLE = {"id": "5f0c3a9e2b7d4e8f9a1b2c3d4e5f6a7b", "collection": "contacts", "scope": {},
-               "status": "finished", "started_at": "2026-11-02T02:00:00.000000Z",
-               "expires_at": "2026-11-03T02:00:00.000000Z",
-               "ended_at": "2026-11-02T02:41:07.000000Z", "seen": 9870,
-               "result": {"in_scope": 10000, "seen": 9870, "deleted": 127, "archived": 3,
-                          "kept": 9870}}
-
-    id = fields.String(attribute="run_id", required=True, metadata={"pattern": "^[0-9a-f]{32}$"})
-    collection = fields.String(required=True)
-    scope = fields.Dict(required=True, metadata={
-        "additionalProperties": {"type": ["string", "boolean", "null"]},
-        "description": "The feed filters that bound the run ({}: the whole collection)"})
-    status = fields.String(required=True, metadata={
-        "enum": ["running", "finished", "aborted", "expired"]})
-    started_at = Timestamp(required=True)
-    expires_at = Timestamp(required=True)
-    ended_at = Timestamp(required=True, allow_none=True)
-    seen = fields.Integer(required=True, metadata={"description": "Records its writes marked seen"})
-    result = fields.Nested(SyncRunResultSchema, required=True, allow_none=True, metadata={
-        "description": "What the finish found and removed; null until then"})
 
 
 def _key_echo(key_field):

@@ -39,3 +39,18 @@ class ProblemSchema(Schema):
         "description": "409 on a matching upsert: true when the tie is among archived records"})
     distance = fields.Integer(metadata={
         "description": "409 on a matching upsert by name: the edit distance of the tie"})
+    run_status = fields.String(metadata={
+        "description": "409 on a sync run that is no longer running: its status"})
+    running_run = fields.String(metadata={
+        "description": "409 on starting a sync run: the id of the running run whose scope "
+                       "overlaps"})
+    guard = fields.String(metadata={
+        "enum": ["min_seen", "max_removals", "max_removal_ratio"],
+        "description": "409 on finishing a sync run: the guard that refused it"})
+    limit = fields.Float(metadata={"description": "409 on finishing a sync run: the guard's "
+                                                  "setting"})
+    actual = fields.Float(metadata={
+        "description": "409 on finishing a sync run: what the finish found (records seen, "
+                       "records it would remove, or their share of the scope)"})
+    would = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "409 on finishing a sync run: the counts the finish would have had"})

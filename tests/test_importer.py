@@ -315,3 +315,28 @@ def test_full_sync_import_removes_what_the_file_lacks(server, api_key, tmp_path,
         "--full-sync", "--max-removal-ratio", "1")
     assert rejected.returncode == 1 and "full sync aborted" in rejected.stdout
     assert Account.select().count() == 8  # a rejected row's record is not removed
+
+
+def test_full_sync_guards_by_count_and_by_rows_seen(server, api_key, tmp_path, api):
+    from app.models import SyncRun
+
+    for number in range(10):
+        api.put(f"/accounts/MR-{number}", json={"name": f"n{number}"})
+    seven = write(tmp_path / "seven.csv", "account_number,name\n" + "".join(
+        f"MR-{n},n{n}\n" for n in range(7)))
+    refused = run_import(server.url, api_key, "accounts", seven, "--full-sync",
+                         "--max-removals", "2")
+    assert refused.returncode == 1 and "full sync refused" in refused.stdout
+    assert "more than max_removals 2" in refused.stdout and Account.select().count() == 10
+    counted = run_import(server.url, api_key, "accounts", seven, "--full-sync",
+                         "--max-removals", "3")  # 30 %: no ratio guard beside a stated count
+    assert counted.returncode == 0, counted.stdout + counted.stderr
+    assert "full sync finished: 3 deleted" in counted.stdout and Account.select().count() == 7
+    short = run_import(server.url, api_key, "accounts", seven, "--full-sync", "--min-seen", "8")
+    assert short.returncode == 1 and "fewer than min_seen 8" in short.stdout
+    assert Account.select().count() == 7
+    runs = [(run.status, run.guards) for run in SyncRun.select().order_by(SyncRun.id)]
+    assert runs == [("aborted", {"min_seen": None}),  # refused, then aborted: nothing removed
+                    ("finished", {"min_seen": None, "max_removals": 3,
+                                  "max_removal_ratio": None}),
+                    ("aborted", {"min_seen": 8})]

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from app.api import API_PREFIX
-from app.models import LINK_MODELS, RECORD_MODELS, Tenant
+from app.models import LINK_MODELS, RECORD_MODELS, SyncRun, Tenant
 from helpers import assert_problem
 
 KEYS = {"accounts": "ACCT", "contacts": "CON", "documents": "DOC", "representatives": "REP"}
@@ -126,6 +126,10 @@ def _expect_other_tenant(path, method, response, own_records):
             assert body["results"][0]["status"] == 404
         elif action == "upsert":  # tenant A's account is no account of the caller's
             assert [result["status"] for result in body["results"]] == [404]
+        elif action == "sync-runs" and method == "GET":  # the caller's own runs only
+            tenants = {run.tenant.name for run in SyncRun.select().where(
+                SyncRun.run_id.in_([item["id"] for item in body["items"]]))}
+            assert response.status_code == 200 and tenants <= {"globex"}, tenants
         elif action == "sync-runs":
             assert response.status_code == 201  # a run of the caller's own records
         else:

@@ -7,8 +7,11 @@ from helpers import assert_problem
 INVOICE = {"invoice_date": "2026-01-01", "due_date": "2026-01-31", "amount": "10"}
 
 
-def start(api, collection="accounts", **scope):
-    answer = api.post(f"/{collection}:sync-runs", json={"scope": scope} if scope else None)
+def start(api, collection="accounts", allow_overlap=False, min_seen=None, **scope):
+    options = {"allow_overlap": allow_overlap or None, "min_seen": min_seen}
+    body = {name: value for name, value in dict(options, scope=scope or None).items()
+            if value is not None}
+    answer = api.post(f"/{collection}:sync-runs", json=body or None)
     assert answer.status_code == 201, answer.get_json()
     run = answer.get_json()
     assert answer.headers["Location"].endswith(f"/{collection}:sync-runs/{run['id']}")
@@ -167,10 +170,12 @@ def test_the_guard_refuses_to_wipe_the_scope(api):
     run = start(api)
     batch(api, "accounts", accounts(range(10)), run)
     refused = assert_problem(api.post(f"/accounts:sync-runs/{run}:finish"), 409, "conflict")
-    assert refused["would"]["deleted"] == 10 and refused["max_removal_ratio"] == 0.2
+    assert refused["would"]["deleted"] == 10
+    assert (refused["guard"], refused["limit"], refused["actual"]) == ("max_removal_ratio",
+                                                                       0.2, 0.5)
     assert Account.select().count() == 20
     assert api.get(f"/accounts:sync-runs/{run}").get_json()["status"] == "running"
-    empty = start(api)  # an empty export
+    empty = start(api, allow_overlap=True)  # an empty export
     assert_problem(api.post(f"/accounts:sync-runs/{empty}:finish"), 409, "conflict")
     assert Account.select().count() == 20
     allowed = api.post(f"/accounts:sync-runs/{run}:finish", json={"max_removal_ratio": 0.5})

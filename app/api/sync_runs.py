@@ -1,5 +1,5 @@
-"""Sync runs of every collection: POST /{c}:sync-runs, GET, :finish and :abort."""
-from flask import g, url_for
+"""Sync runs of every collection: POST and GET /{c}:sync-runs, GET one, :finish, :abort."""
+from flask import g, jsonify, url_for
 from marshmallow import fields
 
 from app.api import singular
@@ -7,13 +7,41 @@ from app.api.body import read_optional_body
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed, field_errors
 from app.services import sync
-from schemas.collections import SyncRunFinishSchema, SyncRunSchema, SyncRunStartSchema
+from app.services.sync_guards import Guards
 from schemas.common import NO_BODY, StrictSchema
+from schemas.sync_runs import (SyncRunDryRunSchema, SyncRunFinishArgsSchema, SyncRunFinishSchema,
+                               SyncRunListArgsSchema, SyncRunPageSchema, SyncRunSchema,
+                               SyncRunStartSchema)
+
+_RUN = SyncRunSchema()
+_DRY_RUN = SyncRunDryRunSchema()
+
+_FINISH = (
+    "Removes every record in the run's scope that no write carrying the run's id marked seen "
+    "and that has not changed since the run began: deleted, or archived when other records "
+    "depend on it. Guards refuse it (409, nothing removed, the run stays running; the "
+    "problem names the `guard`, its `limit`, the `actual` figure, and `would` gives the "
+    "counts): `min_seen` (fewer records seen; default the start's), `max_removals` (more "
+    "records removed than this) and `max_removal_ratio` (more than this share of the scope; "
+    "default 0.2). When max_removals is given and max_removal_ratio is not, the ratio guard "
+    "is not applied: an absolute count was stated. When both are given, both apply. "
+    "dry_run=true answers what the finish would do, with the first 100 keys it would delete "
+    "and archive, and changes nothing.")
 
 
 def _dump(run):
     run.seen = sync.seen_count(run)
+    run.guards = {"min_seen": None, "max_removals": None, "max_removal_ratio": None,
+                  **(run.guards or {})}
     return run
+
+
+def _dry_run_answer(plan):
+    return jsonify(_DRY_RUN.dump({
+        "dry_run": True, "would": "refuse" if plan.refusal else "finish",
+        "refused_by": plan.refusal.figures() if plan.refusal else None, "counts": plan.counts,
+        "would_delete": plan.first_keys(plan.to_delete),
+        "would_archive": plan.first_keys(plan.to_archive)}))
 
 
 def _optional_body_doc(schema):
@@ -67,24 +95,46 @@ def register_sync_run_routes(blp, resource, scope_schema, filters):
 
     @blp.route(f"/{name}:sync-runs", endpoint=f"{name}_sync_runs", methods=["POST"])
     @blp.doc(summary=f"Start a full sync of {name}: writes carrying its id mark records seen",
-             operationId=f"start{one}SyncRun",
+             operationId=f"start{one}SyncRun", description=(
+                 "A scope overlaps a running run's unless some filter both name has different "
+                 "values in them (an empty scope overlaps every other): starting a run that "
+                 "overlaps a running one is 409 naming it (`running_run`), since both would "
+                 "decide what to remove, unless allow_overlap is true. Runs past their 24 "
+                 "hours do not count."),
              requestBody=_optional_body_doc(start_body_schema(resource, filters)))
     @blp.headers(IDEMPOTENCY_HEADER)
     @idempotent
     @blp.response(201, SyncRunSchema())
+    @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def start():
-        scope = check_scope(read_optional_body(SyncRunStartSchema())["scope"])
-        run = sync.start_run(resource, g.tenant_id, scope)
+        body = read_optional_body(SyncRunStartSchema())
+        run = sync.start_run(resource, g.tenant_id, check_scope(body["scope"]),
+                             started_by=g.key_id, min_seen=body["min_seen"],
+                             allow_overlap=body["allow_overlap"])
         location = url_for(f"{blp.name}.{name}_sync_run", run_id=run.run_id)
         return _dump(run), 201, {"Location": location}
+
+    @blp.route(f"/{name}:sync-runs", endpoint=f"{name}_sync_run_list", methods=["GET"])
+    @blp.doc(summary=f"The sync runs of {name}: running ones first, then the newest",
+             operationId=f"list{one}SyncRuns", description=(
+                 "Finds a run that was lost (an import that died) so that it can be aborted. "
+                 "Running runs come first, then the others by start, newest first; status= "
+                 "keeps one state. Follow next_cursor (null on the last page); a run that "
+                 "ends while you page may be listed twice."))
+    @blp.query(SyncRunListArgsSchema())
+    @blp.response(200, SyncRunPageSchema())
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def list_runs(limit, cursor, status=None):
+        runs, next_cursor = sync.list_runs(resource, g.tenant_id, status, limit, cursor)
+        return {"items": [_dump(run) for run in runs], "next_cursor": next_cursor}
 
     run_path = f"/{name}:sync-runs/<run_id:run_id>"
 
     @blp.route(run_path, endpoint=f"{name}_sync_run", methods=["GET"])
     @blp.doc(summary=f"A sync run of {name}: its status, what it saw, what it removed",
              operationId=f"get{one}SyncRun")
-    @blp.response(200, SyncRunSchema())
+    @blp.response(200, _RUN)
     @blp.alt_response(404, response="NOT_FOUND")
     def show(run_id):
         return _dump(sync.get_run(resource, g.tenant_id, run_id))
@@ -92,22 +142,22 @@ def register_sync_run_routes(blp, resource, scope_schema, filters):
     @blp.route(run_path + ":finish", endpoint=f"{name}_sync_run_finish", methods=["POST"])
     @blp.doc(summary=f"Finish a sync run of {name}: remove what it neither saw nor was "
                      "changed since it began (deleted, or archived when others depend on it)",
-             operationId=f"finish{one}SyncRun", description=(
-                 "Removes every record in the run's scope that no write carrying the run's id "
-                 "marked seen and that has not changed since the run began: deleted, or "
-                 "archived when other records depend on it. Refuses (409, nothing removed) "
-                 "when that would remove more than max_removal_ratio (default 0.2) of the "
-                 "scope; the problem's `would` gives the counts."),
-             requestBody=_optional_body_doc(SyncRunFinishSchema))
+             operationId=f"finish{one}SyncRun", description=_FINISH,
+             requestBody=_optional_body_doc(SyncRunFinishSchema),
+             responses={200: {"content": {"application/json": {"schema": {
+                 "oneOf": [SyncRunSchema, SyncRunDryRunSchema]}}}}})
     @blp.headers(IDEMPOTENCY_HEADER)
     @idempotent
-    @blp.response(200, SyncRunSchema())
+    @blp.query(SyncRunFinishArgsSchema())
+    @blp.response(200, SyncRunSchema(), description="The finished run; with dry_run=true, what "
+                                                    "the finish would do (nothing changed)")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
-    def finish(run_id):
-        ratio = read_optional_body(SyncRunFinishSchema())["max_removal_ratio"]
-        return _dump(sync.finish_run(resource, g.tenant_id, run_id, ratio))
+    def finish(run_id, dry_run):
+        guards = Guards(**read_optional_body(SyncRunFinishSchema()))
+        result = sync.finish_run(resource, g.tenant_id, run_id, guards, dry_run)
+        return _dry_run_answer(result) if dry_run else _dump(result)
 
     @blp.route(run_path + ":abort", endpoint=f"{name}_sync_run_abort", methods=["POST"])
     @blp.doc(summary=f"Abort a sync run of {name}: nothing is removed",

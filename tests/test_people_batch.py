@@ -164,3 +164,57 @@ def test_sync_run_marks_every_record_written(accounts):
         {"account_number": "A1", "name": "Dee", "language": "en"}]}, headers={"Sync-Run": run})
     assert_problem(response, 422, "validation-error")
     assert Contact.select().count() == 3
+
+
+def test_the_batch_s_index_matches_exactly_as_the_queries_do(api, tenant):
+    """PeopleIndex against find_match's queries over random names (some archived, some
+    sharing an address), random edits of them and records the index is told of."""
+    import random
+
+    from app.errors import Conflict
+    from app.models import Representative as Rep
+    from app.services.matching import PeopleIndex, find_match
+    from app.services.representatives import REPRESENTATIVES
+
+    rng = random.Random(11)
+    alphabet = "abcdeé ñ"
+    names = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14)))
+             for _ in range(500)]
+    names = list(dict.fromkeys(name.strip() for name in names if name.strip()))
+    api.post("/representatives:batch", json={"items": [
+        {"reference": f"R{n}", "name": name, "email": f"p{n % 97}@x.example"}
+        for n, name in enumerate(names)]})
+    for n in range(0, len(names), 9):
+        assert api.post(f"/representatives/R{n}/archive").status_code == 200
+    index = PeopleIndex(REPRESENTATIVES, tenant.id)
+    # the index is told of rows changed after it was read, as a batch tells it of its writes
+    for n in range(1, len(names), 13):
+        api.patch(f"/representatives/R{n}", json={"name": names[n][::-1], "email": None})
+        index.record(Rep.get(Rep.reference == f"R{n}"))
+
+    def edit(text):
+        for _ in range(rng.randint(0, 2)):
+            at = rng.randrange(len(text) + 1)
+            kind = rng.choice("isd")
+            text = (text[:at] + rng.choice(alphabet) + text[at + (kind == "s"):]
+                    if kind != "d" else text[:at] + text[at + 1:])
+        return text or "a"
+
+    def both_ends(text):  # the case only the middle anchor finds (names of 10 and more)
+        return rng.choice(alphabet) + text[1:-1] + rng.choice(alphabet)
+
+    def outcome(people, email, name):
+        try:
+            return find_match(REPRESENTATIVES, tenant.id, email, name, people=people)
+        except Conflict as conflict:
+            return ("409", sorted(conflict.extra["candidates"]), conflict.extra["matched_by"])
+
+    compared = 0
+    for _ in range(800):
+        email = rng.choice([None, None, f"p{rng.randrange(120)}@x.example"])
+        picked = rng.choice(names)
+        name = both_ends(picked) if len(picked) >= 10 and rng.random() < 0.3 else edit(picked)
+        expected = outcome(None, email, name)
+        assert outcome(index, email, name) == expected, (email, name)
+        compared += expected is not None
+    assert compared > 300  # most queries found someone: the comparison is not vacuous

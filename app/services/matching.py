@@ -9,6 +9,7 @@ them, and only when it finds nobody over the archived ones. Candidates for a
 name are read through an index on the name's length and narrowed by anchors
 (_could_match).
 """
+import collections
 import unicodedata
 from dataclasses import dataclass
 
@@ -45,17 +46,23 @@ def allowed_distance(first, second):
     return min(MAX_NAME_DISTANCE, MAX_NAME_DISTANCE_SHARE * min(len(first), len(second)))
 
 
-def find_match(resource, tenant_id, email, full_name, account_number=None):
+def find_match(resource, tenant_id, email, full_name, account_number=None, people=None):
     """The one record these details match (None: no match); Conflict when several do.
 
     Active records first (by email, then by name), then archived ones.
-    `account_number` narrows the search to that account's contacts.
+    `account_number` narrows the search to that account's contacts. `people`
+    (a PeopleIndex of that scope, which a batch keeps) answers instead of the
+    database: the same rule over the same records, without a query per upsert.
     """
     model = resource.model
     scope = [model.tenant == tenant_id]
     if account_number is not None:
         scope.append(model.account_number == account_number)
-    by_email = _by_email(resource, scope, email) if email else []
+    if email:
+        by_email = people.with_email(email_key(email)) if people is not None else \
+            _by_email(resource, scope, email)
+    else:
+        by_email = []
     by_name = None
     for archived in (False, True):
         keys = [key for key, is_archived in by_email if is_archived == archived]
@@ -65,7 +72,9 @@ def find_match(resource, tenant_id, email, full_name, account_number=None):
         if keys:
             return Match(keys[0], "email", archived=archived)
         if by_name is None:
-            by_name = _by_name(resource, scope, name_key(full_name))
+            wanted = name_key(full_name)
+            by_name = people.close_to(wanted) if people is not None else \
+                _by_name(resource, scope, wanted)
         close = [(key, distance) for key, distance, is_archived in by_name
                  if is_archived == archived]
         if close:
@@ -91,18 +100,22 @@ def _by_name(resource, scope, wanted):
     if not wanted:
         return []
     model, key_column = resource.model, resource.key_column
-    candidates = dict(model.select(key_column, model.name_key).where(
-        *scope, *_could_match(model, wanted)).tuples())
-    scored = process.extract(wanted, candidates, scorer=Levenshtein.distance,
-                             score_cutoff=MAX_NAME_DISTANCE, limit=None)
-    close = {key: distance for name, distance, key in scored
-             if distance <= allowed_distance(wanted, name)}
+    close = _close_names(wanted, dict(model.select(key_column, model.name_key).where(
+        *scope, *_could_match(model, wanted)).tuples()))
     if not close:
         return []
     # Read apart from the covering index the candidates came through: only for the few close.
     archived = {key for (key,) in model.select(key_column).where(
         *scope, key_column.in_(list(close)), model.archived_at.is_null(False)).tuples()}
     return [(key, distance, key in archived) for key, distance in close.items()]
+
+
+def _close_names(wanted, candidates):
+    """{key: distance} of the candidates ({key: name_key}) within the rule of `wanted`."""
+    scored = process.extract(wanted, candidates, scorer=Levenshtein.distance,
+                             score_cutoff=MAX_NAME_DISTANCE, limit=None)
+    return {key: distance for name, distance, key in scored
+            if distance <= allowed_distance(wanted, name)}
 
 
 def _could_match(model, wanted):
@@ -121,6 +134,104 @@ def _could_match(model, wanted):
             (fn.SUBSTR(model.name_key, 1, 2) == wanted[:2])
             | (fn.SUBSTR(model.name_key, model.name_length - 1, 2) == wanted[-2:])
             | fn.SUBSTR(model.name_key, 3, 2).in_([wanted[1:3], wanted[2:4], wanted[3:5]])]
+
+
+def _most_edits(length):
+    """The most edits a name of this length can match within (the shorter name rules)."""
+    return int(min(MAX_NAME_DISTANCE, MAX_NAME_DISTANCE_SHARE * length))
+
+
+def _pieces(length):
+    """(start, size) of the pieces a name of this length is filed under: with `k` edits
+    allowed, a matching name keeps all but `k` of them whole (each moved by at most `k`
+    places); more pieces than k + 1 where the name is long enough for pieces of 3."""
+    edits = _most_edits(length)
+    count = max(edits + 1, min(edits + 3, length // 3))
+    bounds = [length * n // count for n in range(count + 1)]
+    return [(bounds[n], bounds[n + 1] - bounds[n]) for n in range(count)]
+
+
+def _filed_under(name):
+    """Where a stored name is filed in a PeopleIndex: its length, and each piece in place."""
+    return [(len(name), n, name[begin:begin + size])
+            for n, (begin, size) in enumerate(_pieces(len(name)))]
+
+
+class PeopleIndex:
+    """One scope's people (an account's contacts, or the tenant's representatives) in memory.
+
+    A batch of matching upserts reads its scope once, while its transaction
+    holds the collection (no other writer changes it), and records each row it
+    writes (`record`); matching then asks the index. Its candidates are found
+    another way than the queries' (close_to), a superset of the names within
+    the rule as theirs are, and the rule itself (_close_names) is the same.
+    """
+
+    def __init__(self, resource, tenant_id, account_number=None):
+        model = resource.model
+        self.key_field = resource.key_field
+        self._people = {}                       # key -> (email_key, name_key, archived)
+        self._emails = collections.defaultdict(set)
+        self._filed = collections.defaultdict(set)
+        query = model.select(resource.key_column, model.email_key, model.name_key,
+                             model.archived_at.is_null(False)).where(model.tenant == tenant_id)
+        if account_number is not None:
+            query = query.where(model.account_number == account_number)
+        for key, address, name, archived in query.tuples():
+            self._add(key, address, name, bool(archived))
+
+    def _add(self, key, address, name, archived):
+        self._people[key] = (address, name, archived)
+        if address is not None:
+            self._emails[address].add(key)
+        if name is not None:
+            for place in _filed_under(name):
+                self._filed[place].add(key)
+
+    def record(self, row):
+        """A row the batch wrote: matching sees it as it is now."""
+        key = getattr(row, self.key_field)
+        if key in self._people:
+            address, name, _ = self._people.pop(key)
+            self._emails[address].discard(key)
+            for place in _filed_under(name) if name is not None else ():
+                self._filed[place].discard(key)
+        self._add(key, row.email_key, row.name_key, row.archived_at is not None)
+
+    def with_email(self, address):
+        """[(key, archived)] of the people with this email key."""
+        return [(key, self._people[key][2]) for key in self._emails.get(address, ())]
+
+    def close_to(self, wanted):
+        """[(key, distance, archived)] of the people whose name is within the rule of `wanted`.
+
+        A stored name within `k` edits of `wanted` keeps all but `k` of its
+        pieces whole, each moved by at most `k` places. So it is filed under at
+        least one of any k + 1 of the pieces' places: the k + 1 with the fewest
+        names give the candidates, and a candidate must be under all but `k`.
+        """
+        if not wanted:
+            return []
+        keys = set()
+        for length in range(max(1, len(wanted) - MAX_NAME_DISTANCE),
+                            len(wanted) + MAX_NAME_DISTANCE + 1):
+            edits = _most_edits(length)
+            pieces = []  # per piece: the sets of names filed under its places
+            for n, (begin, size) in enumerate(_pieces(length)):
+                pieces.append([found for at in range(
+                    max(0, begin - edits), min(len(wanted) - size, begin + edits) + 1)
+                    if (found := self._filed.get((length, n, wanted[at:at + size])))])
+            pieces.sort(key=lambda places: sum(map(len, places)))
+            seeds = set().union(*(found for places in pieces[:edits + 1] for found in places))
+            if not seeds:
+                continue
+            under = collections.Counter()  # how many pieces each seed is filed under
+            for places in pieces:
+                under.update(set().union(*(seeds & found for found in places)))
+            needed = len(pieces) - edits
+            keys.update(key for key, count in under.items() if count >= needed)
+        close = _close_names(wanted, {key: self._people[key][1] for key in keys})
+        return [(key, distance, self._people[key][2]) for key, distance in close.items()]
 
 
 def _ambiguous(resource, tenant_id, matched_by, keys, sent, account_number, archived,

@@ -7,8 +7,11 @@ it (`same_as_item` says which item created it): one batch never creates the
 same new person twice. The batch holds its collections exclusively for its
 tenant (as a sync-run finish does): matching is sequential by nature, and
 holding the whole collection keeps it free of deadlocks with writers that
-lock keys one by one. A dry run runs every item for real and rolls back.
+lock keys one by one; it also lets the batch read a scope once and match in
+memory (matching.PeopleIndex). A dry run runs every item for real and rolls
+back.
 """
+import collections
 from dataclasses import replace
 
 from marshmallow import ValidationError
@@ -18,10 +21,14 @@ from app.services import people
 from app.services.batch import item_errors
 from app.services.changes import write_transaction
 from app.services.contacts import CONTACTS
+from app.services.matching import PeopleIndex
 from app.services.representatives import REPRESENTATIVES
 from app.services.sync import mark_seen
 
 OUTCOMES = ("created", "updated", "unchanged", "failed")
+# From this many items of one scope a batch reads the scope whole (one query) and matches in
+# memory, rather than a query or two per item.
+INDEX_FROM_ITEMS = 10
 _OUTCOME_NAMES = {"created": "created", "replaced": "updated", "unchanged": "unchanged"}
 _PARTY_TYPES = {CONTACTS: "contact", REPRESENTATIVES: "representative"}
 
@@ -81,25 +88,49 @@ def _sync_runs(tenant_id, resources, run_id):
     raise refusal
 
 
-def _run_items(txn, target, tenant, loaded, results, runs, options):
-    created_by = {}  # (collection, reference) -> index of the item that created it
-    single = replace(options, dry_run=False, sync_run=None)
+def _routed(target, tenant, loaded):
+    """[(index, resource, account_number, body)]: each item's collection and its body there."""
+    routed = []
     for index, data in loaded:
         account_number = data.pop("account_number", None)
         resource = target
         if resource is None:
             resource, data = people.route_party(tenant, data)
+        if resource is CONTACTS:
+            data = dict(data, account_number=account_number)
+        routed.append((index, resource, account_number, data))
+    return routed
+
+
+def _indexes(tenant_id, routed):
+    """A PeopleIndex for each scope with enough items to be worth reading whole."""
+    sizes = collections.Counter(_scope(resource, account) for _, resource, account, _ in routed)
+    return {scope: PeopleIndex(scope[0], tenant_id, scope[1])
+            for scope, size in sizes.items() if size >= INDEX_FROM_ITEMS}
+
+
+def _scope(resource, account_number):
+    return resource, account_number if resource is CONTACTS else None
+
+
+def _run_items(txn, target, tenant, loaded, results, runs, options):
+    created_by = {}  # (collection, reference) -> index of the item that created it
+    single = replace(options, dry_run=False, sync_run=None)
+    routed = _routed(target, tenant, loaded)
+    indexes = _indexes(tenant.id, routed)
+    for index, resource, account_number, data in routed:
+        scope_index = indexes.get(_scope(resource, account_number))
         try:
             if options.sync_run is not None and resource not in runs:
                 raise ValidationFailed([{"pointer": "#", "detail": (
                     f"This person goes to the {resource.name}, and the Sync-Run header names "
                     f"a run of another collection; nothing was written for it.")}])
-            if resource is CONTACTS:
-                data = dict(data, account_number=account_number)
-            result = people.upsert_in(txn, resource, account_number, data, single)
+            result = people.upsert_in(txn, resource, account_number, data, single, scope_index)
         except ApiError as error:
             results[index] = _failure(target, item_errors(index, error), error, resource)
             continue
+        if scope_index is not None:
+            scope_index.record(result.row)
         key = getattr(result.row, resource.key_field)
         if resource in runs:
             mark_seen(tenant.id, resource, runs[resource], [key])

@@ -242,3 +242,18 @@ def test_webhooks_take_the_key_as_basic_auth_password_and_nothing_else_does(acco
                        headers={"Authorization": wrong}).status_code == 401
     assert client.get("/api/v1/ingest/contacts",
                       headers={"Authorization": basic}).status_code == 401
+
+
+def test_webhook_fields_of_the_wrong_type_are_answered_never_a_500(account):
+    sendgrid = account.post("/email-events/sendgrid", json=[
+        {**_SG, "event": "bounce", "reason": {}}, {**_SG, "event": ["dropped"]},
+        {**_SG, "event": "dropped", "reason": ["Invalid"]}])
+    assert sendgrid.status_code == 200
+    assert [r["outcome"] for r in sendgrid.get_json()["results"]] == [
+        "unmatched", "ignored", "ignored"]
+    postmark = account.post("/email-events/postmark", json={
+        **POSTMARK_BOUNCE, "Type": {}, "RecordType": "Bounce"})
+    assert postmark.status_code == 200
+    assert postmark.get_json()["results"][0]["outcome"] == "ignored"
+    odd = account.post("/email-events/postmark", json={**POSTMARK_BOUNCE, "RecordType": 7})
+    assert odd.status_code == 200 and odd.get_json()["results"][0]["outcome"] == "ignored"

@@ -57,6 +57,7 @@ class WriteTransaction:
         self.now = utcnow()
         self._seq = None
         self._held = set()  # advisory locks taken (PostgreSQL)
+        self._whole = set()  # tables held exclusively: their keys need no locks of their own
         self.rows_written = {}  # table -> rows inserted, updated or deleted (statistics.py)
 
     def count_written(self, model, rows):
@@ -82,7 +83,7 @@ class WriteTransaction:
 
     def lock_keys(self, table, keys):
         """Hold the collection (shared) and these keys (exclusive) until commit."""
-        if not is_postgresql():
+        if not is_postgresql() or table in self._whole:
             return
         collection = _lock_id(self.tenant_id, table)
         wanted = sorted({_lock_id(self.tenant_id, table, "key", key) for key in keys}
@@ -120,6 +121,7 @@ class WriteTransaction:
             lock = _lock_id(self.tenant_id, table)
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (lock,))
             self._held.add(lock)
+            self._whole.add(table)
 
 
 _active = threading.local()
@@ -137,14 +139,14 @@ def write_transaction(tenant_id):
     if outer is not None:
         if outer.tenant_id != tenant_id:
             raise RuntimeError("write transactions of two tenants cannot nest")
-        seq_before, held_before = outer._seq, set(outer._held)
+        seq_before, held_before, whole_before = outer._seq, set(outer._held), set(outer._whole)
         try:
             with database.atomic():
                 yield outer
         except BaseException:
             # Rolled back with the savepoint: SQLite's counter update and any lock taken in it.
             outer._seq = seq_before
-            outer._held = held_before
+            outer._held, outer._whole = held_before, whole_before
             raise
         return
     txn = WriteTransaction(tenant_id)

@@ -27,6 +27,11 @@ POSTMARK_BOUNCES = {"HardBounce": "bounced", "BadEmailAddress": "bounced",
 _SENDGRID_NAMES = {"email": "email", "type": "event", "occurred_at": "timestamp"}
 
 
+def _text(value):
+    """A field that names something (an event type, a reason) when it is text; else None."""
+    return value if isinstance(value, str) else None
+
+
 def _unix_time(value):
     """An RFC 3339 text for Unix seconds (what the event schema reads); the value if not one."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -46,10 +51,10 @@ def sendgrid_events(body):
         if not isinstance(raw, dict):
             events.append(SentEvent(raw, pointer))
             continue
-        kind = raw.get("event")
+        kind = _text(raw.get("event"))
         native = {"delivered": "delivered", "spamreport": "complained",
                   "bounce": None if raw.get("type") == "blocked" else "bounced",
-                  "dropped": SENDGRID_DROPPED.get(raw.get("reason"))}.get(kind)
+                  "dropped": SENDGRID_DROPPED.get(_text(raw.get("reason")))}.get(kind)
         events.append(SentEvent(
             {"email": raw.get("email"), "type": native or "delivered",
              "occurred_at": _unix_time(raw.get("timestamp"))},
@@ -59,20 +64,19 @@ def sendgrid_events(body):
 
 def postmark_events(body):
     """The SentEvent of a Postmark webhook body (Bounce, SpamComplaint or Delivery)."""
-    record_type = body.get("RecordType", "Bounce" if "BouncedAt" in body else None)
+    record_type = _text(body.get("RecordType", "Bounce" if "BouncedAt" in body else None))
     if record_type == "Delivery":
         native, email_field, time_field = "delivered", "Recipient", "DeliveredAt"
     elif record_type == "SpamComplaint":
         native, email_field, time_field = "complained", "Email", "BouncedAt"
     elif record_type == "Bounce":
-        native, email_field, time_field = POSTMARK_BOUNCES.get(body.get("Type")), "Email", \
-            "BouncedAt"
+        native, email_field, time_field = POSTMARK_BOUNCES.get(_text(body.get("Type"))), \
+            "Email", "BouncedAt"
     else:
         native, email_field, time_field = None, "Email", "BouncedAt"
     names = {"email": email_field, "type": "Type" if record_type == "Bounce" else "RecordType",
              "occurred_at": time_field}
-    sent_type = body.get("Type") if record_type == "Bounce" else record_type
+    sent_type = _text(body.get("Type")) if record_type == "Bounce" else record_type
     return [SentEvent({"email": body.get(email_field), "type": native or "delivered",
                        "occurred_at": body.get(time_field)},
-                      "#", names, type=sent_type if isinstance(sent_type, str) else None,
-                      ignored=native is None)]
+                      "#", names, type=sent_type, ignored=native is None)]

@@ -85,10 +85,12 @@ def _written_fields(resource, data, match, options):
             if name not in resource.name_fields}, True
 
 
-def _plan(resource, tenant_id, account_number, data, options, people=None):
+def _plan(resource, tenant_id, account_number, data, options, people=None,
+          known_accounts=frozenset()):
     """(match, write item, name kept): what an upsert does, a dry run and a real one alike.
     A representative may come without an account (a batch item): it is then linked to none."""
-    if account_number is not None or resource is CONTACTS:
+    if (account_number is not None or resource is CONTACTS) and \
+            account_number not in known_accounts:
         _require_account(tenant_id, account_number)
     scope = account_number if resource is CONTACTS else None
     match = find_match(resource, tenant_id, data.get("email"), resource.full_name(data), scope,
@@ -135,12 +137,15 @@ def match_lock(resource, account_number):
     return f"match:{account_number if resource is CONTACTS else None}"
 
 
-def upsert_in(txn, resource, account_number, data, options, people=None):
+def upsert_in(txn, resource, account_number, data, options, people=None,
+              known_accounts=frozenset()):
     """One matching upsert inside a write transaction; raises what stops it (nothing written).
-    `people`: the scope's PeopleIndex, which the caller keeps up to date."""
+    `people`: the scope's PeopleIndex, which the caller keeps up to date; `known_accounts`:
+    account numbers the caller has seen exist in this transaction."""
     tenant_id = txn.tenant_id
     txn.lock_rules(resource.name, [match_lock(resource, account_number)])
-    match, item, name_kept = _plan(resource, tenant_id, account_number, data, options, people)
+    match, item, name_kept = _plan(resource, tenant_id, account_number, data, options, people,
+                                   known_accounts)
     outcome = apply_writes(resource, txn, [item])[0]
     if outcome.error is not None:
         raise outcome.error

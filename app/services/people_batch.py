@@ -17,7 +17,8 @@ from dataclasses import replace
 from marshmallow import ValidationError
 
 from app.errors import ApiError, ValidationFailed, field_errors
-from app.services import people
+from app.models import Account
+from app.services import people, statements
 from app.services.batch import item_errors
 from app.services.changes import write_transaction
 from app.services.contacts import CONTACTS
@@ -118,6 +119,8 @@ def _run_items(txn, target, tenant, loaded, results, runs, options):
     single = replace(options, dry_run=False, sync_run=None)
     routed = _routed(target, tenant, loaded)
     indexes = _indexes(tenant.id, routed)
+    accounts = statements.existing_keys(Account, "account_number", tenant.id, {
+        account for _, _, account, _ in routed if account is not None})
     for index, resource, account_number, data in routed:
         scope_index = indexes.get(_scope(resource, account_number))
         try:
@@ -125,7 +128,8 @@ def _run_items(txn, target, tenant, loaded, results, runs, options):
                 raise ValidationFailed([{"pointer": "#", "detail": (
                     f"This person goes to the {resource.name}, and the Sync-Run header names "
                     f"a run of another collection; nothing was written for it.")}])
-            result = people.upsert_in(txn, resource, account_number, data, single, scope_index)
+            result = people.upsert_in(txn, resource, account_number, data, single, scope_index,
+                                      accounts)
         except ApiError as error:
             results[index] = _failure(target, item_errors(index, error), error, resource)
             continue

@@ -138,15 +138,16 @@ def match_lock(resource, account_number):
 
 
 def upsert_in(txn, resource, account_number, data, options, people=None,
-              known_accounts=frozenset()):
+              known_accounts=frozenset(), context=None):
     """One matching upsert inside a write transaction; raises what stops it (nothing written).
     `people`: the scope's PeopleIndex, which the caller keeps up to date; `known_accounts`:
-    account numbers the caller has seen exist in this transaction."""
+    account numbers the caller has seen exist in this transaction; `context`: the
+    WriteContext the caller keeps using (writes.apply_writes)."""
     tenant_id = txn.tenant_id
     txn.lock_rules(resource.name, [match_lock(resource, account_number)])
     match, item, name_kept = _plan(resource, tenant_id, account_number, data, options, people,
                                    known_accounts)
-    outcome = apply_writes(resource, txn, [item])[0]
+    outcome = apply_writes(resource, txn, [item], context=context)[0]
     if outcome.error is not None:
         raise outcome.error
     if options.sync_run is not None:

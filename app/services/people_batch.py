@@ -25,6 +25,7 @@ from app.services.contacts import CONTACTS
 from app.services.matching import PeopleIndex
 from app.services.representatives import REPRESENTATIVES
 from app.services.sync import mark_seen
+from app.services.writes import WriteContext
 
 OUTCOMES = ("created", "updated", "unchanged", "failed")
 # From this many items of one scope a batch reads the scope whole (one query) and matches in
@@ -121,6 +122,12 @@ def _run_items(txn, target, tenant, loaded, results, runs, options):
     indexes = _indexes(tenant.id, routed)
     accounts = statements.existing_keys(Account, "account_number", tenant.id, {
         account for _, _, account, _ in routed if account is not None})
+    contexts = {}
+    for _, resource, _, data in routed:
+        contexts.setdefault(resource, []).append((None, data))
+    for resource, entries in contexts.items():  # what every item's rules read, read at once
+        contexts[resource] = WriteContext(txn, resource)
+        resource.prefetch_for(contexts[resource], entries)
     for index, resource, account_number, data in routed:
         scope_index = indexes.get(_scope(resource, account_number))
         try:
@@ -129,7 +136,7 @@ def _run_items(txn, target, tenant, loaded, results, runs, options):
                     f"This person goes to the {resource.name}, and the Sync-Run header names "
                     f"a run of another collection; nothing was written for it.")}])
             result = people.upsert_in(txn, resource, account_number, data, single, scope_index,
-                                      accounts)
+                                      accounts, contexts[resource])
         except ApiError as error:
             results[index] = _failure(target, item_errors(index, error), error, resource)
             continue

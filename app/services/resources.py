@@ -183,7 +183,8 @@ class Resource:
         return merged
 
     def prefetch_for(self, ctx, entries):
-        """Load, in bulk, what the rules of these (key, values) items will read."""
+        """Load, in bulk, what the rules of these (key, values) items will read (a key of
+        None: an item whose record is not known yet, as a batch warms its context)."""
         for name, (target_model, target_key) in self.references.items():
             ctx.prefetch_keys(target_model, target_key,
                               [values.get(name) for _, values in entries])
@@ -191,13 +192,13 @@ class Resource:
             field = self.hierarchy_field
             moved = set()  # new parents of existing records: only these can close a loop
             for key, values in entries:
-                row = ctx.record(self.model, self.key_field, key)
+                row = ctx.record(self.model, self.key_field, key) if key is not None else None
                 if row is not None and values.get(field) not in (None, getattr(row, field)):
                     moved.add(values[field])
             ctx.prefetch(self.model, self.key_field, self._stored_chains(ctx.tenant_id, moved))
         for flag, scope in self.exclusive_flags.items():
             self._flag_holders(ctx, flag, scope, {
-                values[scope] for _, values in entries if values[flag] and values[scope]})
+                values[scope] for _, values in entries if values.get(flag) and values.get(scope)})
 
     def _flag_holders(self, ctx, flag, scope, scope_values):
         """{scope value: key of the record holding the flag there, or None}, as this
@@ -354,10 +355,11 @@ class PersonResource:
         return joined or None
 
     def prefetch_for(self, ctx, entries):
-        """Also the last known status of every address the items carry."""
+        """Also the last known status of every address the items give their records (an
+        address a record keeps needs none)."""
         super().prefetch_for(ctx, entries)
         known = ctx.state("email_statuses", dict)
-        wanted = {email_key(values["email"]) for _, values in entries if values.get("email")}
+        wanted = {self._new_address(ctx, key, values) for key, values in entries} - {None}
         wanted -= set(known)
         known.update(dict.fromkeys(wanted, "valid"))
         wanted = list(wanted)
@@ -365,6 +367,13 @@ class PersonResource:
             known.update(EmailStatus.select(EmailStatus.email_key, EmailStatus.status).where(
                 EmailStatus.tenant == ctx.tenant_id,
                 EmailStatus.email_key.in_(wanted[start:start + 500])).tuples())
+
+    def _new_address(self, ctx, key, values):
+        if not values.get("email"):
+            return None
+        address = email_key(values["email"])
+        row = ctx.record(self.model, self.key_field, key) if key is not None else None
+        return None if row is not None and row.email_key == address else address
 
     def derived_values(self, ctx, values, row):
         derived = super().derived_values(ctx, values, row)

@@ -102,6 +102,13 @@ class WriteContext:
             self._state[name] = factory()
         return self._state[name]
 
+    def forget(self):
+        """Drop everything read (nothing may be staged): the next reads go to the database."""
+        assert self._staged == 0 or not any(t and t.dirty for t in self._rows.values())
+        self._rows.clear()
+        self._known.clear()
+        self._state.clear()
+
     # -- changing ---------------------------------------------------------
     def stage(self, model, key, row, new):
         """Record the new state of a row; it is written at flush."""
@@ -154,6 +161,13 @@ class WriteContext:
             for tracked in group:
                 tracked.dirty, tracked.new = False, False
                 tracked.original = dict(statements.row_data(tracked.row))
+        # An inserted row has no id here (no RETURNING): a later write to it in this context
+        # reads it back first.
+        inserted = {id(tracked) for (phase, _), group in groups.items() if phase == 1
+                    for tracked in group}
+        for place in [place for place, tracked in self._rows.items()
+                      if tracked is not None and id(tracked) in inserted]:
+            del self._rows[place]
 
 
     def _record_filter_exits(self, pending):
@@ -183,11 +197,16 @@ def _gives_up_a_flag(resource, tracked):
                for flag, scope in flags.items())
 
 
-def apply_writes(resource, txn, items, all_or_nothing=False):
-    """Apply items in order; returns one Outcome per item. Failed items change nothing."""
+def apply_writes(resource, txn, items, all_or_nothing=False, context=None):
+    """Apply items in order; returns one Outcome per item. Failed items change nothing.
+
+    `context`: a WriteContext of this transaction and resource to keep using
+    (a batch of matching upserts applies its items one by one through one
+    context, so what it read for one item serves the next).
+    """
     txn.lock_keys(resource.name, [item.key for item in items])
     while True:
-        ctx = WriteContext(txn, resource)
+        ctx = context if context is not None else WriteContext(txn, resource)
         ctx.prefetch(resource.model, resource.key_field, [item.key for item in items])
         # Values as the items stand against the database: enough to fetch what rules need.
         hints = [(item.key, _values(resource, ctx, item)) for item in items]
@@ -195,6 +214,8 @@ def apply_writes(resource, txn, items, all_or_nothing=False):
         # A rule's lock may have been held by a writer that changed these rows: read again.
         if not txn.lock_rules(resource.name, resource.rule_locks(ctx, entries)):
             break
+        if context is not None:  # read again under the rule's lock, as a fresh context would
+            context.forget()
     resource.prefetch_for(ctx, entries)
     outcomes = []
     for item, (_, values) in zip(items, hints):

@@ -186,3 +186,22 @@ def test_the_production_configuration_limits_rates_by_default(app, database_url,
                                 headers={"X-API-Key": api_key}, timeout=30)
     assert response.status_code == 200
     assert response.headers["RateLimit-Policy"] == '"minute";q=6000;w=60'
+
+
+def test_workers_hand_the_gil_over_every_millisecond():
+    """gunicorn.conf.py's post_fork sets the switch interval (GUNICORN_GIL_SWITCH_MS, 1 ms).
+    In a process of its own: reading the settings also sets environment defaults."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = ("import runpy, sys; settings = runpy.run_path('gunicorn.conf.py'); "
+              "settings['post_fork'](None, None); print(sys.getswitchinterval())")
+    for given, expected in ((None, 0.001), ("3", 0.003)):
+        env = {k: v for k, v in os.environ.items() if k != "GUNICORN_GIL_SWITCH_MS"}
+        if given:
+            env["GUNICORN_GIL_SWITCH_MS"] = given
+        out = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, check=True,
+                             capture_output=True, text=True).stdout
+        assert float(out) == pytest.approx(expected)

@@ -1,53 +1,9 @@
 """Peewee models: tenants, API keys and the tenant-scoped records."""
-import datetime
-import json
-from decimal import Decimal
-
 from peewee import (SQL, BigIntegerField, BooleanField, CharField, DateField,
                     DateTimeField, ForeignKeyField, IntegerField, Model, TextField)
 
 from app.db import database
-
-AMOUNT_SCALE = 4
-_AMOUNT_FACTOR = 10 ** AMOUNT_SCALE
-
-
-def utcnow():
-    """The current time in UTC, as a naive datetime (how it is stored)."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-
-
-class AmountField(BigIntegerField):
-    """An exact decimal with 4 places, stored as a scaled 64-bit integer.
-
-    Both databases then store and compare it exactly; SQLite has no exact
-    decimal type of its own.
-    """
-
-    def db_value(self, value):
-        if value is None:
-            return None
-        return int(Decimal(value).scaleb(AMOUNT_SCALE).to_integral_exact())
-
-    def python_value(self, value):
-        if value is None:
-            return None
-        return Decimal(int(value)).scaleb(-AMOUNT_SCALE)
-
-
-class JSONTextField(TextField):
-    """A JSON value stored as canonical text (sorted keys), portable to both databases."""
-
-    def db_value(self, value):
-        if value is None:
-            return None
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-    def python_value(self, value):
-        if value is None:
-            return None
-        return json.loads(value)
-
+from app.fields import AmountField, JSONTextField, utcnow  # noqa: F401 (also imported from here)
 
 class BaseModel(Model):
     class Meta:

@@ -1,8 +1,9 @@
 """Account: a customer account of the tenant."""
 from marshmallow import fields
 
-from schemas.common import (RECORD_EXAMPLE_STAMP, AddressFields, Amount, Currency, Email, Key,
-                            Language, RecordSchema, Text)
+from schemas.common import (RECORD_EXAMPLE_STAMP, AddressFields, Currency, Email, Key, Language,
+                            RecordSchema, Text)
+from schemas.values import Amount
 
 
 class AddressSchema(AddressFields):

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import (AwareTimestamp, Key, QueryBoolean, QuerySchema, SearchText,
-                            StrictSchema, Timestamp)
+from schemas.common import Key, QuerySchema, SearchText, StrictSchema
+from schemas.values import AwareTimestamp, QueryBoolean, Timestamp
 from schemas.envelopes import BulkList, ItemErrorSchema, Typed, bulk_result_schema
 
 MAX_FEED_LIMIT = 1000

@@ -2,7 +2,8 @@
 from marshmallow import ValidationError, fields, validates_schema
 
 from schemas.common import (RECORD_EXAMPLE_STAMP, AddressFields, Key, PersonFields, RecordSchema,
-                            StrictBoolean, Text)
+                            Text)
+from schemas.values import StrictBoolean
 
 
 class ContactSchema(RecordSchema, PersonFields, AddressFields):

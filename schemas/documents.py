@@ -1,7 +1,8 @@
 """Document: an invoice or credit note of an account."""
 from marshmallow import fields, post_dump, validate
 
-from schemas.common import RECORD_EXAMPLE_STAMP, Amount, Currency, Key, RecordSchema, StrictDate, Text
+from schemas.common import RECORD_EXAMPLE_STAMP, Currency, Key, RecordSchema, Text
+from schemas.values import Amount, StrictDate
 
 DOCUMENT_TYPES = ("invoice", "credit_note", "other")
 

@@ -1,7 +1,8 @@
 """Links between representatives and records: one link, batches of them, link summaries."""
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
-from schemas.common import Key, StrictSchema, Timestamp
+from schemas.common import Key, StrictSchema
+from schemas.values import Timestamp
 from schemas.envelopes import BulkList, ItemErrorSchema, bulk_result_schema
 
 

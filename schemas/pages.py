@@ -3,7 +3,8 @@ import functools
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import QueryBoolean, QuerySchema
+from schemas.common import QuerySchema
+from schemas.values import QueryBoolean
 
 MAX_PAGE_LIMIT = 100
 # (page - 1) * limit must stay a valid OFFSET (PostgreSQL: a 64-bit integer).

@@ -1,8 +1,8 @@
 """Matching upserts, party upserts and email events (SPEC section 5)."""
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from schemas.common import (AwareTimestamp, Email, Key, PersonFields, QueryBoolean,
-                            QuerySchema, RecordSchema, StrictBoolean, StrictSchema, Text)
+from schemas.common import Email, Key, PersonFields, QuerySchema, RecordSchema, StrictSchema, Text
+from schemas.values import AwareTimestamp, QueryBoolean, StrictBoolean
 from schemas.envelopes import BulkList, ItemErrorSchema, Typed, bulk_result_schema
 from schemas.contacts import ContactSchema
 from schemas.representatives import RepresentativeSchema

@@ -4,7 +4,8 @@ from decimal import Decimal
 from marshmallow import Schema, ValidationError, fields, validate
 
 from schemas.collections import CURSOR_PATTERN
-from schemas.common import QueryBoolean, QuerySchema, StrictBoolean, StrictSchema, Timestamp
+from schemas.common import QuerySchema, StrictSchema
+from schemas.values import QueryBoolean, StrictBoolean, Timestamp
 
 RUN_STATUSES = ("running", "finished", "aborted", "expired")
 GUARDS = ("min_seen", "max_removals", "max_removal_ratio")

@@ -3,6 +3,7 @@ import pytest
 
 from app.models import Contact, Representative, RepresentativeAccount
 from helpers import assert_problem
+from people_helpers import random_edit
 
 UPSERT = "/accounts/ACCT-1/contacts/upsert"
 
@@ -325,12 +326,7 @@ def test_the_candidate_filter_never_loses_a_match(api, tenant):
     stored = {row.reference: row.name_key for row in Rep.select()}
 
     def edit(text):
-        for _ in range(rng.randint(0, 2)):
-            at = rng.randrange(len(text) + 1)
-            kind = rng.choice("isd")
-            text = (text[:at] + rng.choice(alphabet) + text[at + (kind == "s"):]
-                    if kind != "d" else text[:at] + text[at + 1:])
-        return text or "a"
+        return random_edit(rng, text, alphabet)
 
     for _ in range(600):
         query = name_key(edit(rng.choice(names))) or "a"

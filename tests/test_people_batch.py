@@ -3,6 +3,7 @@ import pytest
 
 from app.models import Contact, Representative, RepresentativeAccount, SyncRunSeen
 from helpers import assert_problem
+from people_helpers import random_edit
 
 
 @pytest.fixture
@@ -193,12 +194,7 @@ def test_the_batch_s_index_matches_exactly_as_the_queries_do(api, tenant):
         index.record(Rep.get(Rep.reference == f"R{n}"))
 
     def edit(text):
-        for _ in range(rng.randint(0, 2)):
-            at = rng.randrange(len(text) + 1)
-            kind = rng.choice("isd")
-            text = (text[:at] + rng.choice(alphabet) + text[at + (kind == "s"):]
-                    if kind != "d" else text[:at] + text[at + 1:])
-        return text or "a"
+        return random_edit(rng, text, alphabet)
 
     def both_ends(text):  # the case only the middle anchor finds (names of 10 and more)
         return rng.choice(alphabet) + text[1:-1] + rng.choice(alphabet)

@@ -13,7 +13,8 @@ from app.errors import ValidationFailed
 from app.services import batch as batch_service
 from app.services import feed as feed_service
 from app.services import lookup as lookup_service
-from schemas.common import Key, QueryBoolean, SearchText, format_timestamp
+from schemas.common import Key, SearchText
+from schemas.values import QueryBoolean, format_timestamp
 from schemas.envelopes import typed_envelope
 from schemas.collections import (BatchArgsSchema, BatchSchema, FeedArgsSchema, LookupSchema,
                                  VersionsArgsSchema, collection_answers)

@@ -257,3 +257,11 @@ def test_webhook_fields_of_the_wrong_type_are_answered_never_a_500(account):
     assert postmark.get_json()["results"][0]["outcome"] == "ignored"
     odd = account.post("/email-events/postmark", json={**POSTMARK_BOUNCE, "RecordType": 7})
     assert odd.status_code == 200 and odd.get_json()["results"][0]["outcome"] == "ignored"
+
+
+def test_a_sendgrid_batch_may_hold_more_events_than_a_native_request(account):
+    """SendGrid batches by size, not count: 1,500 events in one call are all answered."""
+    body = [{**_SG, "email": f"p{n}@customer.example", "event": "bounce"} for n in range(1500)]
+    result = account.post("/email-events/sendgrid", json=body).get_json()
+    assert len(result["results"]) == 1500 and result["unmatched"] == 1500
+    assert EmailStatus.select().count() == 1500

@@ -1,5 +1,5 @@
 """Matching upserts of people without references, party routing, and email events (SPEC 5)."""
-from flask import current_app, g, jsonify, url_for
+from flask import g, jsonify, url_for
 
 from app import metrics
 from app.api import (BATCH_RATE_LIMIT_COST, IngestBlueprint, body_limit, bulk, costs,
@@ -234,9 +234,9 @@ def _register_provider(provider, title, body_kind, body_doc, translate, descript
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def record():
         body = read_json_value(body_kind)
-        limit = current_app.config["MAX_BATCH_ITEMS"]
-        if body_kind is list and not 1 <= len(body) <= limit:
-            raise ValidationFailed([{"pointer": "#", "detail": f"Send 1 to {limit} events."}])
+        # No count limit: SendGrid sizes its batches by bytes (MAX_BODY_BYTES bounds them).
+        if body_kind is list and not body:
+            raise ValidationFailed([{"pointer": "#", "detail": "Send at least one event."}])
         result = email_events_service.record_email_events(g.tenant_id, translate(body))
         metrics.count_batch("email-events", {outcome: result[outcome]
                                              for outcome in EmailEventsResultSchema.OUTCOMES})

@@ -56,7 +56,7 @@ def sendgrid_events(body):
                   "bounce": None if raw.get("type") == "blocked" else "bounced",
                   "dropped": SENDGRID_DROPPED.get(_text(raw.get("reason")))}.get(kind)
         events.append(SentEvent(
-            {"email": raw.get("email"), "type": native or "delivered",
+            {"email": raw.get("email"), "type": native,
              "occurred_at": _unix_time(raw.get("timestamp"))},
             pointer, _SENDGRID_NAMES, type=kind, ignored=native is None))
     return events
@@ -77,6 +77,6 @@ def postmark_events(body):
     names = {"email": email_field, "type": "Type" if record_type == "Bounce" else "RecordType",
              "occurred_at": time_field}
     sent_type = _text(body.get("Type")) if record_type == "Bounce" else record_type
-    return [SentEvent({"email": body.get(email_field), "type": native or "delivered",
+    return [SentEvent({"email": body.get(email_field), "type": native,
                        "occurred_at": body.get(time_field)},
                       "#", names, type=sent_type, ignored=native is None)]

@@ -104,7 +104,7 @@ class WriteContext:
 
     def forget(self):
         """Drop everything read (nothing may be staged): the next reads go to the database."""
-        assert self._staged == 0 or not any(t and t.dirty for t in self._rows.values())
+        assert not any(t and t.dirty for t in self._rows.values()), "flush before forgetting"
         self._rows.clear()
         self._known.clear()
         self._state.clear()

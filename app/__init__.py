@@ -14,7 +14,7 @@ def create_app(config=None):
     from flask_swagger_ui import get_swaggerui_blueprint
 
     from app import auth, errors, http, metrics, observability, ratelimit
-    from app.api import API_PREFIX, OPENAPI_SETTINGS, api, ops, people
+    from app.api import API_PREFIX, OPENAPI_SETTINGS, api, document, ops, people
     from app.api.body import check_route_parameters
     from app.cli import register_commands
     from app.config import DEFAULTS, default_database_url, from_environment
@@ -49,6 +49,7 @@ def create_app(config=None):
         api.register_blueprint(import_module(f"app.api.{name}").blp)
     api.register_blueprint(people.blp)
     app.register_blueprint(ops.blp)
+    app.register_blueprint(document.blp)
     app.register_blueprint(get_swaggerui_blueprint(
         "/docs", f"{API_PREFIX}/openapi.json", config={"app_name": "ar-ingest API"}))
     errors.register_error_handlers(app)

@@ -1,5 +1,6 @@
 """Field types and the base schema shared by every resource."""
 import functools
+import re
 from collections.abc import Mapping
 
 import pycountry
@@ -7,7 +8,9 @@ from email_validator import EmailNotValidError, validate_email
 from marshmallow import RAISE, Schema, ValidationError, fields, missing, pre_load, validate
 
 from schemas.custom_fields import CustomFields
-from schemas.patterns import code_pattern, key_pattern, printable_pattern
+from schemas.patterns import (CONTROL_CHARACTERS, FORMAT_CHARACTERS, SURROGATES, TEXT_FORBIDDEN,
+                              WHITESPACE, character_set, code_pattern, key_pattern,
+                              text_pattern)
 from schemas.values import Timestamp
 
 LANGUAGE_CODES = frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
@@ -18,40 +21,52 @@ KEY_MAX_LENGTH = 128
 EMAIL_MAX_LENGTH = 254
 
 
+_CONTROL = re.compile(f"[{character_set(CONTROL_CHARACTERS)}]")
+_FORMAT = re.compile(f"[{character_set(FORMAT_CHARACTERS)}]")
+_SURROGATE = re.compile(f"[{character_set(SURROGATES)}]")
+_EDGE = re.compile(f"[{WHITESPACE}]")
+_TEXT_FORBIDDEN = re.compile(f"[{TEXT_FORBIDDEN}]")
+
+
 def validate_key(value):
     """Check a caller's key (account number, reference...): raise ValidationError if unusable."""
     if not isinstance(value, str):
         raise ValidationError("Not a valid string.")
     if not 1 <= len(value) <= KEY_MAX_LENGTH:
         raise ValidationError(f"Must be 1 to {KEY_MAX_LENGTH} characters long.")
-    if value != value.strip():
+    if _EDGE.match(value[0]) or _EDGE.match(value[-1]):
         raise ValidationError("Must not start or end with whitespace.")
     if "/" in value:
         raise ValidationError("Must not contain '/'.")
     if value in (".", ".."):
         raise ValidationError("Must not be '.' or '..'.")
-    if not value.isprintable():
-        raise ValidationError("Must contain printable characters only (no control characters).")
-    if "\ufffd" in value:  # what the server makes of invalid UTF-8 in a URL
-        raise ValidationError("Must be valid UTF-8 (U+FFFD is not accepted).")
+    if _CONTROL.search(value):
+        raise ValidationError("Must not contain control characters.")
+    if _FORMAT.search(value):
+        raise ValidationError("Must not contain invisible formatting characters "
+                              "(Unicode category Cf: zero-width spaces, bidirectional "
+                              "controls, the BOM...).")
+    if _SURROGATE.search(value):
+        raise ValidationError("Must not contain surrogates.")
 
 
 class SearchText(fields.String):
-    """Free text in a query string: no NUL, control characters or lone surrogates."""
+    """Free text in a query string: no control, format or surrogate characters."""
 
     openapi_component = "PrintableText"
 
     @staticmethod
     def openapi_schema():
         """The document's statement of the rule."""
-        return {"type": "string", "pattern": printable_pattern(), "examples": ["acme"],
-                "description": "Printable characters only: no control or format characters, "
-                               "no line breaks."}
+        return {"type": "string", "pattern": text_pattern(), "examples": ["acme"],
+                "description": "No control characters (line breaks included), invisible "
+                               "formatting characters (Unicode category Cf) or surrogates."}
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        if not text.isprintable():
-            raise ValidationError("Must contain printable characters only.")
+        if _TEXT_FORBIDDEN.search(text):
+            raise ValidationError("Must not contain control characters, invisible formatting "
+                                  "characters (Unicode category Cf) or surrogates.")
         return text
 
 
@@ -69,8 +84,10 @@ class Key(fields.String):
         return {"type": "string", "minLength": 1, "maxLength": KEY_MAX_LENGTH,
                 "pattern": key_pattern(KEY_MAX_LENGTH), "examples": ["A-1001"],
                 "description": "A caller's key (account number, document number, reference): "
-                               "1-128 printable characters, case-sensitive, no '/', no space at "
-                               "either end, not '.' or '..'. Never stripped or changed."}
+                               "1-128 characters, case-sensitive; no '/', control characters, "
+                               "invisible formatting characters (Unicode category Cf) or "
+                               "surrogates; no whitespace at either end; not '.' or '..'. "
+                               "Never stripped or changed."}
 
 
 def Text(max_length, **kwargs):
@@ -123,7 +140,7 @@ class Currency(_CodeField):
 
 
 # Fields whose rule the document states once, as a named schema.
-NAMED_RULE_FIELDS = (Key, SearchText, Language, Country, Currency)
+NAMED_RULE_FIELDS = (Key, SearchText, Language, Country, Currency, CustomFields)
 
 
 class Email(fields.String):
@@ -274,6 +291,11 @@ class QuerySchema(StrictSchema):
     """A query string: values are taken as sent (never stripped), and an empty value is
     null only for a filter that takes null (see StrictSchema)."""
 
+
+# A field of a record's answer that lists and lookups leave out (the document then does not
+# list it as required; app/api/document.py).
+ONE_RECORD_ONLY_KEY = "x-one-record-only"
+ONE_RECORD_ONLY = {ONE_RECORD_ONLY_KEY: True}
 
 # The read-only fields every record's EXAMPLE ends with.
 RECORD_EXAMPLE_STAMP = {"version": 1, "created_at": "2026-11-02T08:15:00.000000Z",

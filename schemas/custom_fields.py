@@ -1,6 +1,7 @@
 """Custom fields: a flat object of caller-defined values, each stored exactly."""
 import math
 import re
+import sys
 from decimal import Decimal
 
 from marshmallow import ValidationError, fields
@@ -12,9 +13,10 @@ CUSTOM_FIELD_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 CUSTOM_FIELD_MAX_STRING = 1000
 
 _INT64 = 2 ** 63
-# Non-integers are kept as doubles of magnitude 1e-308 to 1e308; others must be strings.
+# Non-integers are kept as normal doubles (magnitude 2.2250738585072014e-308 to 1e308; no
+# subnormals, whose precision is less than a double's); others must be strings.
 _FLOAT_EXPONENTS = 308
-_SMALLEST_EXACT = 10.0 ** -_FLOAT_EXPONENTS
+_SMALLEST_EXACT = sys.float_info.min
 
 
 def _custom_field_number(value):
@@ -28,7 +30,8 @@ def _custom_field_number(value):
         return int(number)
     if -_FLOAT_EXPONENTS <= number.adjusted() <= _FLOAT_EXPONENTS:
         as_float = float(number)
-        if not math.isinf(as_float) and Decimal(repr(as_float)) == number:
+        if (not math.isinf(as_float) and abs(as_float) >= _SMALLEST_EXACT
+                and Decimal(repr(as_float)) == number):
             return as_float
     raise ValidationError("This number cannot be stored exactly (integers are 64-bit, decimals "
                           "up to 15 significant digits); send it as a string.")
@@ -47,22 +50,23 @@ def _custom_field_value(value):
 class CustomFields(fields.Field):
     """A flat object of caller-defined values."""
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault("metadata", {}).update(
-            description="Flat object of caller-defined values (at most 50 keys). PUT replaces "
-                        "it; PATCH merges it key by key, and null removes a key.")
-        super().__init__(**kwargs)
+    openapi_component = "CustomFields"
+    answers_null = False  # a record without custom fields answers {}
 
     @staticmethod
     def openapi_schema():
         """Names by CUSTOM_FIELD_KEY; values a string, a number, a boolean or null.
 
-        A number is a 64-bit integer, or else must be exactly a double of magnitude
-        1e-308 or more. JSON Schema cannot say "exactly a double" (a float always is;
-        2**64 + 1 is not), so the document states the magnitude and says the rest in
+        A number is a 64-bit integer, or else must be exactly a normal double (magnitude
+        2.2250738585072014e-308 or more). JSON Schema cannot say "exactly a double" (a
+        float always is; 2**64 + 1 is not), so the document states the magnitude and says
+        the rest in
         words.
         """
         return {"type": "object", "maxProperties": CUSTOM_FIELDS_MAX_KEYS,
+                "description": "Flat object of caller-defined values (at most 50 keys). PUT "
+                               "replaces it; PATCH merges it key by key, and null removes a "
+                               "key.",
                 "propertyNames": {"pattern": CUSTOM_FIELD_KEY.pattern[:-1] + END},
                 "additionalProperties": {"anyOf": [
                     {"type": "string", "maxLength": CUSTOM_FIELD_MAX_STRING},

@@ -1,23 +1,77 @@
-"""Regular expressions that state the field rules in the OpenAPI document.
+"""The fixed character rules of keys and text, and the regular expressions that state
+field rules in the OpenAPI document.
 
-Each is derived from the predicate or list the server itself checks, so the
-document and the server cannot drift apart; tests compare them on edge cases.
+The excluded characters are listed here, not read from the interpreter's Unicode
+tables (str.isprintable, unicodedata), so that a key valid today stays valid after
+an upgrade. The server's checks and the document's patterns are built from the same
+lists, so the two cannot drift apart; tests compare them on edge cases.
 """
 import functools
+import re
 
 # The end of the text: Python's `$` also matches before a final line break, ECMA's does not.
 END = r"$(?!\n)"
 
+CONTROL_CHARACTERS = ((0x00, 0x1F), (0x7F, 0x9F))  # C0, DEL and C1
+# Unicode's format characters (general category Cf) as of Unicode 15.1: soft hyphen,
+# zero-width spaces and joiners, bidirectional controls, the BOM, tag characters...
+FORMAT_CHARACTERS = (
+    (0x00AD, 0x00AD), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F),
+    (0x0890, 0x0891), (0x08E2, 0x08E2), (0x180E, 0x180E), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x2064), (0x2066, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001), (0xE0020, 0xE007F))
+SURROGATES = ((0xD800, 0xDFFF),)
+# Unicode's White_Space characters that are not controls: none may start or end a key.
+EDGE_WHITESPACE = ((0x0020, 0x0020), (0x00A0, 0x00A0), (0x1680, 0x1680), (0x2000, 0x200A),
+                   (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000))
+
+
+def _code(code):
+    """One code point as both Python's re and ECMA-262 (with the u flag) read it: astral
+    characters literally (neither shares an escape for them), the rest as \\xXX or \\uXXXX."""
+    if code > 0xFFFF:
+        return chr(code)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def character_set(*ranges, extra=""):
+    """The inside of a regular-expression class holding the ranges (and `extra`, escaped)."""
+    parts = [_code(low) if low == high else f"{_code(low)}-{_code(high)}"
+             for group in ranges for low, high in group]
+    return re.escape(extra) + "".join(parts)
+
+
+TEXT_FORBIDDEN = character_set(CONTROL_CHARACTERS, FORMAT_CHARACTERS, SURROGATES)
+# Surrogates are left out of the document's patterns: Rust's and Go's regular expressions
+# refuse them, and no JSON parser outside Python hands a lone one to a validator.
+_KEY_FORBIDDEN_IN_JSON = character_set(CONTROL_CHARACTERS, FORMAT_CHARACTERS, extra="/")
+_TEXT_FORBIDDEN_IN_JSON = character_set(CONTROL_CHARACTERS, FORMAT_CHARACTERS)
+WHITESPACE = character_set(CONTROL_CHARACTERS, EDGE_WHITESPACE)
+EDGE_SPACES = character_set(EDGE_WHITESPACE)  # in a key, where controls are refused anyway
+
 
 @functools.cache
-def character_class(predicate):
-    """A regular-expression class of every code point for which `predicate` holds.
+def key_pattern(max_length):
+    """validate_key as one regular expression: 1 to max_length characters, none of them
+    '/', a control or format character; no whitespace at either end; not '.' or '..'
+    (and no surrogates, which the document states in words)."""
+    return (rf"^(?!\.\.?{END})(?![{EDGE_SPACES}])(?![\s\S]*[{EDGE_SPACES}]{END})"
+            rf"[^{_KEY_FORBIDDEN_IN_JSON}]{{1,{max_length}}}{END}")
 
-    The OpenAPI document states the key and text rules with it, derived from
-    the very predicates the server checks, so the two cannot drift apart.
-    """
+
+@functools.cache
+def text_pattern():
+    """SearchText's rule as a regular expression: no control or format character (nor a
+    surrogate, stated in words)."""
+    return rf"^[^{_TEXT_FORBIDDEN_IN_JSON}]*{END}"
+
+
+def character_class(predicate):
+    """A regular-expression class of the Latin-1 characters for which `predicate` holds
+    (header values: a small class)."""
     ranges, start = [], None
-    for code in range(0x110000):
+    for code in range(0x100):
         if predicate(chr(code)):
             if start is None:
                 start = code
@@ -25,37 +79,8 @@ def character_class(predicate):
             ranges.append((start, code - 1))
             start = None
     if start is not None:
-        ranges.append((start, 0x10FFFF))
-
-    def literal(code):
-        character = chr(code)
-        return "\\" + character if character in "\\]^-[" else character
-    return "[" + "".join(literal(low) if low == high else f"{literal(low)}-{literal(high)}"
-                         for low, high in ranges) + "]"
-
-
-def _is_key_character(character):
-    """A character a key may hold anywhere (a space may stand inside a key, not at its ends)."""
-    return character.isprintable() and character not in "/ \ufffd"
-
-
-@functools.cache
-def key_pattern(max_length):
-    """validate_key as a regular expression: 1 to max_length printable characters, no '/',
-    no space at either end, not '.' or '..'."""
-    allowed = character_class(_is_key_character)[:-1] + " ]"  # the class once: it is large
-    return rf"^(?!\.\.?$| |[\s\S]* $){allowed}{{1,{max_length}}}{END}"
-
-
-def _is_printable(character):
-    return character.isprintable()
-
-
-@functools.cache
-def printable_pattern():
-    """str.isprintable() as a regular expression: no control, format or unassigned
-    characters, no line breaks, no lone surrogates."""
-    return rf"^{character_class(_is_printable)}*{END}"
+        ranges.append((start, 0xFF))
+    return "[" + character_set(ranges) + "]"
 
 
 @functools.cache

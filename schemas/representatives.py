@@ -1,7 +1,8 @@
 """Representative: a member of the tenant's own staff."""
 from marshmallow import fields
 
-from schemas.common import RECORD_EXAMPLE_STAMP, Key, PersonFields, RecordSchema, Text
+from schemas.common import (ONE_RECORD_ONLY, RECORD_EXAMPLE_STAMP, Key, PersonFields,
+                            RecordSchema, Text)
 from schemas.links import LinkSummarySchema
 
 
@@ -17,5 +18,6 @@ class RepresentativeSchema(RecordSchema, PersonFields):
     representative_type = Text(100, allow_none=True, load_default=None)
     supervisor_representative_reference = Key(allow_none=True, load_default=None)
     extra_info = Text(4000, allow_none=True, load_default=None)
-    accounts = fields.Nested(LinkSummarySchema, dump_only=True)
-    documents = fields.Nested(LinkSummarySchema, dump_only=True)
+    # Counted only for answers about one representative (GET, PUT, PATCH), not in lists.
+    accounts = fields.Nested(LinkSummarySchema, dump_only=True, metadata=ONE_RECORD_ONLY)
+    documents = fields.Nested(LinkSummarySchema, dump_only=True, metadata=ONE_RECORD_ONLY)

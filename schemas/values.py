@@ -50,6 +50,13 @@ class Amount(fields.Field):
         return {"anyOf": [{"type": "string", "pattern": rf"^\s*(?:{sign}){unsigned}\s*{END}"},
                           number]}
 
+    @staticmethod
+    def openapi_answer():
+        """As answers carry it: a string with two to four decimals."""
+        return {"type": "string",
+                "pattern": rf"^-?[0-9]{{1,{AMOUNT_MAX_INTEGER_DIGITS}}}\.[0-9]{{2,"
+                           rf"{AMOUNT_MAX_DECIMALS}}}{END}"}
+
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
             raise ValidationError("Must be a number or a numeric string.")

@@ -124,3 +124,10 @@ def count_statements(call):
         logger.setLevel(level)
     assert response.status_code == 200, response.get_data(as_text=True)
     return handler.count
+
+
+def operation_parameters(document, operation):
+    """An operation's parameters, each shared one ($ref) read from the components."""
+    shared = document["components"].get("parameters", {})
+    return [shared[parameter["$ref"].rsplit("/", 1)[1]] if "$ref" in parameter else parameter
+            for parameter in operation.get("parameters", [])]

@@ -109,13 +109,22 @@ def test_keys_are_case_sensitive_and_unicode(api):
     assert api.get("/accounts/Kunde%20%C3%96lm%C3%BChle%20%E2%84%967").get_json()["name"] == "unicode"
 
 
-# %C3%28 is invalid UTF-8: the server decodes it to U+FFFD, which is refused (regression)
+# %C3%28 is invalid UTF-8, which Werkzeug decodes to U+FFFD: the bytes sent decide
+# (regression). U+FFFD itself, sent as UTF-8, is a key like any other.
 @pytest.mark.parametrize("key", ["%20lead", "trail%20", "x" * 129, "bad%01ctrl", "..", "tab%09",
-                                 "%C3%28", "%EF%BF%BD"])
+                                 "%C3%28", "%E2%80%8Bzwsp", "nbsp%C2%A0", "%E2%80%AEbidi"])
 def test_bad_path_keys_are_422(api, key):
     body = assert_problem(api.put(f"/accounts/{key}", json={"name": "x"}), 422, "validation-error")
     assert body["errors"][0]["parameter"] == "account_number"
     assert Account.select().count() == 0
+
+
+def test_keys_take_any_character_the_rule_does_not_exclude(api):
+    """Unassigned and private-use code points, U+FFFD and inner non-breaking spaces are
+    keys (the excluded set is fixed, not the interpreter's Unicode tables)."""
+    for key in ["\ufffd", "a\u00a0b", "\U000e0100x", "\ue000", "\U0010fffd", "\u0378"]:
+        assert api.put(f"/accounts/{key}", json={"name": "x"}).status_code == 201, repr(key)
+        assert api.get(f"/accounts/{key}").get_json()["account_number"] == key
 
 
 def test_longest_key_is_accepted(api):

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from app.models import Account, Contact, RepresentativeAccount
-from helpers import assert_problem
+from helpers import assert_problem, operation_parameters
 
 NUL = b'"A\\u0000B"'
 SURROGATE = b'"\\ud800"'
@@ -168,7 +168,7 @@ def test_the_document_declares_idempotency_keys_on_archive(app):
     document = app.test_client().get("/api/v1/ingest/openapi.json").get_json()
     for action in ("archive", "unarchive"):
         operation = document["paths"]["/api/v1/ingest/accounts/{account_number}/" + action]["post"]
-        names = {parameter.get("name") for parameter in operation.get("parameters", [])}
+        names = {parameter["name"] for parameter in operation_parameters(document, operation)}
         assert "Idempotency-Key" in names
 
 

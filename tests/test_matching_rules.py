@@ -2,7 +2,7 @@
 import pytest
 
 from app.models import Contact, Representative
-from helpers import assert_problem
+from helpers import assert_problem, operation_parameters
 from people_helpers import UPSERT, contact, stored
 
 PREFIX = "/api/v1/ingest"
@@ -175,9 +175,10 @@ def test_the_document_declares_the_upsert_headers_and_flags(app):
     spec = app.test_client().get(PREFIX + "/openapi.json").get_json()
     for path in UPSERT_PATHS:
         operation = spec["paths"][PREFIX + path]["put"]
-        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+        parameters = operation_parameters(spec, operation)
+        headers = {p["name"] for p in parameters if p["in"] == "header"}
         assert {"Sync-Run", "If-Match", "If-None-Match"} <= headers, path
-        query = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
+        query = {p["name"] for p in parameters if p["in"] == "query"}
         assert {"dry_run", "update_name"} <= query, path
         assert "412" in operation["responses"], path
         answer = operation["responses"]["200"]["content"]["application/json"]["schema"]

@@ -5,7 +5,8 @@ from copy import deepcopy
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
 
-from app.api.body import BodyParser
+from app.api.body import SYNC_RUN_HEADER, BodyParser
+from app.api.idempotency import IDEMPOTENCY_HEADER
 from app.api.openapi import (OPENAPI_SETTINGS, PATH_CONVERTERS, PATH_PARAMETER_SCHEMAS,
                              SchemaDeclarations, StandardResponses, field_rules,
                              shared_components)
@@ -15,6 +16,16 @@ from schemas.problem import ProblemSchema
 
 __all__ = ["API_PREFIX", "OPENAPI_SETTINGS", "IngestApi", "IngestBlueprint", "api", "body_limit",
            "costs", "plural", "reads_only", "singular"]  # API_PREFIX lives in policy.py
+
+
+# Headers many operations take: the document states each once, as a named parameter.
+SHARED_HEADERS = {
+    "IdempotencyKey": IDEMPOTENCY_HEADER,
+    "SyncRun": SYNC_RUN_HEADER,
+    "IfMatch": {"in": "header", "name": "If-Match", "required": False,
+                "schema": {"type": "string"},
+                "description": 'Only write when the record is at this version ("3").'},
+}
 
 
 class IngestApi(Api):
@@ -47,6 +58,8 @@ class IngestApi(Api):
         self.spec.options["security"] = [{"ApiKey": []}]
         for name, component in shared_components().items():
             self.spec.components.schema(name, component)
+        for name, header in SHARED_HEADERS.items():
+            self.spec.components.parameter(name, "header", header, lazy=True)
         self.ma_plugin.converter.add_attribute_function(field_rules(app.config))
 
 
@@ -72,8 +85,10 @@ class IngestBlueprint(Blueprint):
 
     @staticmethod
     def _prepare_header_doc(doc, doc_info, **kwargs):
-        if doc_info.get("headers"):
-            doc.setdefault("parameters", []).extend(deepcopy(doc_info["headers"]))
+        for header in doc_info.get("headers", ()):
+            shared = next((name for name, known in SHARED_HEADERS.items() if known == header),
+                          None)  # apispec turns a name into a $ref to the named parameter
+            doc.setdefault("parameters", []).append(shared or deepcopy(header))
         return doc
 
     def query(self, schema):

@@ -1,5 +1,6 @@
 """Reading requests: the route's parameters, strict JSON bodies, conditional headers."""
 import re
+import urllib.parse
 import zlib
 
 from flask import current_app, request
@@ -249,9 +250,27 @@ def check_route_parameters():
             validate_key(value)
         except ValidationError as error:
             errors.extend(parameter_error(name, message) for message in error.messages)
+        else:
+            if "\ufffd" in value and not _path_is_utf8():
+                # Werkzeug decodes invalid UTF-8 to U+FFFD, which a key may hold: the bytes
+                # sent decide.
+                errors.append(parameter_error(name, "Must be valid UTF-8 (percent-encoded)."))
     if errors:
         raise ValidationFailed(errors, detail="The query string or a key in the path is not "
                                "valid." if unknown else "A key in the path is not valid.")
+
+
+def _path_is_utf8():
+    """True when the path's bytes, percent-decoded, are valid UTF-8."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    try:
+        if raw is None:
+            request.environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+        else:
+            urllib.parse.unquote_to_bytes(raw.partition("?")[0]).decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
 
 
 def sync_run_from_request():

@@ -20,6 +20,11 @@ from schemas.patterns import END
 BLANK = {"type": "string", "pattern": r"^\s*" + END,
          "description": "An empty or all-whitespace string: the same as null (clears the field, "
                         "or gives it its default)."}
+# Marks the served document resolves (app/api/document.py): a property's answer form, a
+# record whose answers carry every field, and the cross-field rules of a request body.
+ANSWER = "x-answer"
+EVERY_FIELD = "x-answers-every-field"
+INPUT_RULES = "x-input-rules"
 _ANNOTATIONS = ("description", "default", "title", "example", "examples", "deprecated")
 _CONSTRAINTS = ("pattern", "enum", "const", "format", "minLength")
 
@@ -106,7 +111,8 @@ def _input_schema(field, generated):
     alternatives = value["anyOf"] if list(value) == ["anyOf"] else [value]
     if isinstance(field, Key):
         if field.allow_none:
-            alternatives.append({"const": ""})  # keys are never stripped: only "" is null
+            # Keys are never stripped: only "" is null (not `const`, which generators mishandle).
+            alternatives.append({"type": "string", "maxLength": 0})
     elif in_body and optional and not _is_plain_string(value):
         alternatives.append(_ref("Blank"))
     elif in_body and not optional and _is_plain_string(value):
@@ -114,8 +120,11 @@ def _input_schema(field, generated):
     if in_body and optional:
         alternatives.append({"type": "null"})
     annotations = {name: generated[name] for name in _ANNOTATIONS if name in generated}
-    if not in_body and annotations.get("default", 0) is None:
-        del annotations["default"]  # a query parameter is absent, never null
+    if annotations.get("default", 0) is None:
+        # A query parameter is absent, never null; a body's optional field left out is null
+        # (the description says so once): `default: null` would only make generators
+        # (openapi-typescript) require the field.
+        del annotations["default"]
     if len(alternatives) == 1:
         exact = value
     elif alternatives[1:] == [{"type": "null"}] and isinstance(value.get("type"), str):
@@ -123,6 +132,27 @@ def _input_schema(field, generated):
     else:
         exact = {"anyOf": alternatives}
     return {**exact, **annotations}
+
+
+def _or_null(value):
+    """`value`, or null."""
+    if isinstance(value.get("type"), str) and not {"$ref", "allOf", "anyOf"} & set(value):
+        return dict(value, type=[value["type"], "null"])
+    if list(value) == ["anyOf"]:
+        return {"anyOf": [*value["anyOf"], {"type": "null"}]}
+    return {"anyOf": [value, {"type": "null"}]}
+
+
+def _answer_schema(field, generated):
+    """A field as the server's answers carry it: its real type (a field may state its own,
+    `openapi_answer`), null only where it can be null, no blank strings."""
+    describe = getattr(field, "openapi_answer", None)
+    value = describe() if describe is not None else _value_schema(field, generated)
+    if field.allow_none and getattr(field, "answers_null", True):
+        value = _or_null(value)
+    annotations = {name: generated[name] for name in _ANNOTATIONS
+                   if name in generated and name != "default"}
+    return {**value, **annotations}
 
 
 def field_rules(config):
@@ -140,6 +170,8 @@ def field_rules(config):
             return _nullable_enum(ret)
         if isinstance(field.parent, StrictSchema):
             exact = _input_schema(field, ret)
+            if not isinstance(field.parent, QuerySchema):
+                exact[ANSWER] = _answer_schema(field, ret)  # see app/api/document.py
         elif isinstance(field.parent, fields.List) and getattr(field, "openapi_component", None):
             exact = _value_schema(field, ret)  # a list's item (lookup keys): taken as sent
         else:
@@ -152,86 +184,37 @@ def field_rules(config):
     return field2exact_properties
 
 
-_EXAMPLE_VALUES = {"date-time": "2026-11-02T08:15:00.000000Z", "date": "2026-11-02",
-                   "email": "ada@acme.example", "string": "text", "integer": 1, "number": 1,
-                   "boolean": False, "object": {}}
-
-
 class SchemaDeclarations(BasePlugin):
     """What a schema class declares beside its fields: EXAMPLE (shown as `examples`) and
-    CROSS_FIELD_RULES (JSON Schema for what its validates_schema checks). Every operation
-    then gets a request and a response example built from the examples (read-only fields
-    left out of requests)."""
-
-    def init_spec(self, spec):
-        super().init_spec(spec)
-        self.spec = spec
+    CROSS_FIELD_RULES (JSON Schema for what its validates_schema checks, a request's rule);
+    a record schema (StrictSchema) answers with every field (app/api/document.py)."""
 
     def schema_helper(self, name, definition, **kwargs):
         """A schema's EXAMPLE and CROSS_FIELD_RULES, added to its JSON Schema."""
         schema = kwargs.get("schema")
-        declared = dict(getattr(schema, "CROSS_FIELD_RULES", {}))
+        declared = {}
+        if getattr(schema, "CROSS_FIELD_RULES", None):
+            declared[INPUT_RULES] = dict(schema.CROSS_FIELD_RULES)
+        schema_class = schema if isinstance(schema, type) else type(schema)
+        if issubclass(schema_class, StrictSchema) and not issubclass(schema_class, QuerySchema):
+            declared[EVERY_FIELD] = True
         example = getattr(schema, "EXAMPLE", None)
         if example is not None:
             declared["examples"] = [example]
         return declared
 
-    def operation_helper(self, path=None, operations=None, **kwargs):
-        """Fill in the examples an operation does not declare itself."""
-        for method, operation in operations.items():
-            if not isinstance(operation, dict) or "responses" not in operation:
-                continue
-            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
-            if body is not None and "example" not in body:
-                body["example"] = self.example(body["schema"], writing=True)
-            for status, response in operation["responses"].items():
-                media = (response.get("content", {}).get("application/json")
-                         if str(status).startswith("2") and isinstance(response, dict) else None)
-                if media is not None and "example" not in media:
-                    media["example"] = self.example(media["schema"], writing=False)
 
-    def example(self, schema, writing):
-        """An example of `schema`: its declared example, else one built from its parts."""
-        if "$ref" in schema:
-            return self.example(self.spec.components.schemas[schema["$ref"].rsplit("/", 1)[1]],
-                                writing)
-        if "example" in schema:
-            return schema["example"]
-        if "examples" in schema:
-            example = schema["examples"][0]
-            if writing and isinstance(example, dict):
-                properties = schema.get("properties", {})
-                example = {name: value for name, value in example.items()
-                           if not properties.get(name, {}).get("readOnly")}
-            return example
-        for keyword in ("oneOf", "anyOf", "allOf"):
-            options = [option for option in schema.get(keyword, ())
-                       if option not in ({"type": "null"}, _ref("Blank"))]
-            if options:
-                return self.example(options[0], writing)
-        if "enum" in schema or "const" in schema:
-            return schema["enum"][0] if "enum" in schema else schema["const"]
-        kind = schema.get("type", "object")
-        kind = next(item for item in kind if item != "null") if isinstance(kind, list) else kind
-        if kind == "object" and "properties" in schema:
-            return {name: self.example(part, writing) for name, part in schema["properties"].items()
-                    if not (writing and part.get("readOnly"))}
-        if kind == "array":
-            return [self.example(schema.get("items", {}), writing)]
-        if kind in ("integer", "number") and "minimum" in schema:
-            return schema["minimum"]
-        return _EXAMPLE_VALUES.get(schema.get("format"), _EXAMPLE_VALUES[kind])
-
-
-_EVERY_OPERATION = (401, 414, 422, 429, 431, 503)
+# 414, 429, 431 and 503 can answer any operation too: each operation's `default` answer
+# (problem+json) covers them, and the description says when they come.
+_EVERY_OPERATION = (401, 422)
 _WRITES = (403, 409)
 _BODIES = (400, 413, 415)
 
 
 class StandardResponses(BasePlugin):
     """Documents on every operation the answers any route can give: the key (401, and 403
-    for a read key on a write), limits (414, 431, 429), path keys and query parameters
-    (422), a race (409 on writes), the database (503), and for a body 400, 413 and 415."""
+    for a read key on a write), path keys and query parameters (422), a race (409 on
+    writes), and for a body 400, 413 and 415."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         """Add the statuses an operation does not declare itself, as problem+json."""
@@ -264,10 +247,14 @@ anything else is `403`. A missing, unknown, revoked or expired key is `401`.
 key, `version`, timestamps, computed fields) are ignored, so a record fetched with GET can be
 sent back unchanged. Strings are stripped; a blank string means null for every optional
 field, whatever its type (the schemas list it as `Blank`), and gives a field with a default
-its default. Keys (`Key`) are never stripped or changed. Amounts are a JSON number or a
+its default. In a PUT or a create, an optional field left out is null (or its default); in
+a PATCH it is left as it is. Request bodies use the `...Input` schemas where answers differ. Keys (`Key`) are never stripped or changed. Amounts are a JSON number or a
 numeric string on input and a string on output. The schemas state every rule the server
 checks; where a rule depends on other records (a reference that must exist, a cycle of
 parents) the answer is `422` naming the field.
+
+Any operation may also answer `414` (a URL over 8 KiB), `431` (headers too large), `429`
+(rate limited) or `503` (the database does not answer): its `default` answer.
 
 **Errors** are `application/problem+json` (RFC 9457) with `type`, `title`, `status`,
 `detail`, `instance`, `request_id` (also the `X-Request-Id` header) and a stable `code`:
@@ -309,10 +296,11 @@ OPENAPI_SETTINGS = {
     "API_TITLE": "ar-ingest",
     "API_VERSION": "v1",
     "OPENAPI_VERSION": "3.1.0",
-    "OPENAPI_URL_PREFIX": API_PREFIX,
-    "OPENAPI_JSON_PATH": "openapi.json",
+    # Served by app/api/document.py, which states each schema once per direction.
+    "OPENAPI_URL_PREFIX": None,
     "API_SPEC_OPTIONS": {
-        "info": {"description": API_DESCRIPTION},
+        "info": {"description": API_DESCRIPTION,
+                 "license": {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"}},
         "servers": [{"url": "/"}],
     },
 }

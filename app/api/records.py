@@ -4,7 +4,7 @@ import functools
 from flask import current_app, g, jsonify, url_for
 from flask.views import MethodView
 
-from app.api import singular
+from app.api import SHARED_HEADERS, singular
 from app.api.body import (SYNC_RUN_HEADER, preconditions_from_request, read_optional_body,
                           sync_run_from_request)
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
@@ -15,10 +15,7 @@ from schemas.collections import DeleteArgsSchema
 from schemas.common import NO_BODY
 
 ETAG_HEADER = {"ETag": {"description": "The record's version, quoted", "schema": {"type": "string"}}}
-_PRECONDITION_HEADERS = [
-    {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
-     "description": 'Only write when the record is at this version ("3").'},
-]
+_PRECONDITION_HEADERS = [SHARED_HEADERS["IfMatch"]]
 
 
 _CONDITIONAL_GET_HEADERS = [

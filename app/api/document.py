@@ -1,0 +1,218 @@
+"""The served OpenAPI document: each schema stated once per direction, compact UTF-8.
+
+apispec states a marshmallow schema as one component, but the server reads a
+body more leniently than it answers (a blank string means null, read-only
+fields are ignored, most fields are optional) and answers more completely
+than it reads (every field present, each in its real type). Field statements
+carry both forms (openapi.py: the request form as the property, the answer
+form under ANSWER); this module gives every component the form of the
+direction it is used in, and a component used in both becomes `X` (the
+answer) and `XInput` (the request body).
+"""
+import copy
+import json
+import re
+
+from flask import Blueprint, current_app
+
+from app.api import api
+from app.api.openapi import ANSWER, EVERY_FIELD, INPUT_RULES
+from app.api.policy import API_PREFIX
+from schemas.common import ONE_RECORD_ONLY_KEY as ONE_RECORD_ONLY
+
+_SCHEMAS = "#/components/schemas/"
+INPUT_SUFFIX = "Input"
+
+blp = Blueprint("openapi", __name__)
+
+
+def _walk_refs(value, found, components):
+    """Add to `found` every schema component `value` refers to, directly or not."""
+    if isinstance(value, dict):
+        ref = value.get("$ref", "")
+        if ref.startswith(_SCHEMAS) and (name := ref[len(_SCHEMAS):]) not in found:
+            found.add(name)
+            _walk_refs(components[name], found, components)
+        for item in value.values():
+            _walk_refs(item, found, components)
+    elif isinstance(value, list):
+        for item in value:
+            _walk_refs(item, found, components)
+
+
+def _directions(document):
+    """(components reachable from request parts, from answers), by name."""
+    components = document["components"]["schemas"]
+    requests, answers = set(), set()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                _walk_refs(operation, requests, components)  # path-level parameters
+                continue
+            _walk_refs(operation.get("parameters", []), requests, components)
+            _walk_refs(operation.get("requestBody", {}), requests, components)
+            _walk_refs(operation.get("responses", {}), answers, components)
+    _walk_refs(document["components"].get("responses", {}), answers, components)
+    return requests, answers
+
+
+def _request_form(component):
+    """The component as a request body states it."""
+    form = copy.deepcopy(component)
+    for prop in form.get("properties", {}).values():
+        prop.pop(ANSWER, None)
+        prop.pop(ONE_RECORD_ONLY, None)
+        if "default" in prop:
+            # In words: generators (openapi-typescript) make a field with a default required.
+            default = json.dumps(prop.pop("default"))
+            prop["description"] = " ".join(filter(None, (
+                prop.get("description"), f"Left out of a PUT or a create: {default}.")))
+    form.pop(EVERY_FIELD, None)
+    form.update(form.pop(INPUT_RULES, {}))
+    read_only = {name for name, prop in form.get("properties", {}).items()
+                 if prop.get("readOnly")}
+    if read_only and "examples" in form:
+        form["examples"] = [{name: value for name, value in example.items()
+                             if name not in read_only} if isinstance(example, dict) else example
+                            for example in form["examples"]]
+    return form
+
+
+def _answer_form(component):
+    """The component as the server's answers state it."""
+    form = copy.deepcopy(component)
+    properties = form.get("properties", {})
+    for name, prop in properties.items():
+        if ANSWER in prop:
+            properties[name] = prop[ANSWER]
+    form.pop(INPUT_RULES, None)
+    sometimes = {name for name, prop in properties.items() if prop.pop(ONE_RECORD_ONLY, False)}
+    if form.pop(EVERY_FIELD, False):
+        form["required"] = [name for name in properties if name not in sometimes]
+    return form
+
+
+def _complete(example, schema, forms):
+    """An answer's example with the nulls a declared example leaves out (an answer carries
+    every field of a record), in nested records too."""
+    ref = schema.get("$ref", "")
+    if ref.startswith(_SCHEMAS):
+        return _complete(example, forms[ref[len(_SCHEMAS):]], forms)
+    options = [option for option in [*schema.get("anyOf", ()), *schema.get("oneOf", ())]
+               if option != {"type": "null"}]
+    if options and example is not None:
+        fitting = [option for option in options if isinstance(example, dict)
+                   and set(example) <= set(_resolved(option, forms).get("properties", ()))]
+        return _complete(example, (fitting or options)[0], forms)
+    if isinstance(example, list) and "items" in schema:
+        return [_complete(item, schema["items"], forms) for item in example]
+    if not isinstance(example, dict) or "properties" not in schema:
+        return example
+    properties = schema["properties"]
+    filled = {name: None for name in schema.get("required", ())
+              if name not in example and _admits_null(properties.get(name, {}))}
+    filled.update({name: _complete(value, properties[name], forms) if name in properties
+                   else value for name, value in example.items()})
+    return filled
+
+
+def _resolved(schema, forms):
+    ref = schema.get("$ref", "")
+    return forms[ref[len(_SCHEMAS):]] if ref.startswith(_SCHEMAS) else schema
+
+
+def _admits_null(prop):
+    kinds = prop.get("type")
+    return (kinds == "null" or isinstance(kinds, list) and "null" in kinds
+            or {"type": "null"} in prop.get("anyOf", ()))
+
+
+def _rename_refs(value, renamed):
+    """Point every $ref to a renamed component at its new name, in place."""
+    if isinstance(value, dict):
+        ref = value.get("$ref", "")
+        if ref.startswith(_SCHEMAS) and ref[len(_SCHEMAS):] in renamed:
+            value["$ref"] = _SCHEMAS + renamed[ref[len(_SCHEMAS):]]
+        for item in value.values():
+            _rename_refs(item, renamed)
+    elif isinstance(value, list):
+        for item in value:
+            _rename_refs(item, renamed)
+
+
+def split_directions(document):
+    """The document with each component in the form of its direction (see the module)."""
+    document = copy.deepcopy(document)
+    components = document["components"]["schemas"]
+    requests, answers = _directions(document)
+    renamed = {name: name + INPUT_SUFFIX for name in requests & answers
+               if _request_form(components[name]) != _answer_form(components[name])}
+    forms = {}
+    for name, component in components.items():
+        if name in requests:
+            forms[renamed.get(name, name)] = _request_form(component)
+        if name in answers:  # a component nothing refers to is left out
+            forms[name] = _answer_form(component)
+    for name in requests:
+        _rename_refs(forms[renamed.get(name, name)], renamed)
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                _rename_refs(operation, renamed)
+                continue
+            _rename_refs(operation.get("parameters", []), renamed)
+            _rename_refs(operation.get("requestBody", {}), renamed)
+    _merge_identical(forms, document)
+    answer_names = answers - set(renamed.values()) - (requests - set(renamed))
+    for name in answer_names & set(forms):
+        if "examples" in forms[name]:
+            forms[name]["examples"] = [_complete(example, forms[name], forms)
+                                       for example in forms[name]["examples"]]
+    document["components"]["schemas"] = dict(sorted(forms.items()))
+    return document
+
+
+def _merge_identical(forms, document):
+    """State identical components once (a PATCH body that reads like the PUT body): the
+    shortest name stays, and every reference follows it."""
+    while True:
+        by_content = {}
+        for name, form in forms.items():
+            # Within one resource only: a Representative answer is not named Contact...
+            resource = re.match(r"[A-Z][a-z]*", name).group()
+            by_content.setdefault((resource, json.dumps(form, sort_keys=True)), []).append(name)
+        renamed = {}
+        for names in by_content.values():
+            kept = min(names, key=lambda name: (len(name), name))
+            renamed.update({name: kept for name in names if name != kept})
+        if not renamed:
+            return
+        for name in renamed:
+            del forms[name]
+        _rename_refs(forms, renamed)
+        _rename_refs(document["paths"], renamed)
+        _rename_refs(document["components"].get("responses", {}), renamed)
+
+
+def _document_bytes(app):
+    """The served bytes, built once per app."""
+    built = app.extensions.get("openapi-document")
+    if built is None:
+        with app.app_context():
+            document = split_directions(api.spec.to_dict())
+        built = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        app.extensions["openapi-document"] = built
+    return built
+
+
+def openapi_document(app):
+    """The document as served, as a dict."""
+    return json.loads(_document_bytes(app))
+
+
+@blp.get(f"{API_PREFIX}/openapi.json")
+def openapi_json():
+    """The OpenAPI document, compact UTF-8 (astral characters in patterns stay literal:
+    YAML loaders refuse JSON's surrogate-pair escapes)."""
+    return current_app.response_class(_document_bytes(current_app._get_current_object()),
+                                      mimetype="application/json")

@@ -99,7 +99,9 @@ def test_a_target_killed_mid_stream_resumes_from_its_last_state(server, app, api
                sum(1 for x in source[:i] if x["type"] == "RECORD") >= 650)
     target.stdin.writelines(messages[:cut + 1] + messages[cut + 1:cut + 40])
     target.stdin.flush()
-    emitted = json.loads(target.stdout.readline())  # a STATE the target confirmed
+    emitted = None
+    while emitted != source[cut]["value"]:  # the STATEs the target confirmed, in order
+        emitted = json.loads(target.stdout.readline())
     time.sleep(0.5)
     os.kill(target.pid, signal.SIGKILL)
     target.wait()

@@ -34,13 +34,43 @@ def record_schema(document, collection):
     rooted = {"components": copy.deepcopy(document.get("components", {})), **schema}
     resolved = resolve_schema_references(rooted)
     resolved.pop("components", None)
+    resolved = _typed(resolved)
     properties = dict(resolved.get("properties") or {})
     if KEY_FIELDS[collection] not in properties:
         raise ValueError(f"The {collection} record schema has no {KEY_FIELDS[collection]}")
+    # A tombstone holds only the key, version and time: nothing else is required, and every
+    # other field may be missing (null), as are the link summaries the feed does not carry.
+    properties = {name: prop if name == KEY_FIELDS[collection] else _nullable(prop)
+                  for name, prop in properties.items()}
     properties["_sdc_deleted_at"] = {"type": ["string", "null"], "format": "date-time"}
-    # A tombstone holds only the key, version and time: nothing else can be required.
     return {"type": "object", "properties": properties,
             "required": [KEY_FIELDS[collection]]}
+
+
+_JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number",
+               type(None): "null"}
+
+
+def _typed(schema):
+    """The schema with a `type` beside every bare `const` (`{"const": ""}`): Singer targets
+    and the SDK tell types only by `type`."""
+    if isinstance(schema, list):
+        return [_typed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    typed = {name: _typed(value) for name, value in schema.items()}
+    if "const" in typed and "type" not in typed and type(typed["const"]) in _JSON_TYPES:
+        typed["type"] = _JSON_TYPES[type(typed["const"])]
+    return typed
+
+
+def _nullable(prop):
+    if "type" in prop:
+        kinds = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+        return {**prop, "type": kinds if "null" in kinds else [*kinds, "null"]}
+    if "anyOf" in prop and {"type": "null"} not in prop["anyOf"]:
+        return {**prop, "anyOf": [*prop["anyOf"], {"type": "null"}]}
+    return prop
 
 
 def feed_item_as_record(item, key_field):

@@ -28,6 +28,7 @@ from load import cpu_seconds, process_ids, run_load, worker_memory  # noqa: E402
 from scenarios import (BATCH_SIZE, at_scale_plans, batch_plan, email_event_plan,  # noqa: E402
                        matching_plans, memory_plan, patch_plan, scenarios)
 from people_batch import batch_matching, print_batch_matching  # noqa: E402
+from singer import print_singer, singer_against_importer  # noqa: E402
 from setup_data import (fill_contacts, fill_people, mark_seen_bulk,  # noqa: E402
                         pgbench_upsert, prepare_database, search_sql_times,
                         storage_ceiling)
@@ -241,6 +242,8 @@ def bench_database(url, args):
         csv_path = os.path.join(args.scratch, "import.csv")
         write_contacts_csv(csv_path, args.import_rows, "IMP-")
         import_rates = [import_rate(server.url, key, csv_path) for _ in range(args.rounds)]
+        singer_figures = singer_against_importer(server.url, key, args.scratch,
+                                                 rounds=args.rounds)
         fill_people(url, tenant_id)
         for round_number in range(args.rounds):
             for name, plan in matching_plans(args.clients, max(1, per_client // 4),
@@ -323,6 +326,7 @@ def bench_database(url, args):
         "email_events": dict(median_round(events), contacts=args.stored),
         "sync_finish": finish,
         "batch_matching": matching_batches,
+        "singer": singer_figures,
         "search": {"records": args.stored,
                    "common_term_page_ms": round(q_times["common"] * 1000, 2),
                    "rare_term_page_ms": round(q_times["rare"] * 1000, 2),
@@ -387,6 +391,7 @@ def print_report(name, figures):
     print("match_contact / match_representative: ratio to put_replace (an account with 1,000 "
           "contacts; a tenant with 100,000 representatives)")
     print_batch_matching(figures["batch_matching"])
+    print_singer(figures["singer"])
     operations = figures["operations"]
     if operations is None:
         print("metrics and rate limits: no Redis answered, not measured")

@@ -11,11 +11,11 @@ answer) and `XInput` (the request body).
 """
 import copy
 import json
-import re
 
 from flask import Blueprint, current_app
 
 from app.api import api
+from app.api.compaction import resource_of, share_parameters
 from app.api.openapi import ANSWER, EVERY_FIELD, INPUT_RULES
 from app.api.policy import API_PREFIX
 from schemas.common import ONE_RECORD_ONLY_KEY as ONE_RECORD_ONLY
@@ -169,6 +169,7 @@ def split_directions(document):
             forms[name]["examples"] = [_complete(example, forms[name], forms)
                                        for example in forms[name]["examples"]]
     document["components"]["schemas"] = dict(sorted(forms.items()))
+    share_parameters(document)
     return document
 
 
@@ -179,8 +180,8 @@ def _merge_identical(forms, document):
         by_content = {}
         for name, form in forms.items():
             # Within one resource only: a Representative answer is not named Contact...
-            resource = re.match(r"[A-Z][a-z]*", name).group()
-            by_content.setdefault((resource, json.dumps(form, sort_keys=True)), []).append(name)
+            by_content.setdefault((resource_of(name), json.dumps(form, sort_keys=True)),
+                                  []).append(name)
         renamed = {}
         for names in by_content.values():
             kept = min(names, key=lambda name: (len(name), name))

@@ -33,8 +33,9 @@ def _custom_field_number(value):
         if (not math.isinf(as_float) and abs(as_float) >= _SMALLEST_EXACT
                 and Decimal(repr(as_float)) == number):
             return as_float
-    raise ValidationError("This number cannot be stored exactly (integers are 64-bit, decimals "
-                          "up to 15 significant digits); send it as a string.")
+    raise ValidationError("This number cannot be stored exactly (integers are 64-bit, other "
+                          "numbers must be exactly a double: at most 17 significant digits, "
+                          "magnitude 2.2250738585072014e-308 to 1e308); send it as a string.")
 
 
 def _custom_field_value(value):

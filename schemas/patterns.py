@@ -47,7 +47,8 @@ TEXT_FORBIDDEN = character_set(CONTROL_CHARACTERS, FORMAT_CHARACTERS, SURROGATES
 # refuse them, and no JSON parser outside Python hands a lone one to a validator.
 _KEY_FORBIDDEN_IN_JSON = character_set(CONTROL_CHARACTERS, FORMAT_CHARACTERS, extra="/")
 _TEXT_FORBIDDEN_IN_JSON = character_set(CONTROL_CHARACTERS, FORMAT_CHARACTERS)
-WHITESPACE = character_set(CONTROL_CHARACTERS, EDGE_WHITESPACE)
+# Whitespace at a key's edge, controls included (tab, line breaks, U+001C-U+001F, U+0085).
+WHITESPACE = character_set(((0x09, 0x0D), (0x1C, 0x1F), (0x85, 0x85)), EDGE_WHITESPACE)
 EDGE_SPACES = character_set(EDGE_WHITESPACE)  # in a key, where controls are refused anyway
 
 

@@ -46,9 +46,15 @@ def run_schemathesis(server_url, api_key, max_examples=None, seed=SEED, max_time
 
 def test_the_document_and_the_server_agree(app, database_url, tenant, api_key):
     with GunicornServer(database_url, workers=2) as server:
-        result = run_schemathesis(server.url, api_key, max_examples=SUITE_MAX_EXAMPLES)
+        # One worker: with two threads, CPython 3.11.7's ast.parse (which Hypothesis calls to
+        # describe a lambda) can fail with "AST constructor recursion depth mismatch" on a
+        # busy machine (a CPython bug, python/cpython#106905): an error of the tool, not a
+        # finding, and it failed whole suite runs here.
+        result = run_schemathesis(server.url, api_key, max_examples=SUITE_MAX_EXAMPLES,
+                                  workers=1)
     failures = result.stdout.partition("FAILURES")[2].partition("WARNINGS")[0]
-    tail = failures[:20000] + result.stdout[-3000:]
+    errors = result.stdout.partition("ERRORS")[2].partition("FAILURES")[0]
+    tail = errors[:10000] + failures[:20000] + result.stdout[-3000:]
     assert result.returncode == 0, tail
     for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
         assert f"✅ {phase}" in result.stdout, tail

@@ -60,8 +60,11 @@ class Counts:
 
     def summary(self):
         """`3 created, 0 replaced, ...` for the closing log line."""
+        finished = [run for run in self.runs if run["status"] == "finished"]
         return (f"{self.created} created, {self.replaced} replaced, {self.unchanged} unchanged, "
-                f"{self.rejected} rejected, {self.deleted} deleted ({self.absent} already absent)")
+                f"{self.rejected} rejected, {self.deleted} deleted ({self.absent} already absent); "
+                f"full tables removed {sum(run['deleted'] for run in finished)} and archived "
+                f"{sum(run['archived'] for run in finished)}")
 
 
 def plain(value):

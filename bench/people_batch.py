@@ -12,7 +12,6 @@ round changes every matched record (a new title), so both do the same work.
 import argparse
 import os
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -80,21 +79,14 @@ def print_batch_matching(figures):
 
 
 def main():
-    from live_server import GunicornServer
-    from setup_data import fill_people, prepare_database
+    from setup_data import fill_people, standalone_runs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", action="append")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    for database in args.database or ["sqlite"]:
-        with tempfile.TemporaryDirectory() as scratch:
-            url = f"sqlite:///{scratch}/bench.sqlite3" if database == "sqlite" else database
-            key, tenant_id = prepare_database(url, 1, 1)
-            fill_people(url, tenant_id)
-            with GunicornServer(url, workers=None, threads=None, worker_class=None) as server:
-                print(f"=== {database}")
-                print_batch_matching(batch_matching(server.url, key, args.rounds))
+    for _, server, key in standalone_runs(args.database, fill=fill_people):
+        print_batch_matching(batch_matching(server.url, key, args.rounds))
 
 
 if __name__ == "__main__":

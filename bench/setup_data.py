@@ -290,3 +290,20 @@ def mark_seen_bulk(url, run_id, tenant_id, unseen):
                 [(run.id, key) for key in keys])
     database.execute_sql("ANALYZE")
     database.close()
+
+
+def standalone_runs(databases, fill=None):
+    """For a bench module run on its own: per database ("sqlite" or a URL), a fresh store
+    (`fill(url, tenant_id)` adds rows first) served with the production configuration.
+    Yields (scratch folder, server, key), after printing which database it is."""
+    from live_server import GunicornServer
+
+    for database in databases or ["sqlite"]:
+        with tempfile.TemporaryDirectory() as scratch:
+            url = f"sqlite:///{scratch}/bench.sqlite3" if database == "sqlite" else database
+            key, tenant_id = prepare_database(url, 1, 1)
+            if fill is not None:
+                fill(url, tenant_id)
+            with GunicornServer(url, workers=None, threads=None, worker_class=None) as server:
+                print(f"=== {database}")
+                yield scratch, server, key

@@ -14,7 +14,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -80,22 +79,15 @@ def print_singer(figures):
 
 
 def main():
-    from live_server import GunicornServer
-    from setup_data import prepare_database
+    from setup_data import standalone_runs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", action="append")
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    for database in args.database or ["sqlite"]:
-        with tempfile.TemporaryDirectory() as scratch:
-            url = f"sqlite:///{scratch}/bench.sqlite3" if database == "sqlite" else database
-            key, _ = prepare_database(url, 1, 1)
-            with GunicornServer(url, workers=None, threads=None, worker_class=None) as server:
-                print(f"=== {database}")
-                print_singer(singer_against_importer(server.url, key, scratch, args.rows,
-                                                     args.rounds))
+    for scratch, server, key in standalone_runs(args.database):
+        print_singer(singer_against_importer(server.url, key, scratch, args.rows, args.rounds))
 
 
 if __name__ == "__main__":

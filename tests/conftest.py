@@ -1,5 +1,6 @@
 """Shared fixtures: one database per session (SQLite file, or TEST_DATABASE_URL), emptied per test."""
 import os
+import signal
 
 import pytest
 
@@ -9,6 +10,23 @@ from app.migrations import SchemaVersion, upgrade
 from app.models import ALL_MODELS, ChangeClock
 from app.services import tenants as tenant_service
 from helpers import ApiClient
+
+
+# pytest's own handlers, read before any test module builds a Singer plugin in this process.
+_PYTEST_SIGNAL_HANDLERS = {number: signal.getsignal(number)
+                           for number in (signal.SIGINT, signal.SIGTERM)}
+
+
+@pytest.fixture(autouse=True)
+def _pytests_own_signal_handlers():
+    """A Singer SDK plugin built in this process takes SIGINT and SIGTERM over (its handler
+    raises SystemExit, which pytest reports as one test's error and carries on): a killed
+    suite, or CI's timeout, must stop it. The handlers are given back around every test."""
+    for number, handler in _PYTEST_SIGNAL_HANDLERS.items():
+        signal.signal(number, handler)
+    yield
+    for number, handler in _PYTEST_SIGNAL_HANDLERS.items():
+        signal.signal(number, handler)
 
 
 @pytest.fixture(scope="session")

@@ -136,7 +136,8 @@ def test_every_resource_round_trips_with_every_field_set(app, api_key, generated
     invoice = documents.put_document.sync_detailed("INV-1", client=client,
                                                    body=DocumentInput.from_dict({
         "account_number": "A-2", "document_type": "invoice", "amount": 1250,
-        "open_amount": "250.5", "currency": "EUR", "invoice_date": "2026-11-01", "po_number": "PO-1",
+        "open_amount": "250.5", "currency": "EUR", "invoice_date": "2026-11-01",
+        "po_number": "PO-1",
         "due_date": "2026-12-01", "description": "November", "custom_fields": custom})).parsed
     assert (invoice.amount, invoice.open_amount) == ("1250.00", "250.50")
     credit = documents.put_document.sync_detailed("CN-1", client=client,

@@ -131,17 +131,23 @@ def live_url(app):
         server.shutdown()
 
 
-def test_a_typescript_etl_script_type_checks_and_runs(app, api_key, node_packages, live_url,
-                                                       tmp_path):
-    os.symlink(os.path.join(node_packages, "node_modules"), tmp_path / "node_modules")
-    (tmp_path / "package.json").write_text(json.dumps({"private": True, "type": "module"}))
-    (tmp_path / "openapi.json").write_bytes(
+def _typed_project(app, node_packages, folder, script):
+    """A folder with the live document's types (api.d.ts), `script` as etl.mts and a strict
+    tsconfig; the folder of node's executables."""
+    os.symlink(os.path.join(node_packages, "node_modules"), folder / "node_modules")
+    (folder / "package.json").write_text(json.dumps({"private": True, "type": "module"}))
+    (folder / "openapi.json").write_bytes(
         app.test_client().get("/api/v1/ingest/openapi.json").data)
     bin_dir = os.path.join(node_packages, "node_modules", ".bin")
-    _run([os.path.join(bin_dir, "openapi-typescript"), "openapi.json", "-o", "api.d.ts"],
-         tmp_path)
-    (tmp_path / "etl.mts").write_text(ETL_SCRIPT)
-    (tmp_path / "tsconfig.json").write_text(json.dumps(TSCONFIG))
+    _run([os.path.join(bin_dir, "openapi-typescript"), "openapi.json", "-o", "api.d.ts"], folder)
+    (folder / "etl.mts").write_text(script)
+    (folder / "tsconfig.json").write_text(json.dumps(TSCONFIG))
+    return bin_dir
+
+
+def test_a_typescript_etl_script_type_checks_and_runs(app, api_key, node_packages, live_url,
+                                                       tmp_path):
+    bin_dir = _typed_project(app, node_packages, tmp_path, ETL_SCRIPT)
     _run([os.path.join(bin_dir, "tsc"), "-p", "tsconfig.json"], tmp_path)  # --strict errors fail
 
     result = json.loads(_run(["node", "out/etl.mjs", f"{live_url}", api_key], tmp_path))
@@ -157,19 +163,11 @@ def test_a_typescript_etl_script_type_checks_and_runs(app, api_key, node_package
 
 def test_a_body_the_server_would_refuse_does_not_type_check(app, node_packages, tmp_path):
     """The types are not `any`: an unknown field and a wrong type are tsc errors."""
-    os.symlink(os.path.join(node_packages, "node_modules"), tmp_path / "node_modules")
-    (tmp_path / "package.json").write_text(json.dumps({"private": True, "type": "module"}))
-    (tmp_path / "openapi.json").write_bytes(
-        app.test_client().get("/api/v1/ingest/openapi.json").data)
-    bin_dir = os.path.join(node_packages, "node_modules", ".bin")
-    _run([os.path.join(bin_dir, "openapi-typescript"), "openapi.json", "-o", "api.d.ts"],
-         tmp_path)
-    (tmp_path / "etl.mts").write_text(
+    bin_dir = _typed_project(app, node_packages, tmp_path, (
         'import type { components } from "./api.js";\n'
         'const a: components["schemas"]["ContactInput"] = { nmae: "Ada" };\n'
         'const b: components["schemas"]["ContactInput"] = { is_primary: 3 };\n'
-        "console.log(a, b);\n")
-    (tmp_path / "tsconfig.json").write_text(json.dumps(TSCONFIG))
+        "console.log(a, b);\n"))
     answer = subprocess.run([os.path.join(bin_dir, "tsc"), "-p", "tsconfig.json"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert answer.returncode != 0

@@ -26,32 +26,54 @@ INPUT_SUFFIX = "Input"
 blp = Blueprint("openapi", __name__)
 
 
-def _walk_refs(value, found, components):
-    """Add to `found` every schema component `value` refers to, directly or not."""
+def _schema_refs(value):
+    """Every dict in `value` that refers to a schema component."""
     if isinstance(value, dict):
-        ref = value.get("$ref", "")
-        if ref.startswith(_SCHEMAS) and (name := ref[len(_SCHEMAS):]) not in found:
-            found.add(name)
-            _walk_refs(components[name], found, components)
+        if value.get("$ref", "").startswith(_SCHEMAS):
+            yield value
         for item in value.values():
-            _walk_refs(item, found, components)
+            yield from _schema_refs(item)
     elif isinstance(value, list):
         for item in value:
-            _walk_refs(item, found, components)
+            yield from _schema_refs(item)
+
+
+def _walk_refs(value, found, components):
+    """Add to `found` every schema component `value` refers to, directly or not."""
+    for node in _schema_refs(value):
+        if (name := node["$ref"][len(_SCHEMAS):]) not in found:
+            found.add(name)
+            _walk_refs(components[name], found, components)
+
+
+def _rename_refs(value, renamed):
+    """Point every $ref to a renamed component at its new name, in place."""
+    for node in _schema_refs(value):
+        node["$ref"] = _SCHEMAS + renamed.get(node["$ref"][len(_SCHEMAS):],
+                                              node["$ref"][len(_SCHEMAS):])
+
+
+def _request_parts(document):
+    """What of each operation a caller sends: parameters (path-level too) and bodies."""
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                yield operation.get("parameters", [])
+                yield operation.get("requestBody", {})
+            else:
+                yield operation  # path-level parameters
 
 
 def _directions(document):
     """(components reachable from request parts, from answers), by name."""
     components = document["components"]["schemas"]
     requests, answers = set(), set()
+    for part in _request_parts(document):
+        _walk_refs(part, requests, components)
     for operations in document["paths"].values():
         for operation in operations.values():
-            if not isinstance(operation, dict):
-                _walk_refs(operation, requests, components)  # path-level parameters
-                continue
-            _walk_refs(operation.get("parameters", []), requests, components)
-            _walk_refs(operation.get("requestBody", {}), requests, components)
-            _walk_refs(operation.get("responses", {}), answers, components)
+            if isinstance(operation, dict):
+                _walk_refs(operation.get("responses", {}), answers, components)
     _walk_refs(document["components"].get("responses", {}), answers, components)
     return requests, answers
 
@@ -95,9 +117,7 @@ def _answer_form(component):
 def _complete(example, schema, forms):
     """An answer's example with the nulls a declared example leaves out (an answer carries
     every field of a record), in nested records too."""
-    ref = schema.get("$ref", "")
-    if ref.startswith(_SCHEMAS):
-        return _complete(example, forms[ref[len(_SCHEMAS):]], forms)
+    schema = _resolved(schema, forms)
     options = [option for option in [*schema.get("anyOf", ()), *schema.get("oneOf", ())]
                if option != {"type": "null"}]
     if options and example is not None:
@@ -127,19 +147,6 @@ def _admits_null(prop):
             or {"type": "null"} in prop.get("anyOf", ()))
 
 
-def _rename_refs(value, renamed):
-    """Point every $ref to a renamed component at its new name, in place."""
-    if isinstance(value, dict):
-        ref = value.get("$ref", "")
-        if ref.startswith(_SCHEMAS) and ref[len(_SCHEMAS):] in renamed:
-            value["$ref"] = _SCHEMAS + renamed[ref[len(_SCHEMAS):]]
-        for item in value.values():
-            _rename_refs(item, renamed)
-    elif isinstance(value, list):
-        for item in value:
-            _rename_refs(item, renamed)
-
-
 def split_directions(document):
     """The document with each component in the form of its direction (see the module)."""
     document = copy.deepcopy(document)
@@ -155,16 +162,10 @@ def split_directions(document):
             forms[name] = _answer_form(component)
     for name in requests:
         _rename_refs(forms[renamed.get(name, name)], renamed)
-    for operations in document["paths"].values():
-        for operation in operations.values():
-            if not isinstance(operation, dict):
-                _rename_refs(operation, renamed)
-                continue
-            _rename_refs(operation.get("parameters", []), renamed)
-            _rename_refs(operation.get("requestBody", {}), renamed)
+    for part in _request_parts(document):
+        _rename_refs(part, renamed)
     _merge_identical(forms, document)
-    answer_names = answers - set(renamed.values()) - (requests - set(renamed))
-    for name in answer_names & set(forms):
+    for name in {name for name in answers if name not in requests or name in renamed} & set(forms):
         if "examples" in forms[name]:
             forms[name]["examples"] = [_complete(example, forms[name], forms)
                                        for example in forms[name]["examples"]]

@@ -248,7 +248,8 @@ key, `version`, timestamps, computed fields) are ignored, so a record fetched wi
 sent back unchanged. Strings are stripped; a blank string means null for every optional
 field, whatever its type (the schemas list it as `Blank`), and gives a field with a default
 its default. In a PUT or a create, an optional field left out is null (or its default); in
-a PATCH it is left as it is. Request bodies use the `...Input` schemas where answers differ. Keys (`Key`) are never stripped or changed. Amounts are a JSON number or a
+a PATCH it is left as it is. Request bodies use the `...Input` schemas where answers differ.
+Keys (`Key`) are never stripped or changed. Amounts are a JSON number or a
 numeric string on input and a string on output. The schemas state every rule the server
 checks; where a rule depends on other records (a reference that must exist, a cycle of
 parents) the answer is `422` naming the field.

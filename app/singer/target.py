@@ -79,7 +79,8 @@ class TargetArIngest(Target):
                     examples=["https://ingest.example.com"]),
         th.Property("api_key", th.StringType, secret=True, title="API key",
                     description=f"A write key; else the {API_KEY_VARIABLE} variable"),
-        th.Property("streams", th.ObjectType(additional_properties=th.StringType(allowed_values=sorted(KEY_FIELDS))),
+        th.Property("streams", th.ObjectType(
+                        additional_properties=th.StringType(allowed_values=sorted(KEY_FIELDS))),
                     title="Stream to collection",
                     description="Stream name (after stream maps) to collection; a stream "
                                 "named like a collection goes to it, any other is refused",

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from app.models import Account, Contact
+from app.models import Account, Contact, Tombstone
 from app.services.accounts import ACCOUNTS as ACCOUNTS_RESOURCE
 from app.services.search import backfill_search_text
 
@@ -121,6 +121,30 @@ def test_a_moved_contact_is_reported_to_the_account_it_left(api):
     assert tombstones[-1]["deleted"] is True and tombstones[-1]["reference"] == "C1"
     # the unfiltered feed shows deletions only, never "left a filter" entries
     assert [i.get("matches_filter") for i in api.get("/contacts").get_json()["items"]] == [None]
+
+
+def test_renames_leave_no_exit_rows_and_q_followers_still_see_a_record_leave(api):
+    """A rename writes only the record (a nightly sync renames thousands); a q follower past
+    the rename is told the record no longer matches, from the record's own row."""
+    api.put("/accounts/A", json={"name": "A"})
+    api.put("/accounts/B", json={"name": "B"})
+    api.post("/contacts:batch", json={"items": [
+        {"reference": f"C{n}", "name": f"Ann {n}", "account_number": "A"} for n in range(3)]})
+    cursor = api.get("/contacts?q=ann").get_json()["next_cursor"]
+    api.post("/contacts:batch", json={"items": [
+        {"reference": f"C{n}", "name": f"Bob {n}", "account_number": "A"} for n in range(2)]})
+    assert Tombstone.select().count() == 0
+    page = api.get(f"/contacts?q=ann&cursor={cursor}").get_json()
+    assert [(i["reference"], i.get("matches_filter"), i["version"]) for i in page["items"]] == [
+        ("C0", False, 2), ("C1", False, 2)]
+    api.put("/contacts/C9", json={"name": "Zed"})  # new after the cursor: nothing to leave
+    assert api.get("/contacts?q=ann&cursor=" + page["next_cursor"]).get_json()["items"] == []
+    assert [i["reference"] for i in api.get("/contacts?q=ann").get_json()["items"]] == ["C2"]
+    # A move changes a field a filter reads: that leaves one exit row, for followers of A.
+    api.patch("/contacts/C2", json={"account_number": "B"})
+    assert [(t.key, t.deleted, t.before, t.after) for t in Tombstone.select()] == [
+        ("C2", False, {"account_number": "A", "email": None, "is_primary": False},
+         {"account_number": "B", "email": None, "is_primary": False})]
 
 
 @pytest.mark.parametrize("query, stored", [

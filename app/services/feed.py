@@ -46,11 +46,12 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
     if updated_after is not None:
         records = records.where(model.updated_at > _naive_utc(updated_after))
     if q:
-        records = records.where(NodeList((model.search_text, SQL("LIKE"),
-                                          Value(contains_pattern(q)), SQL("ESCAPE '\\'"))))
+        records = records.where(_q_or_left(model, q, since_start=cursor is None))
     records = filter_records(resource, records, filters)
     rows = list(records.order_by(model.change_seq, model.id).limit(limit + 1))
-    entries = [((row.change_seq, _RECORD, row.id), row) for row in rows]
+    entries = [((row.change_seq, _RECORD, row.id),
+                row if not q or search_matches(row.search_text, q) else _left_q(resource, row))
+               for row in rows]
 
     # Past the (limit + 1)th record nothing can make this page or change has_more.
     bound = entries[limit][0] if len(entries) > limit else None
@@ -85,8 +86,30 @@ def filter_records(resource, query, filters):
     return query
 
 
-def _matches(resource, state, filters, q):
-    """Whether a kept state (Tombstone.before/after) matches the filters, as the SQL above."""
+def _q_or_left(model, q, since_start):
+    """Records matching `q`, and, after a cursor, records that may have left its view.
+
+    A change of search text leaves no exit row (a rename would cost one): a
+    record changed after the cursor that no longer matches is reported as
+    not matching instead. The follower then holds exactly what matches now,
+    whatever it held: a record unchanged since the cursor matched then as it
+    does now, and one still at version 1 was created after the cursor. The
+    rows come from the same index scan that `LIKE` alone would read.
+    """
+    matching = NodeList((model.search_text, SQL("LIKE"), Value(contains_pattern(q)),
+                         SQL("ESCAPE '\\'")))
+    return matching if since_start else (matching | (model.version > 1))
+
+
+def _left_q(resource, row):
+    return {resource.key_field: getattr(row, resource.key_field), "deleted": False,
+            "version": row.version, "updated_at": row.updated_at, "matches_filter": False}
+
+
+def _matches(resource, state, filters, q=None):
+    """Whether a kept state (Tombstone.before/after) matches the field filters, as the SQL
+    above. States no longer keep the search text (the records' own scan judges `q`, see
+    _q_or_left); `q` is judged only on exit rows written before that."""
     if state is None:
         return False
     for name, value in filters.items():
@@ -99,7 +122,7 @@ def _matches(resource, state, filters, q):
                 return False
         elif stored != value:
             return False
-    return not q or search_matches(state.get("search_text"), q)
+    return not q or "search_text" not in state or search_matches(state["search_text"], q)
 
 
 class _Removals:

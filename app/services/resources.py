@@ -297,10 +297,8 @@ class Resource:
         return {}
 
     def feed_state(self, data):
-        """What the feed's filters read of a record: its filter fields and search text."""
-        state = {name: data.get(name) for name in self.feed_filters}
-        state["search_text"] = data.get("search_text")
-        return state
+        """What the feed's field filters read of a record (`q` needs no kept state: feed.py)."""
+        return {name: data.get(name) for name in self.feed_filters}
 
     def before_write(self, ctx, key, values, row):
         """Changes to other records that must happen in the same transaction: taking an

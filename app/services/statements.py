@@ -129,6 +129,21 @@ def insert_rows(model, rows):
     return _executemany(sql, [to_parameters(row.__data__) for row in rows])
 
 
+def insert_plain(model, rows):
+    """INSERT rows given as {field name: value} (every field but the id) with one prepared
+    statement: at a thousand rows Peewee's insert_many spends more building the statement
+    than the database spends running it."""
+    if not rows:
+        return
+    fields = [field for field in model._meta.sorted_fields if field.name != "id"]
+    sql = compiled_sql(("insert_plain", model), lambda: (
+        f"INSERT INTO {_quote(model._meta.table_name)} "
+        f"({', '.join(_quote(field.column_name) for field in fields)}) "
+        f"VALUES ({', '.join(_value_sql(field) for field in fields)})"))
+    to_parameters = _parameters(("insert", model, database.param), lambda: _bound(fields))
+    _executemany(sql, [to_parameters(row) for row in rows])
+
+
 def update_rows(model, rows):
     """UPDATE changed rows by id, every mutable column, with one prepared statement."""
     fixed = {"id", "tenant", "created_at", model.KEY_FIELD}

@@ -5,18 +5,16 @@ from app.models import Tombstone
 from app.services import statements
 
 TOMBSTONE_DAYS = 30
-_CHUNK = 500
 
 
 def leave_tombstones(txn, resource, rows):
     """Leave a tombstone for each deleted record and purge the tenant's expired ones."""
-    for start in range(0, len(rows), _CHUNK):
-        Tombstone.insert_many([{
-            "tenant": txn.tenant_id, "collection": resource.name,
-            "key": getattr(row, resource.key_field), "version": row.version + 1,
-            "deleted_at": txn.now, "change_seq": txn.change_seq(), "deleted": True,
-            "before": resource.feed_state(statements.row_data(row))}
-            for row in rows[start:start + _CHUNK]]).execute()
+    statements.insert_plain(Tombstone, [{
+        "tenant": txn.tenant_id, "collection": resource.name,
+        "key": getattr(row, resource.key_field), "version": row.version + 1,
+        "deleted_at": txn.now, "change_seq": txn.change_seq(), "deleted": True,
+        "before": resource.feed_state(statements.row_data(row)), "after": None}
+        for row in rows])
     oldest = txn.now - datetime.timedelta(days=TOMBSTONE_DAYS)
     Tombstone.delete().where(Tombstone.tenant == txn.tenant_id,
                              Tombstone.deleted_at < oldest).execute()

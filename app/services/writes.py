@@ -185,7 +185,7 @@ class WriteContext:
                               "change_seq": self.txn.change_seq(), "deleted": False,
                               "before": before, "after": after})
         if exits:
-            Tombstone.insert_many(exits).execute()
+            statements.insert_plain(Tombstone, exits)
 
 
 def _gives_up_a_flag(resource, tracked):

@@ -126,6 +126,9 @@ MIGRATIONS = [
                mark_legacy_cursors)),
     (13, "sync runs: the key that started each, and the guards it was started or finished with",
      _add_columns("sync_runs", started_by=TextField(null=True), guards=TextField(null=True))),
+    (14, "unchanged batch items recognised by the digest of the item that made the version",
+     _sequence(*(_add_columns(table, input_digest=TextField(null=True))
+                 for table in ("accounts", "contacts", "documents", "representatives")))),
 ]
 
 

@@ -49,6 +49,9 @@ class Record(BaseModel):
     # the same Unicode rules on both databases (SQLite's LOWER() knows only ASCII).
     search_text = TextField(null=True)
     archived_at = DateTimeField(null=True)  # set while archived (read-only to callers)
+    # "<version>:<digest of the batch item that made it>" (services/writes.py): a re-sent
+    # item with the same digest at the same version is unchanged without being loaded.
+    input_digest = TextField(null=True)
 
 
 class PersonRecord(Record):

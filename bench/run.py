@@ -29,6 +29,7 @@ from scenarios import (BATCH_SIZE, at_scale_plans, batch_plan, email_event_plan,
                        matching_plans, memory_plan, patch_plan, scenarios)
 from people_batch import batch_matching, print_batch_matching  # noqa: E402
 from singer import print_singer, singer_against_importer  # noqa: E402
+from batches import batch_shapes, full_sync_rerun, print_batch_shapes  # noqa: E402
 from setup_data import (fill_contacts, fill_people, mark_seen_bulk,  # noqa: E402
                         pgbench_upsert, prepare_database, search_sql_times,
                         storage_ceiling)
@@ -278,6 +279,10 @@ def bench_database(url, args):
                            items_per_request=1000) for round_number in range(args.rounds)]
         q_times = search_times(server.url, key, args.stored)
     q_sql = search_sql_times(url, tenant_id, f"f{args.stored // 2 + 1}@example")
+    with GunicornServer(url, workers=None, threads=None, worker_class=None,
+                        env=dict(UNCAPPED, RATE_LIMIT="")) as server:
+        batch_figures = {"shapes": batch_shapes(url, server.url, key, tenant_id),
+                         "full_sync": full_sync_rerun(url, server.url, args.stored)}
 
     results = {name: median_round(figures) for name, figures in rounds.items()}
     baseline = results["noop"]["requests_per_s"]
@@ -327,6 +332,7 @@ def bench_database(url, args):
         "sync_finish": finish,
         "batch_matching": matching_batches,
         "singer": singer_figures,
+        "batches": batch_figures,
         "search": {"records": args.stored,
                    "common_term_page_ms": round(q_times["common"] * 1000, 2),
                    "rare_term_page_ms": round(q_times["rare"] * 1000, 2),
@@ -392,6 +398,7 @@ def print_report(name, figures):
           "contacts; a tenant with 100,000 representatives)")
     print_batch_matching(figures["batch_matching"])
     print_singer(figures["singer"])
+    print_batch_shapes(name, figures["batches"])
     operations = figures["operations"]
     if operations is None:
         print("metrics and rate limits: no Redis answered, not measured")

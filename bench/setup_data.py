@@ -292,10 +292,11 @@ def mark_seen_bulk(url, run_id, tenant_id, unseen):
     database.close()
 
 
-def standalone_runs(databases, fill=None):
+def standalone_runs(databases, fill=None, env=None):
     """For a bench module run on its own: per database ("sqlite" or a URL), a fresh store
     (`fill(url, tenant_id)` adds rows first) served with the production configuration.
-    Yields (scratch folder, server, key), after printing which database it is."""
+    Yields (scratch folder, server, key), after printing which database it is; the server
+    also tells its `database_url` and `tenant_id`."""
     from live_server import GunicornServer
 
     for database in databases or ["sqlite"]:
@@ -304,6 +305,8 @@ def standalone_runs(databases, fill=None):
             key, tenant_id = prepare_database(url, 1, 1)
             if fill is not None:
                 fill(url, tenant_id)
-            with GunicornServer(url, workers=None, threads=None, worker_class=None) as server:
+            with GunicornServer(url, workers=None, threads=None, worker_class=None,
+                                env=env) as server:
+                server.database_url, server.tenant_id = url, tenant_id
                 print(f"=== {database}")
                 yield scratch, server, key

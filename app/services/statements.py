@@ -193,6 +193,31 @@ def _parameters(name, bound_fields):
     return convert
 
 
+def input_stamps(model, key_field, tenant_id, keys):
+    """{key: (version, input_digest)} of the tenant's active records among these keys that
+    carry a digest (models.Record.input_digest), 500 keys per query."""
+    keys, found = list(keys), {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start:start + _CHUNK]
+        sql = compiled_sql(("input_stamps", model, len(chunk)), lambda: (
+            f"SELECT {_quote(key_field)}, {_quote('version')}, {_quote('input_digest')} "
+            f"FROM {_quote(model._meta.table_name)} WHERE {_quote('tenant_id')} = "
+            f"{database.param} AND {_quote(key_field)} IN "
+            f"({', '.join([database.param] * len(chunk))}) AND {_quote('archived_at')} IS NULL "
+            f"AND {_quote('input_digest')} IS NOT NULL"))
+        found.update((key, (version, stamp)) for key, version, stamp in
+                     database.execute_sql(sql, [tenant_id, *chunk]).fetchall())
+    return found
+
+
+def set_input_digests(model, stamps):
+    """Store digests of records whose version they describe, [(id, stamp)]: no new version."""
+    sql = compiled_sql(("set_input_digests", model), lambda: (
+        f"UPDATE {_quote(model._meta.table_name)} SET {_quote('input_digest')} = "
+        f"{database.param} WHERE {_quote('id')} = {database.param}"))
+    _executemany(sql, [(stamp, row_id) for row_id, stamp in stamps])
+
+
 def existing_keys(model, key_field, tenant_id, keys):
     """Which of these keys the tenant has records for."""
     keys, found = list(keys), set()

@@ -6,22 +6,60 @@ context fetches what the items need in bulk, rules read from it, and at the
 end every new or changed row is written with a handful of statements. A
 single PUT is a batch of one, so every rule holds the same way in both.
 """
+import hashlib
 from dataclasses import dataclass, field
 
-from app.errors import ApiError, Conflict, NotFound, ValidationFailed, with_article
+from marshmallow import ValidationError
+
+from app.client import wire
+from app.errors import ApiError, Conflict, NotFound, ValidationFailed, field_errors, with_article
 from app.models import Tombstone
 from app.services import statements
 from app.services.search import search_text
 
 
+# Part of every input digest: raise it when loading or normalising a body changes what the
+# same body stores, so that a digest made under the old rules never calls an item unchanged.
+INPUT_RULES = 1
+
+
+def input_digest(raw):
+    """A digest of a batch item as sent (key order and spacing aside), under INPUT_RULES.
+
+    Written by the wire format's own dumps: a number read as a Decimal stays the number it
+    was (1.50), never the string "1.50" a string field would take.
+    """
+    text = wire.dumps(_keys_sorted(raw))
+    return hashlib.blake2b(f"{INPUT_RULES}:{text}".encode(), digest_size=16).hexdigest()
+
+
+def _keys_sorted(value):
+    if isinstance(value, dict):
+        return {name: _keys_sorted(value[name]) for name in sorted(value)}
+    if isinstance(value, list):
+        return [_keys_sorted(item) for item in value]
+    return value
+
+
+def _stamp(version, digest):
+    return f"{version}:{digest}"
+
+
 @dataclass
 class WriteItem:
-    """One write: its key, the loaded body, and how to apply it."""
+    """One write: its key, the loaded body, and how to apply it.
+
+    A batch PUT item also carries its body as sent and that body's digest; its
+    `data` may be None (not loaded yet): if the record's stored digest says
+    the same body made its current version, the item is unchanged unloaded.
+    """
 
     key: str
     data: dict
     mode: str = "put"             # "put", "patch" or "create"
     preconditions: object = None  # records.Preconditions, or None
+    raw: object = None
+    digest: str = None
 
 
 @dataclass
@@ -55,6 +93,7 @@ class WriteContext:
         self._state = {}      # free-form per-rule state (e.g. primary contacts)
         self._known = {}      # (model, key) -> bool, for keys checked without loading the row
         self._staged = 0
+        self._stamps = []     # (model, id, stamp): digests of unchanged rows, no new version
 
     # -- reading ----------------------------------------------------------
     def prefetch(self, model, key_field, keys):
@@ -129,6 +168,13 @@ class WriteContext:
         row.updated_at, row.change_seq = self.txn.now, self.txn.change_seq()
         self.stage(model, key, row, new=self._rows[(model, key)].new)
 
+    def stamp_unchanged(self, row, digest):
+        """Remember that a body with this digest leaves the row as it is (written at flush)."""
+        stamp = _stamp(row.version, digest)
+        if row.id is not None and row.input_digest != stamp:
+            statements.row_data(row)["input_digest"] = stamp
+            self._stamps.append((type(row), row.id, stamp))
+
     def flush(self):
         """Write what changed, in an order every constraint accepts, one statement per group.
 
@@ -149,6 +195,10 @@ class WriteContext:
                 phase = 2
             groups.setdefault((phase, model), []).append(tracked)
         self._record_filter_exits(pending)
+        for model in {model for model, _, _ in self._stamps}:
+            statements.set_input_digests(model, [(row_id, stamp) for m, row_id, stamp
+                                                 in self._stamps if m is model])
+        self._stamps.clear()
         for (phase, model), group in sorted(groups.items(), key=lambda item: item[0][0]):
             rows = [tracked.row for tracked in group]
             if phase == 1:
@@ -205,6 +255,44 @@ def apply_writes(resource, txn, items, all_or_nothing=False, context=None):
     context, so what it read for one item serves the next).
     """
     txn.lock_keys(resource.name, [item.key for item in items])
+    settled = _settle_unloaded(resource, txn, items)
+    if not settled:
+        return _apply_loaded(resource, txn, items, all_or_nothing, context)
+    rest = [item for position, item in enumerate(items) if position not in settled]
+    failed = any(outcome.error for outcome in settled.values())
+    applied = iter(_apply_loaded(resource, txn, rest, all_or_nothing, context, failed)
+                   if rest else [])
+    return [settled[position] if position in settled else next(applied)
+            for position in range(len(items))]
+
+
+def _settle_unloaded(resource, txn, items):
+    """{position: Outcome} of the items not loaded yet that their record's digest shows
+    unchanged (read under the key locks); the others are loaded now (a failure is their
+    outcome), since the record changed after the caller looked."""
+    positions = [position for position, item in enumerate(items) if item.data is None]
+    if not positions:
+        return {}
+    stamps = statements.input_stamps(resource.model, resource.key_field, txn.tenant_id,
+                                     [items[position].key for position in positions])
+    settled = {}
+    for position in positions:
+        item = items[position]
+        version, stamp = stamps.get(item.key, (None, None))
+        if stamp is not None and stamp == _stamp(version, item.digest):
+            settled[position] = Outcome(item.key, "unchanged", version=version)
+            continue
+        try:
+            item.data = resource.load_batch_item(item.raw)
+            item.data.pop(resource.key_field)
+        except ValidationError as error:
+            settled[position] = Outcome(item.key, error=ValidationFailed(
+                field_errors(error.messages)))
+    return settled
+
+
+def _apply_loaded(resource, txn, items, all_or_nothing, context, failed=False):
+    """apply_writes for loaded items (their keys locked); `failed`: another item failed."""
     while True:
         ctx = context if context is not None else WriteContext(txn, resource)
         ctx.prefetch(resource.model, resource.key_field, [item.key for item in items])
@@ -223,7 +311,7 @@ def apply_writes(resource, txn, items, all_or_nothing=False, context=None):
             outcomes.append(_apply_one(resource, ctx, item, values))
         except ApiError as error:
             outcomes.append(Outcome(item.key, error=error))
-    if all_or_nothing and any(outcome.error for outcome in outcomes):
+    if all_or_nothing and (failed or any(outcome.error for outcome in outcomes)):
         return outcomes
     ctx.flush()
     return outcomes
@@ -257,12 +345,16 @@ def _apply_one(resource, ctx, item, values):
         raise ValidationFailed(errors)
     # An archived record written again is active again (the source has it): a change.
     if row is not None and row.archived_at is None and resource.is_unchanged(row, values):
+        if item.digest is not None:
+            ctx.stamp_unchanged(row, item.digest)
         return Outcome(key, "unchanged", row, version=row.version)
     resource.before_write(ctx, key, values, row)
     columns = dict(values, **resource.derived_values(ctx, values, row))
     columns["search_text"] = search_text(resource, key, columns)
     columns["archived_at"] = None
     txn = ctx.txn
+    version = 1 if row is None else row.version + 1
+    columns["input_digest"] = None if item.digest is None else _stamp(version, item.digest)
     if row is None:
         columns.update(tenant=ctx.tenant_id, version=1, created_at=txn.now, updated_at=txn.now,
                        change_seq=txn.change_seq())

@@ -157,8 +157,9 @@ class Resource:
 
     def is_unchanged(self, row, values):
         """True when storing `values` would change nothing; a boolean never equals a number."""
+        data = statements.row_data(row)  # plain columns: the descriptors return the same
         for name in self.writable_fields:
-            stored, new = getattr(row, name), values[name]
+            stored, new = data.get(name), values[name]
             if stored != new:
                 return False
             # {"a": true} == {"a": 1} in Python; their stored JSON tells them apart.
@@ -186,8 +187,10 @@ class Resource:
         """Load, in bulk, what the rules of these (key, values) items will read (a key of
         None: an item whose record is not known yet, as a batch warms its context)."""
         for name, (target_model, target_key) in self.references.items():
-            ctx.prefetch_keys(target_model, target_key,
-                              [values.get(name) for _, values in entries])
+            # A reference the record already holds is not checked again (check): not read.
+            ctx.prefetch_keys(target_model, target_key, [
+                values.get(name) for key, values in entries
+                if key is None or values.get(name) != self._stored(ctx, key, name)])
         if self.hierarchy_field:
             field = self.hierarchy_field
             moved = set()  # new parents of existing records: only these can close a loop
@@ -199,6 +202,10 @@ class Resource:
         for flag, scope in self.exclusive_flags.items():
             self._flag_holders(ctx, flag, scope, {
                 values[scope] for _, values in entries if values.get(flag) and values.get(scope)})
+
+    def _stored(self, ctx, key, name):
+        row = ctx.record(self.model, self.key_field, key)
+        return None if row is None else statements.row_data(row).get(name)
 
     def _flag_holders(self, ctx, flag, scope, scope_values):
         """{scope value: key of the record holding the flag there, or None}, as this

@@ -4,7 +4,9 @@ Peewee builds a 30-column statement in about 0.3 ms, several times what
 SQLite needs to run it; these statements never change shape, so their text
 is built once and only the parameters are bound per call.
 """
-from peewee import CharField, Field, TextField, __exception_wrapper__
+from peewee import (AutoField, BigIntegerField, BooleanField, CharField, DateField,
+                    DateTimeField, DecimalField, Field, IntegerField, TextField,
+                    __exception_wrapper__)
 
 from app.db import compiled_sql, database, is_postgresql
 from app.services.changes import CHANGE_SEQ_SQL
@@ -29,8 +31,29 @@ def find_one(model, key_field, tenant_id, key):
 def load_row(model, row):
     """A model instance from a full row in field order, as Peewee's own cursor wrapper builds
     it (`Model(__no_default__=1, **data)`) but without a descriptor call per column."""
-    return new_row(model, {field.name: field.python_value(value)
-                           for field, value in zip(model._meta.sorted_fields, row)})
+    steps = _readers.get((model, database.param)) or _row_readers(model)
+    return new_row(model, {name: value if value is None or read is None else read(value)
+                           for (name, read), value in zip(steps, row)})
+
+
+# psycopg hands these columns over as the Python values Peewee's python_value would make
+# (str, int, bool, datetime, date, Decimal): converting them again is a call per column.
+_NATIVE_ON_POSTGRESQL = (CharField, TextField, IntegerField, BigIntegerField, AutoField,
+                         BooleanField, DateTimeField, DateField, DecimalField)
+_readers = {}
+
+
+def _row_readers(model):
+    """[(field name, python_value or None)] per column of `model`, for this database."""
+    steps = []
+    for field in model._meta.sorted_fields:
+        # Subclasses (JSON text, custom fields) convert: only these exact types are native.
+        native = type(field) in (_NATIVE_ON_POSTGRESQL if is_postgresql()
+                                 else (CharField, TextField, IntegerField, BigIntegerField,
+                                       AutoField))
+        steps.append((field.name, None if native else field.python_value))
+    _readers[(model, database.param)] = steps
+    return steps
 
 
 def new_row(model, data):

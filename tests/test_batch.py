@@ -233,7 +233,9 @@ def test_rules_that_read_other_records_stay_bulk(api):
     # every account moves under its neighbour: one chain query for all of them
     small = count_statements(accounts_batch(10, lambda n: f"A{n + 1}" if n < 9 else "ROOT"))
     large = count_statements(accounts_batch(300, lambda n: f"A{n + 1}" if n < 299 else "ROOT"))
-    assert small == large <= 10, (small, large)
+    # ROOT is sent unchanged: its stored digest is read before the transaction and again
+    # under its locks (services/writes.py), two of these statements.
+    assert small == large <= 12, (small, large)
 
     def credit_notes(prefix, size):
         items = [dict(INVOICE, document_number=f"{prefix}CN{n}", account_number="ROOT",

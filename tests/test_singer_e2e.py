@@ -56,9 +56,18 @@ def pipe(tap_command, target_command, timeout=300):
 def source():
     psycopg = pytest.importorskip("psycopg")
     try:
-        connection = psycopg.connect(SOURCE_DSN, autocommit=True, connect_timeout=5)
+        server = psycopg.connect(SOURCE_DSN.rsplit("/", 1)[0] + "/postgres", autocommit=True,
+                                 connect_timeout=5)
     except psycopg.OperationalError as refused:
         pytest.skip(f"PostgreSQL does not answer at {SOURCE_DSN}: {refused}")
+    with server:  # the tap's source database, made on a fresh machine (CI's)
+        if not server.execute("SELECT 1 FROM pg_database WHERE datname = 'singer_source'"
+                              ).fetchone():
+            try:
+                server.execute("CREATE DATABASE singer_source")
+            except psycopg.errors.DuplicateDatabase:
+                pass  # a suite beside this one made it first
+    connection = psycopg.connect(SOURCE_DSN, autocommit=True, connect_timeout=5)
     connection.execute("DROP TABLE IF EXISTS ar_contacts, ar_accounts")
     connection.execute("CREATE TABLE ar_accounts (account_number text PRIMARY KEY, "
                        "name text NOT NULL, currency text)")

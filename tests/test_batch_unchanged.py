@@ -108,3 +108,10 @@ def test_a_number_is_never_taken_for_the_string_of_its_digits(api):
     assert body["results"][0]["status"] == 422
     body = send(api, [{"reference": "C0", "name": "1.50", "custom_fields": {"score": 7}}])
     assert (body["replaced"], Contact.get().custom_fields) == (1, {"score": 7})
+
+
+@pytest.mark.parametrize("key", ["a\x00b", "\ud800x", "x" * 5000, "a/b"])
+def test_an_unusable_key_is_its_items_422_before_any_digest_is_read(api, key):
+    body = send(api, [{"reference": key, "name": "N"}, ITEMS[0]])
+    assert [r["status"] for r in body["results"]] == [422, 201]
+    assert body["results"][0]["errors"][0]["pointer"] == "#/items/0/reference"

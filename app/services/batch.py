@@ -8,6 +8,7 @@ from app.services.changes import write_transaction
 from app.services.links import ACCOUNT_LINKS, DOCUMENT_LINKS, LINK_KINDS, lock_pairs
 from app.services.sync import mark_seen
 from app.services.writes import WriteItem, apply_writes, input_digest
+from schemas.common import validate_key
 from schemas.links import LinkSchema
 
 _STATUS = {"created": 201, "replaced": 200, "unchanged": 200}
@@ -88,10 +89,19 @@ def batch_upsert(resource, tenant_id, raw_items, atomic=False, sync_run=None):
 def _stored_stamps(resource, tenant_id, raw_items):
     """The stored digests of the records these items name (read before the write
     transaction, so that loading items holds no lock; the engine reads them again under it)."""
-    keys = {raw.get(resource.key_field) for raw in raw_items if isinstance(raw, dict)}
-    keys = [key for key in keys if isinstance(key, str)]
+    keys = [key for key in {raw.get(resource.key_field) for raw in raw_items
+                            if isinstance(raw, dict) and isinstance(raw.get(resource.key_field), str)}
+            if _is_valid_key(key)]  # a NUL or a surrogate is the item's 422, not a query's error
     return statements.input_stamps(resource.model, resource.key_field, tenant_id, keys) \
         if keys else {}
+
+
+def _is_valid_key(key):
+    try:
+        validate_key(key)
+    except ValidationError:
+        return False
+    return True
 
 
 def _link_kind(link):

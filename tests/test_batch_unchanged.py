@@ -115,3 +115,21 @@ def test_an_unusable_key_is_its_items_422_before_any_digest_is_read(api, key):
     body = send(api, [{"reference": key, "name": "N"}, ITEMS[0]])
     assert [r["status"] for r in body["results"]] == [422, 201]
     assert body["results"][0]["errors"][0]["pointer"] == "#/items/0/reference"
+
+
+def test_an_item_moved_by_an_earlier_item_of_the_same_batch_is_applied(api, loads):
+    """Found by a black-box review: the digest said "unchanged", but an earlier item of the
+    batch had taken the primary flag from the record; the last primary must win."""
+    api.put("/accounts/V1", json={"name": "V"})
+    k1 = {"reference": "K1", "account_number": "V1", "name": "Kay One", "is_primary": True}
+    send(api, [k1])
+    body = send(api, [{"reference": "K9", "account_number": "V1", "name": "Kay Nine",
+                       "is_primary": True}, k1])
+    assert statuses(body) == [("K9", 201, 1), ("K1", 200, 3)]
+    stored = {c.reference: (c.version, c.is_primary) for c in Contact.select()}
+    assert stored == {"K1": (3, True), "K9": (2, False)}
+    again = send(api, [{"reference": "K9", "account_number": "V1", "name": "Kay Nine",
+                        "is_primary": True}, k1])  # the same batch again: the same end
+    assert statuses(again) == [("K9", 200, 3), ("K1", 200, 5)]
+    assert {c.reference: (c.version, c.is_primary) for c in Contact.select()} == {
+        "K1": (5, True), "K9": (4, False)}

@@ -60,6 +60,7 @@ class WriteItem:
     preconditions: object = None  # records.Preconditions, or None
     raw: object = None
     digest: str = None
+    stored_version: int = None  # of a record its digest shows unchanged (data left None)
 
 
 @dataclass
@@ -168,6 +169,11 @@ class WriteContext:
         row.updated_at, row.change_seq = self.txn.now, self.txn.change_seq()
         self.stage(model, key, row, new=self._rows[(model, key)].new)
 
+    def changed_here(self, model, key):
+        """Whether this transaction has changed the record (staged, not yet written)."""
+        tracked = self._rows.get((model, key))
+        return tracked is not None and tracked.dirty
+
     def stamp_unchanged(self, row, digest):
         """Remember that a body with this digest leaves the row as it is (written at flush)."""
         stamp = _stamp(row.version, digest)
@@ -255,49 +261,60 @@ def apply_writes(resource, txn, items, all_or_nothing=False, context=None):
     context, so what it read for one item serves the next).
     """
     txn.lock_keys(resource.name, [item.key for item in items])
-    settled = _settle_unloaded(resource, txn, items)
-    if not settled:
+    failures = _confirm_unloaded(resource, txn, items)
+    if not failures:
         return _apply_loaded(resource, txn, items, all_or_nothing, context)
-    rest = [item for position, item in enumerate(items) if position not in settled]
-    failed = any(outcome.error for outcome in settled.values())
-    applied = iter(_apply_loaded(resource, txn, rest, all_or_nothing, context, failed)
+    rest = [item for position, item in enumerate(items) if position not in failures]
+    applied = iter(_apply_loaded(resource, txn, rest, all_or_nothing, context, failed=True)
                    if rest else [])
-    return [settled[position] if position in settled else next(applied)
+    return [failures[position] if position in failures else next(applied)
             for position in range(len(items))]
 
 
-def _settle_unloaded(resource, txn, items):
-    """{position: Outcome} of the items not loaded yet that their record's digest shows
-    unchanged (read under the key locks); the others are loaded now (a failure is their
-    outcome), since the record changed after the caller looked."""
+def _confirm_unloaded(resource, txn, items):
+    """Read again, under the key locks, the digests of the items not loaded yet: one the
+    record's digest still names keeps its stored version (it stays unloaded); the others
+    are loaded now, since the record changed after the caller looked. {position: Outcome}
+    of those that fail to load."""
     positions = [position for position, item in enumerate(items) if item.data is None]
     if not positions:
         return {}
     stamps = statements.input_stamps(resource.model, resource.key_field, txn.tenant_id,
                                      [items[position].key for position in positions])
-    settled = {}
+    failures = {}
     for position in positions:
         item = items[position]
         version, stamp = stamps.get(item.key, (None, None))
         if stamp is not None and stamp == _stamp(version, item.digest):
-            settled[position] = Outcome(item.key, "unchanged", version=version)
+            item.stored_version = version
             continue
         try:
-            item.data = resource.load_batch_item(item.raw)
-            item.data.pop(resource.key_field)
-        except ValidationError as error:
-            settled[position] = Outcome(item.key, error=ValidationFailed(
-                field_errors(error.messages)))
-    return settled
+            _load(resource, item)
+        except ValidationFailed as error:
+            failures[position] = Outcome(item.key, error=error)
+    return failures
+
+
+def _load(resource, item):
+    """Load a batch item's body as sent (ValidationFailed when it does not load)."""
+    try:
+        item.data = resource.load_batch_item(item.raw)
+    except ValidationError as error:
+        raise ValidationFailed(field_errors(error.messages)) from None
+    item.data.pop(resource.key_field)
 
 
 def _apply_loaded(resource, txn, items, all_or_nothing, context, failed=False):
-    """apply_writes for loaded items (their keys locked); `failed`: another item failed."""
+    """apply_writes once every item is loaded or confirmed unchanged (their keys locked);
+    `failed`: another item of the request failed already."""
+    model = resource.model
     while True:
         ctx = context if context is not None else WriteContext(txn, resource)
-        ctx.prefetch(resource.model, resource.key_field, [item.key for item in items])
+        ctx.prefetch(model, resource.key_field,
+                     [item.key for item in items if item.data is not None])
         # Values as the items stand against the database: enough to fetch what rules need.
-        hints = [(item.key, _values(resource, ctx, item)) for item in items]
+        hints = [(item.key, None if item.data is None else _values(resource, ctx, item))
+                 for item in items]
         entries = [(key, values) for key, values in hints if values is not None]
         # A rule's lock may have been held by a writer that changed these rows: read again.
         if not txn.lock_rules(resource.name, resource.rule_locks(ctx, entries)):
@@ -308,6 +325,12 @@ def _apply_loaded(resource, txn, items, all_or_nothing, context, failed=False):
     outcomes = []
     for item, (_, values) in zip(items, hints):
         try:
+            if item.data is None:  # confirmed by its digest, unless an earlier item moved it
+                if not ctx.changed_here(model, item.key):
+                    outcomes.append(Outcome(item.key, "unchanged", version=item.stored_version))
+                    continue
+                _load(resource, item)
+                values = _values(resource, ctx, item)
             outcomes.append(_apply_one(resource, ctx, item, values))
         except ApiError as error:
             outcomes.append(Outcome(item.key, error=error))

@@ -76,7 +76,12 @@ class Key(fields.String):
     openapi_component = "Key"
 
     def __init__(self, **kwargs):
-        super().__init__(validate=validate_key, **kwargs)
+        # "" is null for every field (blank means null): say what a key must be instead.
+        messages = {"null": f"A key is required: 1 to {KEY_MAX_LENGTH} characters, "
+                            "not empty or null."}
+        super().__init__(validate=validate_key,
+                         error_messages={**messages, **kwargs.pop("error_messages", {})},
+                         **kwargs)
 
     @staticmethod
     def openapi_schema():

@@ -133,3 +133,11 @@ def test_an_item_moved_by_an_earlier_item_of_the_same_batch_is_applied(api, load
     assert statuses(again) == [("K9", 200, 3), ("K1", 200, 5)]
     assert {c.reference: (c.version, c.is_primary) for c in Contact.select()} == {
         "K1": (5, True), "K9": (4, False)}
+
+
+@pytest.mark.parametrize("key", ["", None])
+def test_an_empty_key_says_a_key_is_required(api, key):
+    body = send(api, [{"reference": key, "name": "N"}])
+    assert body["results"][0]["errors"] == [{"pointer": "#/items/0/reference", "detail":
+                                              "A key is required: 1 to 128 characters, "
+                                              "not empty or null."}]

@@ -91,6 +91,9 @@ class Resource:
             name: (tuple(field.schema.load_fields) if isinstance(field, fields.Nested) else None)
             for name, field in self.schema.load_fields.items()
             if isinstance(field, (fields.Nested, CustomFields))}
+        # is_unchanged: plain fields first, so a changed record is told before any JSON is made
+        self._compared_fields = tuple(sorted(self.writable_fields,
+                                             key=lambda name: name in self.object_fields))
 
     def load_batch_item(self, raw):
         """A batch item, loaded by a schema of only the fields it carries; the rest get their
@@ -158,7 +161,7 @@ class Resource:
     def is_unchanged(self, row, values):
         """True when storing `values` would change nothing; a boolean never equals a number."""
         data = statements.row_data(row)  # plain columns: the descriptors return the same
-        for name in self.writable_fields:
+        for name in self._compared_fields:
             stored, new = data.get(name), values[name]
             if stored != new:
                 return False

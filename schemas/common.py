@@ -249,7 +249,10 @@ class StrictSchema(Schema):
                 continue
             if isinstance(value, str) and (in_body or name in null_filters):
                 if name in texts:
-                    value = (value.strip() if in_body else value) or None
+                    # A value longer than its field allows is refused as sent (the document's
+                    # maxLength counts what is sent), not first stripped to fit.
+                    too_long = len(value) > self._max_lengths().get(name, len(value))
+                    value = (value.strip() if in_body and not too_long else value) or None
                 elif name in keys:
                     value = value or None
             if value is None and name in defaults:
@@ -259,6 +262,17 @@ class StrictSchema(Schema):
         if unstorable:
             raise ValidationError(unstorable)
         return cleaned
+
+    @classmethod
+    def _max_lengths(cls):
+        """{field name: the longest string its Length validator takes}, once per class."""
+        found = cls.__dict__.get("_max_lengths_cache")
+        if found is None:
+            found = {name: validator.max for name, field in cls._declared_fields.items()
+                     for validator in field.validators
+                     if isinstance(validator, validate.Length) and validator.max is not None}
+            cls._max_lengths_cache = found
+        return found
 
     @classmethod
     def _input_rules(cls):

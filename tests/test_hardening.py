@@ -322,3 +322,14 @@ def test_too_many_or_too_long_header_fields_are_431(api):
     assert "header" in problem["detail"]
     assert_problem(api.get("/accounts", headers={"X-Long": "x" * 9000}), 431,
                    "payload-too-large")
+
+
+def test_a_value_longer_than_its_field_as_sent_is_refused_not_stripped_to_fit(api):
+    """The document's maxLength counts what is sent (Schemathesis found a 51-character
+    phone with a leading no-break space accepted as 50)."""
+    response = api.put("/representatives/R1", json={"name": "R", "phone": "\u00a0" + "1" * 50})
+    assert_problem(response, 422, "validation-error")
+    assert response.get_json()["errors"] == [{"pointer": "#/phone",
+                                              "detail": "Longer than maximum length 50."}]
+    response = api.put("/representatives/R1", json={"name": "R", "phone": "\u00a0" + "1" * 49})
+    assert response.status_code == 201 and response.get_json()["phone"] == "1" * 49

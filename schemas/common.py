@@ -268,9 +268,12 @@ class StrictSchema(Schema):
         """{field name: the longest string its Length validator takes}, once per class."""
         found = cls.__dict__.get("_max_lengths_cache")
         if found is None:
-            found = {name: validator.max for name, field in cls._declared_fields.items()
-                     for validator in field.validators
-                     if isinstance(validator, validate.Length) and validator.max is not None}
+            found = {name: field.metadata["maxLength"]
+                     for name, field in cls._declared_fields.items()
+                     if "maxLength" in field.metadata}  # fields that check it themselves
+            found.update({name: validator.max for name, field in cls._declared_fields.items()
+                          for validator in field.validators
+                          if isinstance(validator, validate.Length) and validator.max is not None})
             cls._max_lengths_cache = found
         return found
 

@@ -333,3 +333,9 @@ def test_a_value_longer_than_its_field_as_sent_is_refused_not_stripped_to_fit(ap
                                               "detail": "Longer than maximum length 50."}]
     response = api.put("/representatives/R1", json={"name": "R", "phone": "\u00a0" + "1" * 49})
     assert response.status_code == 201 and response.get_json()["phone"] == "1" * 49
+    address = "a" * 64 + "@" + "b" * 63 + "." + "b" * 63 + "." + "b" * 58 + ".cc"
+    assert len(address) == 254
+    response = api.put("/contacts/C1", json={"name": "C", "email": " " + address})
+    assert response.get_json()["errors"] == [{"pointer": "#/email",
+                                              "detail": "Longer than maximum length 254."}]
+    assert api.put("/contacts/C1", json={"name": "C", "email": address}).status_code == 201

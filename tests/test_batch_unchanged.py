@@ -110,7 +110,7 @@ def test_a_number_is_never_taken_for_the_string_of_its_digits(api):
     assert (body["replaced"], Contact.get().custom_fields) == (1, {"score": 7})
 
 
-@pytest.mark.parametrize("key", ["a\x00b", "\ud800x", "x" * 5000, "a/b"])
+@pytest.mark.parametrize("key", ["a\x00b", "\ud800x", "x" * 5000, "a/b", ["x"], {"a": 1}, 5, True])
 def test_an_unusable_key_is_its_items_422_before_any_digest_is_read(api, key):
     body = send(api, [{"reference": key, "name": "N"}, ITEMS[0]])
     assert [r["status"] for r in body["results"]] == [422, 201]

@@ -39,7 +39,7 @@ def batch_upsert(resource, tenant_id, raw_items, atomic=False, sync_run=None):
     stamps = _stored_stamps(resource, tenant_id, raw_items)
     for index, raw in enumerate(raw_items):
         key = raw.get(key_field) if isinstance(raw, dict) else None
-        version, stamp = stamps.get(key, (None, None))
+        version, stamp = stamps.get(key, (None, None)) if isinstance(key, str) else (None, None)
         if stamp is not None and stamp == f"{version}:{digests[index]}":
             data = None  # the body that made the record's version: loaded only if that changed
         else:
@@ -89,9 +89,10 @@ def batch_upsert(resource, tenant_id, raw_items, atomic=False, sync_run=None):
 def _stored_stamps(resource, tenant_id, raw_items):
     """The stored digests of the records these items name (read before the write
     transaction, so that loading items holds no lock; the engine reads them again under it)."""
-    keys = [key for key in {raw.get(resource.key_field) for raw in raw_items
-                            if isinstance(raw, dict) and isinstance(raw.get(resource.key_field), str)}
-            if _is_valid_key(key)]  # a NUL or a surrogate is the item's 422, not a query's error
+    named = {raw.get(resource.key_field) for raw in raw_items
+             if isinstance(raw, dict) and isinstance(raw.get(resource.key_field), str)}
+    # A NUL or a surrogate is the item's 422, never a query's error.
+    keys = [key for key in named if _is_valid_key(key)]
     return statements.input_stamps(resource.model, resource.key_field, tenant_id, keys) \
         if keys else {}
 

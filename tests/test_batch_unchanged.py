@@ -141,3 +141,17 @@ def test_an_empty_key_says_a_key_is_required(api, key):
     assert body["results"][0]["errors"] == [{"pointer": "#/items/0/reference", "detail":
                                               "A key is required: 1 to 128 characters, "
                                               "not empty or null."}]
+
+
+@pytest.mark.parametrize("depth", [300, 600, 900])
+def test_an_item_nested_near_the_parsers_limit_is_refused_never_a_500(api, depth):
+    """Too deep to digest is simply no digest: the item is loaded and refused on its own
+    (or the body as too deeply nested), as before digests."""
+    nested = "1"
+    for _ in range(depth):
+        nested = '{"a":' + nested + '}'
+    response = api.post("/contacts:batch", data='{"items":[{"reference":"R","name":"n",'
+                        f'"custom_fields":{nested}}}]}}', content_type="application/json")
+    assert response.status_code in (200, 400), response.get_data(as_text=True)[:300]
+    if response.status_code == 200:
+        assert response.get_json()["results"][0]["status"] == 422

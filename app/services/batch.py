@@ -40,7 +40,8 @@ def batch_upsert(resource, tenant_id, raw_items, atomic=False, sync_run=None):
     for index, raw in enumerate(raw_items):
         key = raw.get(key_field) if isinstance(raw, dict) else None
         version, stamp = stamps.get(key, (None, None)) if isinstance(key, str) else (None, None)
-        if stamp is not None and stamp == f"{version}:{digests[index]}":
+        if stamp is not None and digests[index] is not None \
+                and stamp == f"{version}:{digests[index]}":
             data = None  # the body that made the record's version: loaded only if that changed
         else:
             try:

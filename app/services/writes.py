@@ -24,12 +24,16 @@ INPUT_RULES = 1
 
 
 def input_digest(raw):
-    """A digest of a batch item as sent (key order and spacing aside), under INPUT_RULES.
+    """A digest of a batch item as sent (key order and spacing aside), under INPUT_RULES;
+    None for an item too deeply nested to digest.
 
     Written by the wire format's own dumps: a number read as a Decimal stays the number it
     was (1.50), never the string "1.50" a string field would take.
     """
-    text = wire.dumps(_keys_sorted(raw))
+    try:
+        text = wire.dumps(_keys_sorted(raw))
+    except RecursionError:  # nested near the parser's own limit: no digest, the full path
+        return None
     return hashlib.blake2b(f"{INPUT_RULES}:{text}".encode(), digest_size=16).hexdigest()
 
 

@@ -96,16 +96,22 @@ def find_many(model, key_field, tenant_id, keys):
     if len(keys) == 1:
         row = find_one(model, key_field, tenant_id, keys[0])
         return [] if row is None else [row]
+    return [load_row(model, row) for row in _rows_by_key(
+        "find_many", model, key_field, tenant_id, keys, _column_names(model))]
+
+
+def _rows_by_key(name, model, key_field, tenant_id, keys, columns, condition=""):
+    """Rows (tuples of `columns`) of the tenant's records with these keys, 500 keys per
+    prepared query; `condition`: more SQL ANDed to it."""
     found = []
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start:start + _CHUNK]
-        sql = compiled_sql(("find_many", model, len(chunk)), lambda: (
-            f"SELECT {', '.join(map(_quote, _column_names(model)))} "
+        sql = compiled_sql((name, model, len(chunk)), lambda: (
+            f"SELECT {', '.join(map(_quote, columns))} "
             f"FROM {_quote(model._meta.table_name)} WHERE {_quote('tenant_id')} = "
             f"{database.param} AND {_quote(key_field)} IN "
-            f"({', '.join([database.param] * len(chunk))})"))
-        cursor = database.execute_sql(sql, [tenant_id, *chunk])
-        found.extend(load_row(model, row) for row in cursor.fetchall())
+            f"({', '.join([database.param] * len(chunk))}){condition}"))
+        found.extend(database.execute_sql(sql, [tenant_id, *chunk]).fetchall())
     return found
 
 
@@ -219,18 +225,11 @@ def _parameters(name, bound_fields):
 def input_stamps(model, key_field, tenant_id, keys):
     """{key: (version, input_digest)} of the tenant's active records among these keys that
     carry a digest (models.Record.input_digest), 500 keys per query."""
-    keys, found = list(keys), {}
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start:start + _CHUNK]
-        sql = compiled_sql(("input_stamps", model, len(chunk)), lambda: (
-            f"SELECT {_quote(key_field)}, {_quote('version')}, {_quote('input_digest')} "
-            f"FROM {_quote(model._meta.table_name)} WHERE {_quote('tenant_id')} = "
-            f"{database.param} AND {_quote(key_field)} IN "
-            f"({', '.join([database.param] * len(chunk))}) AND {_quote('archived_at')} IS NULL "
-            f"AND {_quote('input_digest')} IS NOT NULL"))
-        found.update((key, (version, stamp)) for key, version, stamp in
-                     database.execute_sql(sql, [tenant_id, *chunk]).fetchall())
-    return found
+    rows = _rows_by_key("input_stamps", model, key_field, tenant_id, list(keys),
+                        [key_field, "version", "input_digest"],
+                        f" AND {_quote('archived_at')} IS NULL "
+                        f"AND {_quote('input_digest')} IS NOT NULL")
+    return {key: (version, stamp) for key, version, stamp in rows}
 
 
 def set_input_digests(model, stamps):

@@ -8,18 +8,17 @@ client can be imported without them.
 
 def create_app(config=None):
     """Build the Flask app: defaults, then the environment, then `config`."""
-    from importlib import import_module
-
     from flask import Flask
     from flask_swagger_ui import get_swaggerui_blueprint
 
     from app import auth, errors, http, metrics, observability, ratelimit
     from app.api import API_PREFIX, OPENAPI_SETTINGS, api, document, ops, people
     from app.api.body import check_route_parameters
-    from app.cli import register_commands
+    from app.api.resources import resource_blueprints
+    from app.commands import register_commands
     from app.config import DEFAULTS, default_database_url, from_environment
     from app.db import bind_database, drop_dead_connection
-    from app.services.registry import RESOURCES
+    from app.services.changes import feed_lag
 
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
     app.config.update(DEFAULTS)
@@ -42,11 +41,10 @@ def create_app(config=None):
     app.before_request(check_route_parameters)  # 422 only for callers the key let in
     ratelimit.init_rate_limits(app)
     ratelimit.init_bulk_slots(app)
-    metrics.init_metrics(app)
+    metrics.init_metrics(app, feed_lag)
     api.init_app(app)
-    # Every resource of the registry has its blueprint module, app/api/<collection>.py.
-    for name in RESOURCES:
-        api.register_blueprint(import_module(f"app.api.{name}").blp)
+    for blueprint in resource_blueprints():
+        api.register_blueprint(blueprint)
     api.register_blueprint(people.blp)
     app.register_blueprint(ops.blp)
     app.register_blueprint(document.blp)

@@ -17,7 +17,6 @@ from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
 from app.db import release_broken_connection
-from app.services.changes import feed_lag
 
 log = logging.getLogger("ar_ingest.metrics")
 
@@ -79,12 +78,16 @@ def _observe(response):
 
 
 class FeedLagCollector:
-    """How far the change feed's horizon trails the newest transaction, read at scrape time."""
+    """How far the change feed's horizon trails the newest transaction, read at scrape time
+    from `feed_lag()`: (transactions, seconds or None)."""
+
+    def __init__(self, feed_lag):
+        self.feed_lag = feed_lag
 
     def collect(self):
         """The two gauges (none when the database does not answer)."""
         try:
-            transactions, seconds = feed_lag()
+            transactions, seconds = self.feed_lag()
         except Exception as error:  # a scrape never fails for want of the database
             log.warning("feed lag unavailable", extra={"error": type(error).__name__})
             release_broken_connection()
@@ -102,20 +105,23 @@ class FeedLagCollector:
 
 def metrics_view():
     """GET /metrics: the Prometheus text format, summed over every worker."""
+    feed_lag = current_app.extensions["feed_lag"]
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
     live = CollectorRegistry()
-    live.register(FeedLagCollector())
+    live.register(FeedLagCollector(feed_lag))
     return Response(generate_latest(registry) + generate_latest(live),
                     mimetype=CONTENT_TYPE_LATEST)
 
 
-def init_metrics(app):
-    """Count every answer and serve /metrics (unauthenticated), unless METRICS_ENABLED is off."""
+def init_metrics(app, feed_lag):
+    """Count every answer and serve /metrics (unauthenticated), unless METRICS_ENABLED is off;
+    `feed_lag` gives the feed horizon's gauges (the metrics know nothing of the services)."""
     if not app.config["METRICS_ENABLED"]:
         return
+    app.extensions["feed_lag"] = feed_lag
     app.after_request(_observe)
     app.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"])

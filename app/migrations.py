@@ -3,10 +3,14 @@ from peewee import BooleanField, DateTimeField, IntegerField, TextField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from app.db import database, is_postgresql
-from app.models import (Account, ApiKey, BaseModel, ChangeClock, Contact, Document, EmailStatus,
-                        IdempotencyKey, SyncRun, SyncRunSeen,
-                        Representative, RepresentativeAccount, RepresentativeDocument, Tenant,
+from app.models import (ApiKey, BaseModel, ChangeClock, EmailStatus, IdempotencyKey, SyncRun,
+                        SyncRunSeen, RepresentativeAccount, RepresentativeDocument, Tenant,
                         Tombstone, utcnow)
+from app.resources.accounts import Account
+from app.resources.contacts import Contact
+from app.resources.documents import Document
+from app.resources.representatives import Representative
+from app.resources.registry import RESOURCES, people, record_models
 from app.services.changes import align_change_clock
 from app.services.cursors import (CursorSecret, LegacyCursorMark, create_cursor_secret,
                                   mark_legacy_cursors)
@@ -21,7 +25,8 @@ class SchemaVersion(BaseModel):
         table_name = "schema_version"
 
 
-def _create_tables(*models):
+def create_tables(*models):
+    """A step creating these tables as their models stand (and their indexes)."""
     def apply():
         database.create_tables(models, safe=True)
     return apply
@@ -52,7 +57,6 @@ def _add_columns(table, **columns):
 
 
 def _backfill_search_text():
-    from app.services.registry import RESOURCES
     from app.services.search import backfill_search_text
 
     for resource in RESOURCES.values():
@@ -61,7 +65,6 @@ def _backfill_search_text():
 
 def _backfill_person_keys():
     from app.services.people import backfill_person_keys
-    from app.services.registry import people
 
     for resource in people():
         backfill_person_keys(resource)
@@ -70,11 +73,11 @@ def _backfill_person_keys():
 # Append only: a released migration is never edited, a new one is added.
 MIGRATIONS = [
     (1, "tenants, api keys, accounts and contacts",
-     _create_tables(Tenant, ApiKey, Account, Contact)),
+     create_tables(Tenant, ApiKey, Account, Contact)),
     (2, "documents, representatives and their links",
-     _create_tables(Document, Representative, RepresentativeAccount, RepresentativeDocument)),
+     create_tables(Document, Representative, RepresentativeAccount, RepresentativeDocument)),
     (3, "tombstones for the change feed, idempotency keys",
-     _create_tables(Tombstone, IdempotencyKey)),
+     create_tables(Tombstone, IdempotencyKey)),
     (4, "an open_amount equal to amount follows amount (stored as null)",
      _run_sql("UPDATE documents SET open_amount = NULL WHERE open_amount = amount")),
     (5, "tenant names unique whatever their case",
@@ -100,12 +103,12 @@ MIGRATIONS = [
                    "CREATE INDEX IF NOT EXISTS "
                    "representatives_tenant_id_name_length_name_key_reference "
                    "ON representatives (tenant_id, name_length, name_key, reference)"),
-               _create_tables(EmailStatus),
+               create_tables(EmailStatus),
                _backfill_person_keys)),
     (8, "archive, and sync runs that remove what a full sync did not send",
      _sequence(*(_add_columns(table, archived_at=DateTimeField(null=True))
                  for table in ("accounts", "contacts", "documents", "representatives")),
-               _create_tables(SyncRun, SyncRunSeen),
+               create_tables(SyncRun, SyncRunSeen),
                _run_sql(*(f"CREATE INDEX IF NOT EXISTS {table}_archived ON {table} "
                           f"(tenant_id, {key}) WHERE archived_at IS NOT NULL"
                           for table, key in (("accounts", "account_number"),
@@ -113,7 +116,7 @@ MIGRATIONS = [
                                              ("contacts", "reference"),
                                              ("representatives", "reference")))))),
     (9, "PostgreSQL: change numbers from transaction ids, no per-tenant write lock",
-     _sequence(_create_tables(ChangeClock),
+     _sequence(create_tables(ChangeClock),
                lambda: ChangeClock.insert(id=1, xid_offset=0).on_conflict_ignore().execute(),
                _add_columns("sync_runs", started_snapshot=TextField(null=True)))),
     (10, "idempotency claim holders: a claim whose worker died is taken over at once",
@@ -122,8 +125,8 @@ MIGRATIONS = [
      lambda: __import__("app.services.people", fromlist=["rederive_matching_keys"])
      .rederive_matching_keys()),
     (12, "opaque cursors: a random secret encrypts them; readable ones handed out stay valid",
-     _sequence(_create_tables(CursorSecret, LegacyCursorMark), create_cursor_secret,
-               mark_legacy_cursors)),
+     _sequence(create_tables(CursorSecret, LegacyCursorMark), create_cursor_secret,
+               lambda: mark_legacy_cursors(record_models()))),
     (13, "sync runs: the key that started each, and the guards it was started or finished with",
      _add_columns("sync_runs", started_by=TextField(null=True), guards=TextField(null=True))),
     (14, "unchanged batch items recognised by the digest of the item that made the version",
@@ -141,7 +144,7 @@ def current_version():
     return row.version if row else 0
 
 
-def upgrade():
+def upgrade(migrations=MIGRATIONS):
     """Apply every pending migration in one transaction; return the versions applied."""
     applied = []
     with database.atomic():
@@ -150,12 +153,12 @@ def upgrade():
             database.execute_sql("SELECT pg_advisory_xact_lock(4242001)")
         database.create_tables([SchemaVersion], safe=True)
         done = current_version()
-        for version, description, apply in MIGRATIONS:
+        for version, description, apply in migrations:
             if version <= done:
                 continue
             apply()
             SchemaVersion.create(version=version, description=description,
                                  applied_at=utcnow().isoformat() + "Z")
             applied.append(version)
-        align_change_clock()
+        align_change_clock(record_models())
     return applied

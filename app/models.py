@@ -1,6 +1,5 @@
-"""Peewee models: tenants, API keys and the tenant-scoped records."""
-from peewee import (SQL, BigIntegerField, BooleanField, CharField, DateField,
-                    DateTimeField, ForeignKeyField, IntegerField, Model, TextField)
+"""Peewee models: tenants, API keys, what every record has, links, feeds and sync runs."""
+from peewee import (SQL, BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField)
 
 from app.db import database
 from app.fields import AmountField, JSONTextField, utcnow  # noqa: F401 (also imported from here)
@@ -62,11 +61,6 @@ class PersonRecord(Record):
     name_length = IntegerField(null=True)
 
 
-def _unique_key(column):
-    """The caller's key is unique per tenant: a table constraint, so foreign keys can name it."""
-    return SQL(f"UNIQUE (tenant_id, {column})")
-
-
 def _references(column, table, key_column, on_delete=""):
     """A composite foreign key (tenant_id, column) to another table's unique key."""
     action = f" ON DELETE {on_delete}" if on_delete else ""
@@ -74,154 +68,24 @@ def _references(column, table, key_column, on_delete=""):
                + action)
 
 
-class Account(Record):
-    KEY_FIELD = "account_number"
-    account_number = CharField(max_length=128)
-    name = CharField(max_length=255)
-    display_reference = CharField(max_length=255, null=True)
-    currency = CharField(max_length=3, null=True)
-    language = CharField(max_length=2, null=True)
-    email = CharField(max_length=254, null=True)
-    phone = CharField(max_length=50, null=True)
-    mobile_phone = CharField(max_length=50, null=True)
-    fax = CharField(max_length=50, null=True)
-    billing_address = JSONTextField(null=True)
-    payment_terms = CharField(max_length=100, null=True)
-    credit_limit = AmountField(null=True)
-    account_group = CharField(max_length=100, null=True)
-    parent_account_number = CharField(max_length=128, null=True)
-    description = TextField(null=True)
-    vat = CharField(max_length=255, null=True)
-    company_registration_number = CharField(max_length=255, null=True)
-
-    class Meta:
-        table_name = "accounts"
-        indexes = (
-            (("tenant", "change_seq", "id"), False),
-            (("tenant", "parent_account_number"), False),
-        )
-        constraints = [_unique_key("account_number"),
-                       _references("parent_account_number", "accounts", "account_number")]
+_DECLARED_TABLES = set()
 
 
-class Contact(PersonRecord):
-    KEY_FIELD = "reference"
-    reference = CharField(max_length=128)
-    account_number = CharField(max_length=128, null=True)
-    name = CharField(max_length=255, null=True)
-    first_name = CharField(max_length=255, null=True)
-    last_name = CharField(max_length=255, null=True)
-    function = CharField(max_length=100, null=True)
-    email = CharField(max_length=254, null=True)
-    email_status = CharField(max_length=16, null=True)
-    phone = CharField(max_length=50, null=True)
-    mobile_phone = CharField(max_length=50, null=True)
-    fax = CharField(max_length=50, null=True)
-    title = CharField(max_length=100, null=True)
-    department = CharField(max_length=100, null=True)
-    contact_type = CharField(max_length=100, null=True)
-    language = CharField(max_length=2, null=True)
-    address1 = CharField(max_length=255, null=True)
-    address2 = CharField(max_length=255, null=True)
-    city = CharField(max_length=255, null=True)
-    state = CharField(max_length=255, null=True)
-    zip = CharField(max_length=50, null=True)
-    country = CharField(max_length=2, null=True)
-    notes = TextField(null=True)
-    is_primary = BooleanField(default=False)
-
-    @property
-    def full_name(self):
-        """`name`, or first and last name joined."""
-        if self.name:
-            return self.name
-        joined = " ".join(part for part in (self.first_name, self.last_name) if part)
-        return joined or None
-
-    class Meta:
-        table_name = "contacts"
-        indexes = (
-            (("tenant", "change_seq", "id"), False),
-            (("tenant", "account_number"), False),
-            (("tenant", "email_key"), False),
-            (("tenant", "account_number", "name_length", "name_key", "reference"), False),
-        )
-        constraints = [_unique_key("reference"),
-                       _references("account_number", "accounts", "account_number")]
-
-
-# At most one primary contact per account, enforced by the database itself.
-Contact.add_index(
-    Contact.index(Contact.tenant, Contact.account_number, unique=True,
-                  where=SQL("is_primary"), name="contacts_one_primary"))
-
-# Archived records are few: this index finds them without reading the active ones.
-for _model in (Account, Contact):
-    _model.add_index(_model.index(_model.tenant, getattr(_model, _model.KEY_FIELD),
-                                  where=SQL("archived_at IS NOT NULL"),
-                                  name=f"{_model._meta.table_name}_archived"))
-
-
-class Document(Record):
-    KEY_FIELD = "document_number"
-    document_number = CharField(max_length=128)
-    account_number = CharField(max_length=128)
-    document_type = CharField(max_length=16, default="invoice")
-    invoice_date = DateField()
-    due_date = DateField()
-    currency = CharField(max_length=3, null=True)
-    amount = AmountField(null=True)
-    open_amount = AmountField(null=True)
-    status = CharField(max_length=8, default="closed")
-    applies_to_invoice = CharField(max_length=128, null=True)
-    po_number = CharField(max_length=100, null=True)
-    description = TextField(null=True)
-
-    class Meta:
-        table_name = "documents"
-        indexes = (
-            (("tenant", "change_seq", "id"), False),
-            (("tenant", "account_number", "document_number"), False),
-            (("tenant", "applies_to_invoice"), False),
-        )
-        constraints = [_unique_key("document_number"),
-                       _references("account_number", "accounts", "account_number"),
-                       _references("applies_to_invoice", "documents", "document_number")]
-
-
-class Representative(PersonRecord):
-    KEY_FIELD = "reference"
-    reference = CharField(max_length=128)
-    name = CharField(max_length=255, null=True)
-    email = CharField(max_length=254, null=True)
-    email_status = CharField(max_length=16, null=True)
-    phone = CharField(max_length=50, null=True)
-    mobile_phone = CharField(max_length=50, null=True)
-    fax = CharField(max_length=50, null=True)
-    language = CharField(max_length=2, null=True)
-    title = CharField(max_length=100, null=True)
-    department = CharField(max_length=100, null=True)
-    representative_type = CharField(max_length=100, null=True)
-    supervisor_representative_reference = CharField(max_length=128, null=True)
-    extra_info = TextField(null=True)
-
-    class Meta:
-        table_name = "representatives"
-        indexes = (
-            (("tenant", "change_seq", "id"), False),
-            (("tenant", "supervisor_representative_reference"), False),
-            (("tenant", "email_key"), False),
-            (("tenant", "name_length", "name_key", "reference"), False),
-        )
-        constraints = [_unique_key("reference"),
-                       _references("supervisor_representative_reference", "representatives",
-                                   "reference")]
-
-
-for _model in (Document, Representative):
-    _model.add_index(_model.index(_model.tenant, getattr(_model, _model.KEY_FIELD),
-                                  where=SQL("archived_at IS NOT NULL"),
-                                  name=f"{_model._meta.table_name}_archived"))
+def declare_record_table(model, references):
+    """What a resource's table has from its declaration: the caller's key unique per tenant
+    (a table constraint, so foreign keys can name it), a foreign key per reference
+    ({field: (model, key field)}), and an index of the archived records (they are few: it
+    finds them without reading the active ones). Declaring twice adds nothing."""
+    if model in _DECLARED_TABLES:
+        return
+    _DECLARED_TABLES.add(model)
+    meta = model._meta
+    meta.constraints = [*(meta.constraints or ()), SQL(f"UNIQUE (tenant_id, {model.KEY_FIELD})"),
+                        *(_references(field, target._meta.table_name, key)
+                          for field, (target, key) in references.items())]
+    model.add_index(model.index(model.tenant, getattr(model, model.KEY_FIELD),
+                                where=SQL("archived_at IS NOT NULL"),
+                                name=f"{meta.table_name}_archived"))
 
 
 class Link(BaseModel):
@@ -369,8 +233,7 @@ class IdempotencyKey(BaseModel):
         constraints = [SQL("UNIQUE (tenant_id, key)")]
 
 
+# The resources' tables live in their modules (app/resources/); the registry lists them all.
 TENANT_MODELS = [Tenant, ApiKey]
-RECORD_MODELS = [Account, Contact, Document, Representative]
 LINK_MODELS = [RepresentativeAccount, RepresentativeDocument]
 SYNC_MODELS = [Tombstone, IdempotencyKey, EmailStatus, SyncRun, SyncRunSeen]
-ALL_MODELS = TENANT_MODELS + RECORD_MODELS + LINK_MODELS + SYNC_MODELS

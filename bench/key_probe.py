@@ -44,7 +44,7 @@ def _prepare(url):
     from app import create_app
     from app.db import database, is_postgresql
     from app.migrations import upgrade
-    from app.models import ALL_MODELS
+    from app.resources.registry import ALL_MODELS
     from app.services import tenants
 
     app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "WARNING", "METRICS_ENABLED": False})

@@ -19,7 +19,7 @@ def _accounts_for_pgbench(clients):
     """pgbench's upsert names account ACCT-<client id>: one per client."""
     def fill(url, tenant_id):
         from app import create_app
-        from app.models import Account
+        from app.resources.accounts import Account
         create_app({"DATABASE_URL": url})
         Account.insert_many([{"tenant": tenant_id, "account_number": f"ACCT-{c}",
                               "name": f"pgbench {c}"} for c in range(1, clients)]).execute()

@@ -14,7 +14,9 @@ def prepare_database(url, clients, per_client):
     from app import create_app
     from app.db import database
     from app.migrations import upgrade
-    from app.models import Account, Representative, RepresentativeAccount
+    from app.models import RepresentativeAccount
+    from app.resources.accounts import Account
+    from app.resources.representatives import Representative
     from app.services.tenants import create_api_key, create_tenant
 
     create_app({"DATABASE_URL": url})
@@ -46,7 +48,8 @@ def storage_ceiling(url, rows_wanted):
     one process: no HTTP, no validation, no rules."""
     from app import create_app
     from app.db import database
-    from app.models import Account, Contact
+    from app.resources.accounts import Account
+    from app.resources.contacts import Contact
     from app.services.tenants import create_tenant
 
     create_app({"DATABASE_URL": url})
@@ -117,12 +120,13 @@ def fill_contacts(url, tenant_id, count):
     cursor 150 changes before the end of its contacts feed."""
     from app import create_app
     from app.db import database, is_postgresql
-    from app.models import Contact, Tenant, utcnow
+    from app.models import Tenant, utcnow
+    from app.resources.contacts import Contact
     from app.services import statements
     from app.services.changes import CHANGE_SEQ_SQL
     from app.services.cursors import encode_cursor
     from app.services.feed import feed_listing
-    from app.services.registry import RESOURCES
+    from app.resources.registry import RESOURCES
 
     app = create_app({"DATABASE_URL": url})
     now = utcnow()
@@ -174,8 +178,8 @@ _NO_EVENTS = _NoEvents()
 
 def _derive_person_columns(row):
     """What the write engine derives for a person: search text and the matching keys."""
-    from app.services.contacts import CONTACTS
-    from app.services.representatives import REPRESENTATIVES
+    from app.resources.contacts import CONTACTS
+    from app.resources.representatives import REPRESENTATIVES
     from app.services.resources import name_key
     from app.services.search import search_text
 
@@ -194,7 +198,10 @@ def fill_people(url, tenant_id):
     """An account with 1,000 contacts and 100,000 representatives, for the matching runs."""
     from app import create_app
     from app.db import database, is_postgresql
-    from app.models import Account, Contact, Representative, utcnow
+    from app.models import utcnow
+    from app.resources.accounts import Account
+    from app.resources.contacts import Contact
+    from app.resources.representatives import Representative
     from app.services import statements
     from scenarios import MATCH_ACCOUNT, MATCH_CONTACTS, MATCH_REPRESENTATIVES, person_name
 
@@ -240,7 +247,7 @@ def search_sql_times(url, tenant_id, term, repeats=5):
 
     from app import create_app
     from app.db import database
-    from app.services.contacts import CONTACTS
+    from app.resources.contacts import CONTACTS
     from app.services.search import contains_pattern
 
     create_app({"DATABASE_URL": url})
@@ -272,7 +279,8 @@ def mark_seen_bulk(url, run_id, tenant_id, unseen):
     directly (bench setup: a million marks through the API would be the batch scenario)."""
     from app import create_app
     from app.db import database, is_postgresql
-    from app.models import Contact, SyncRun
+    from app.models import SyncRun
+    from app.resources.contacts import Contact
 
     create_app({"DATABASE_URL": url})
     run = SyncRun.get(SyncRun.run_id == run_id)

@@ -7,7 +7,8 @@ import pytest
 from app import create_app
 from app.db import database, is_postgresql
 from app.migrations import SchemaVersion, upgrade
-from app.models import ALL_MODELS, ChangeClock
+from app.models import ChangeClock
+from app.resources.registry import ALL_MODELS
 from app.services import tenants as tenant_service
 from helpers import ApiClient
 

@@ -1,6 +1,6 @@
 """Shared by the matching tests: an account's contacts written and read back directly, and
 random names with random edits of them."""
-from app.models import Contact
+from app.resources.contacts import Contact
 
 UPSERT = "/accounts/ACCT-1/contacts/upsert"
 

@@ -1,7 +1,7 @@
 """Accounts: the five verbs, field rules, hierarchy and conditional requests."""
 import pytest
 
-from app.models import Account
+from app.resources.accounts import Account
 from helpers import assert_problem
 
 FULL = {

@@ -1,8 +1,11 @@
 """Batch upsert and batch links: per-item results, bulk writes, the same rules as single writes."""
 import pytest
 
-from app.models import (Account, Contact, Document, Representative, RepresentativeAccount,
-                        RepresentativeDocument)
+from app.models import RepresentativeAccount, RepresentativeDocument
+from app.resources.accounts import Account
+from app.resources.contacts import Contact
+from app.resources.documents import Document
+from app.resources.representatives import Representative
 from helpers import assert_problem, count_statements
 
 INVOICE = {"invoice_date": "2026-01-01", "due_date": "2026-01-31", "amount": "100"}

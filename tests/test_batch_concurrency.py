@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from app.models import Contact
+from app.resources.contacts import Contact
 from app.services import statements
 from helpers import ApiClient
 

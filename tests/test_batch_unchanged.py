@@ -2,9 +2,8 @@
 is answered unchanged without being loaded; anything that moved the record loads it again."""
 import pytest
 
-from app.models import Contact
+from app.resources.contacts import Contact, CONTACTS
 from app.services import batch, writes
-from app.services.contacts import CONTACTS
 
 ITEMS = [{"reference": f"C{n}", "name": f"Pat {n}", "email": f"pat{n}@customer.example",
           "custom_fields": {"score": n}} for n in range(3)]

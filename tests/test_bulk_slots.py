@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from app.models import Contact
+from app.resources.contacts import Contact
 from app.services.bulk_slots import BulkSlots
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

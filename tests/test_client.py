@@ -7,8 +7,9 @@ import pytest
 
 from app.client import (KEY_FIELDS, Conflict, IngestClient, NotFound, RateLimited, ServerError,
                         ValidationError, chunked)
-from app.models import Account, Contact
-from app.services.registry import RESOURCES
+from app.resources.accounts import Account
+from app.resources.contacts import Contact
+from app.resources.registry import RESOURCES
 from flaky_proxy import FlakyProxy
 from live_server import GunicornServer
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from app.client import Conflict, IngestClient
-from app.models import Account
+from app.resources.accounts import Account
 from live_server import GunicornServer, free_port
 
 pytestmark = pytest.mark.slow

@@ -2,8 +2,7 @@
 import pytest
 from marshmallow import fields
 
-from app.models import Contact
-from app.services.contacts import ContactResource
+from app.resources.contacts import Contact, ContactResource
 from helpers import assert_problem
 from schemas.contacts import ContactSchema
 

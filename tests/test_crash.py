@@ -9,7 +9,9 @@ import pytest
 import requests
 
 from app.db import database, is_sqlite
-from app.models import Account, Contact, IdempotencyKey, Tenant
+from app.models import IdempotencyKey, Tenant
+from app.resources.accounts import Account
+from app.resources.contacts import Contact
 from live_server import GunicornServer
 
 pytestmark = pytest.mark.slow

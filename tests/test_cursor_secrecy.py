@@ -11,7 +11,9 @@ import pytest
 from app import create_app
 from app.db import database
 from app.migrations import MIGRATIONS
-from app.models import Account, Tenant
+from app.models import Tenant
+from app.resources.accounts import Account
+from app.resources.registry import RECORD_MODELS
 from app.services import cursors
 from app.services.cursors import CursorSecret, LegacyCursorMark
 from helpers import assert_problem
@@ -206,7 +208,7 @@ def test_a_readable_feed_cursor_handed_out_before_the_change_still_works(api, ma
     write_accounts(api, "A", "B", "C")
     second = Account.get(Account.account_number == "B")
     handed_out = readable(second.change_seq, 0, second.id)  # after a page of A, B
-    cursors.mark_legacy_cursors()  # the deploy
+    cursors.mark_legacy_cursors(RECORD_MODELS)  # the deploy
     answer = page(api, "/accounts", handed_out)
     assert [item["account_number"] for item in answer["items"]] == ["C"]
     assert not answer["next_cursor"].startswith("WyJ")  # what it hands out is opaque
@@ -219,7 +221,7 @@ def test_a_readable_feed_cursor_handed_out_before_the_change_still_works(api, ma
 
 def test_a_readable_feed_cursor_past_the_change_is_refused(api, other_api, marks):
     write_accounts(api, "A")
-    cursors.mark_legacy_cursors()
+    cursors.mark_legacy_cursors(RECORD_MODELS)
     write_accounts(api, "B", "C")
     later = Account.get(Account.account_number == "B")  # could never have been handed out
     body = refusal(api.get(f"/accounts?cursor={readable(later.change_seq, 0, later.id)}"))
@@ -239,11 +241,11 @@ def test_a_readable_versions_cursor_still_works(api):
 def test_migration_12_marks_each_tenant_where_its_cursors_could_reach(api, other_api, marks):
     write_accounts(api, "A", "B")
     write_accounts(other_api, "X")
-    cursors.mark_legacy_cursors()
+    cursors.mark_legacy_cursors(RECORD_MODELS)
     for tenant in Tenant.select():
         mark = LegacyCursorMark.get_by_id(tenant.id).change_seq
         highest = max(row.change_seq for row in Account.select().where(
             Account.tenant == tenant))
         assert mark >= highest
-    cursors.mark_legacy_cursors()  # once per tenant, whatever runs it again
+    cursors.mark_legacy_cursors(RECORD_MODELS)  # once per tenant, whatever runs it again
     assert LegacyCursorMark.select().count() == Tenant.select().count() == 2

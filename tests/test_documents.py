@@ -1,7 +1,7 @@
 """Documents: invoices, credit notes, amounts and status."""
 import pytest
 
-from app.models import Document
+from app.resources.documents import Document
 from helpers import assert_problem
 
 INVOICE = {"account_number": "ACCT-1", "invoice_date": "2026-01-01", "due_date": "2026-01-31",

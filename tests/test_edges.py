@@ -5,7 +5,9 @@ import time
 import psycopg
 import pytest
 
-from app.models import Account, Contact, RepresentativeAccount
+from app.models import RepresentativeAccount
+from app.resources.accounts import Account
+from app.resources.contacts import Contact
 from helpers import assert_problem, operation_parameters
 
 NUL = b'"A\\u0000B"'

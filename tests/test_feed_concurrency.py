@@ -5,7 +5,7 @@ import time
 import pytest
 import requests
 
-from app.models import Contact
+from app.resources.contacts import Contact
 from live_server import GunicornServer
 
 pytestmark = pytest.mark.slow

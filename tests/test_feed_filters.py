@@ -3,8 +3,9 @@ import random
 
 import pytest
 
-from app.models import Account, Contact, Tombstone
-from app.services.accounts import ACCOUNTS as ACCOUNTS_RESOURCE
+from app.models import Tombstone
+from app.resources.accounts import Account, ACCOUNTS as ACCOUNTS_RESOURCE
+from app.resources.contacts import Contact
 from app.services.search import backfill_search_text
 
 ACCOUNTS = ("A", "B", "C")

@@ -4,8 +4,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.models import (Account, Contact, Representative, RepresentativeAccount,
-                        RepresentativeDocument)
+from app.models import RepresentativeAccount, RepresentativeDocument
+from app.resources.accounts import Account
+from app.resources.contacts import Contact
+from app.resources.representatives import Representative
 from live_server import GunicornServer
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,8 @@ import zlib
 
 import pytest
 
-from app.models import Account, Document
+from app.resources.accounts import Account
+from app.resources.documents import Document
 from helpers import assert_problem
 
 INVOICE = {"account_number": "ACCT-1", "invoice_date": "2026-01-01", "due_date": "2026-01-31"}

@@ -4,10 +4,10 @@ import json
 import pytest
 
 from app.api import API_PREFIX
-from app.models import LINK_MODELS, RECORD_MODELS
+from app.models import LINK_MODELS
+from app.resources.registry import RECORD_MODELS, RESOURCES
 
-KEY_FIELDS = {"accounts": "account_number", "contacts": "reference",
-              "documents": "document_number", "representatives": "reference"}
+KEY_FIELDS = {name: resource.key_field for name, resource in RESOURCES.items()}
 STRING_FIELDS = {
     "accounts": ["name", "display_reference", "email", "phone", "payment_terms", "description",
                  "currency", "language", "vat", "parent_account_number"],

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from app.models import Account
+from app.resources.accounts import Account
 from live_server import GunicornServer
 
 pytestmark = pytest.mark.slow

@@ -4,8 +4,9 @@ import logging
 
 import pytest
 
-from app.models import Account, Contact
 from app.logs import JsonLineFormatter
+from app.resources.accounts import Account
+from app.resources.contacts import Contact
 from app.services import tenants as tenant_service
 from helpers import assert_problem, key_parts
 

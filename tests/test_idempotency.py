@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from app.db import _process_identity, database, holder, holder_alive, is_postgresql
-from app.models import Account, IdempotencyKey, utcnow
+from app.models import IdempotencyKey, utcnow
+from app.resources.accounts import Account
 from app.services import idempotency
 from helpers import ApiClient, assert_problem
 

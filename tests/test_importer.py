@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from app.models import Account, Contact
+from app.resources.accounts import Account
+from app.resources.contacts import Contact
 from flaky_proxy import FlakyProxy
 from live_server import GunicornServer
 

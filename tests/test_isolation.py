@@ -8,12 +8,12 @@ import re
 import pytest
 
 from app.api import API_PREFIX
-from app.models import LINK_MODELS, RECORD_MODELS, SyncRun, Tenant
+from app.models import LINK_MODELS, SyncRun, Tenant
+from app.resources.registry import RECORD_MODELS, RESOURCES
 from helpers import assert_problem
 
 KEYS = {"accounts": "ACCT", "contacts": "CON", "documents": "DOC", "representatives": "REP"}
-KEY_FIELDS = {"accounts": "account_number", "contacts": "reference",
-              "documents": "document_number", "representatives": "reference"}
+KEY_FIELDS = {name: resource.key_field for name, resource in RESOURCES.items()}
 BODIES = {
     "accounts": {"name": "x"},
     "contacts": {"name": "x"},

@@ -2,7 +2,8 @@
 import datetime
 
 from app.migrations import MIGRATIONS
-from app.models import Contact, EmailStatus
+from app.models import EmailStatus
+from app.resources.contacts import Contact
 
 UPSERT = "/accounts/ACCT-1/contacts/upsert"
 

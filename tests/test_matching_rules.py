@@ -1,7 +1,8 @@
 """Issue 20, points 8, 9, 10 and 13: what a match writes, archived records, conflicts, headers."""
 import pytest
 
-from app.models import Contact, Representative
+from app.resources.contacts import Contact
+from app.resources.representatives import Representative
 from helpers import assert_problem, operation_parameters
 from people_helpers import UPSERT, contact, stored
 

@@ -10,7 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
-from app.models import Contact, Representative
+from app.resources.contacts import Contact
+from app.resources.representatives import Representative
 from app.services.emails import email_key
 from people_helpers import UPSERT, contact, stored
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from app.models import Contact
+from app.resources.contacts import Contact
 from app.services.tenants import create_api_key, create_tenant
 from live_server import GunicornServer
 

@@ -1,7 +1,9 @@
 """Matching upserts, party routing and email events (SPEC 5; seeds 000 and 002)."""
 import pytest
 
-from app.models import Contact, Representative, RepresentativeAccount
+from app.models import RepresentativeAccount
+from app.resources.contacts import Contact
+from app.resources.representatives import Representative
 from helpers import assert_problem
 from people_helpers import random_edit
 
@@ -312,9 +314,9 @@ def test_the_candidate_filter_never_loses_a_match(api, tenant):
 
     from rapidfuzz.distance import Levenshtein
 
-    from app.models import Representative as Rep
+    from app.resources.representatives import Representative as Rep
     from app.services.matching import allowed_distance, find_match, name_key
-    from app.services.representatives import REPRESENTATIVES
+    from app.resources.representatives import REPRESENTATIVES
 
     rng = random.Random(7)
     alphabet = "abcdeé ñ"

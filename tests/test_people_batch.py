@@ -1,7 +1,9 @@
 """Batch matching upserts: POST /contacts:upsert, /representatives:upsert, /parties:upsert."""
 import pytest
 
-from app.models import Contact, Representative, RepresentativeAccount, SyncRunSeen
+from app.models import RepresentativeAccount, SyncRunSeen
+from app.resources.contacts import Contact
+from app.resources.representatives import Representative
 from helpers import assert_problem
 from people_helpers import random_edit
 
@@ -173,9 +175,9 @@ def test_the_batch_s_index_matches_exactly_as_the_queries_do(api, tenant):
     import random
 
     from app.errors import Conflict
-    from app.models import Representative as Rep
+    from app.resources.representatives import Representative as Rep
     from app.services.matching import PeopleIndex, find_match
-    from app.services.representatives import REPRESENTATIVES
+    from app.resources.representatives import REPRESENTATIVES
 
     rng = random.Random(11)
     alphabet = "abcdeé ñ"

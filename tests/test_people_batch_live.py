@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from app.client import IngestClient
-from app.models import Contact, Representative
+from app.resources.contacts import Contact
+from app.resources.representatives import Representative
 from live_server import GunicornServer
 
 pytestmark = pytest.mark.slow

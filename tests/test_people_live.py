@@ -4,7 +4,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.models import Contact, Representative, RepresentativeAccount
+from app.models import RepresentativeAccount
+from app.resources.contacts import Contact
+from app.resources.representatives import Representative
 from live_server import GunicornServer
 
 pytestmark = pytest.mark.slow

@@ -1,7 +1,8 @@
 """Representatives, their supervisor chain, links and the lists around records."""
 import pytest
 
-from app.models import Representative, RepresentativeAccount, RepresentativeDocument
+from app.models import RepresentativeAccount, RepresentativeDocument
+from app.resources.representatives import Representative
 from helpers import assert_problem, count_statements
 
 INVOICE = {"account_number": "ACCT-1", "invoice_date": "2026-01-01", "due_date": "2026-01-31",

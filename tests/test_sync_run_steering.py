@@ -5,7 +5,9 @@ import threading
 import jsonschema_rs
 import pytest
 
-from app.models import Account, Contact, SyncRun, SyncRunSeen, Tombstone, utcnow
+from app.models import SyncRun, SyncRunSeen, Tombstone, utcnow
+from app.resources.accounts import Account
+from app.resources.contacts import Contact
 from helpers import ApiClient, assert_problem, key_parts
 from test_sync_runs import accounts, batch, start
 

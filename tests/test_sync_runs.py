@@ -1,7 +1,10 @@
 """Archive, and sync runs that carry deletions (seed 004)."""
 import datetime
 
-from app.models import Account, Contact, Document, SyncRun, Tombstone, utcnow
+from app.models import SyncRun, Tombstone, utcnow
+from app.resources.accounts import Account
+from app.resources.contacts import Contact
+from app.resources.documents import Document
 from helpers import assert_problem
 
 INVOICE = {"invoice_date": "2026-01-01", "due_date": "2026-01-31", "amount": "10"}

@@ -9,11 +9,11 @@ from app.api.body import (SYNC_RUN_HEADER, preconditions_from_request, read_json
 from app.api.collections import bulk_post
 from app.errors import ValidationFailed
 from app.models import Tenant
+from app.resources.contacts import CONTACTS
+from app.resources.representatives import REPRESENTATIVES
 from app.services import email_events as email_events_service
 from app.services import mail_providers, people, people_batch
-from app.services.contacts import CONTACTS
 from app.services.records import etag
-from app.services.representatives import REPRESENTATIVES
 from schemas.people import (BatchUpsertArgsSchema, ContactUpsertItemSchema,
                             ContactUpsertResultSchema, ContactUpsertSchema, EmailEventSchema,
                             EmailEventsResultSchema, EmailEventsSchema,

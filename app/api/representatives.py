@@ -1,15 +1,16 @@
-"""`/representatives/{reference}`: the tenant's staff, and their links to accounts and documents."""
-from app.api import IngestBlueprint
-from app.api.links import register_link_batch_routes, register_link_routes
-from app.api.collections import register_collection_routes
-from app.api.records import register_record_routes
-from app.services.links import LINK_KINDS
-from app.services.representatives import REPRESENTATIVES
+"""The representatives' own routes: their links to accounts and documents, from both sides."""
+from app.api.links import (register_link_batch_routes, register_link_routes,
+                           register_linked_representatives)
+from app.resources.representatives import LINK_KINDS, REPRESENTATIVES
 
-blp = IngestBlueprint("representatives", __name__,
-                      description="The tenant's representatives and their links.")
-register_record_routes(blp, REPRESENTATIVES)
-register_collection_routes(blp, REPRESENTATIVES)
-for kind in LINK_KINDS:
-    register_link_routes(blp, kind)
-register_link_batch_routes(blp)
+
+def register_routes(blueprints):
+    """PUT/DELETE a link, the linked keys, link batches; who looks after an account or a
+    document (on that collection's blueprint)."""
+    own = blueprints[REPRESENTATIVES.name]
+    for kind in LINK_KINDS:
+        register_link_routes(own, kind)
+    register_link_batch_routes(own)
+    for kind in LINK_KINDS:
+        register_linked_representatives(blueprints[kind.target.name], kind,
+                                        REPRESENTATIVES.schema_class)

@@ -211,15 +211,16 @@ def feed_lag():
     return ids, (float(seconds) if seconds is not None else 0.0 if ids == 0 else None)
 
 
-def align_change_clock():
-    """Keep new change numbers above every stored one (a counter before migration 9, or
-    numbers of another cluster after a restore): raise the clock's offset when needed."""
+def align_change_clock(record_models):
+    """Keep new change numbers above every one stored in these tables and the tombstones (a
+    counter before migration 9, or numbers of another cluster after a restore): raise the
+    clock's offset when needed."""
     if not is_postgresql():
         return
-    from app.models import RECORD_MODELS, Tombstone
+    from app.models import Tombstone
 
     highest = max((model.select(model.change_seq).order_by(model.change_seq.desc())
-                   .limit(1).scalar() or 0) for model in RECORD_MODELS + [Tombstone])
+                   .limit(1).scalar() or 0) for model in [*record_models, Tombstone])
     database.execute_sql(
         "UPDATE change_clock SET xid_offset = xid_offset + (%s - (pg_current_xact_id()::text::bigint"
         " + xid_offset) + 1) WHERE id = 1 AND pg_current_xact_id()::text::bigint + xid_offset <= %s",

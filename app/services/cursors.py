@@ -215,7 +215,7 @@ def legacy_feed_position_allowed(tenant_id, position):
     return mark is not None and position[0] <= mark
 
 
-def mark_legacy_cursors():
+def mark_legacy_cursors(record_models):
     """Migration 12: record each tenant's mark, the highest change number a cursor handed
     out so far can hold. SQLite: the tenant's own counter. PostgreSQL: the migration's own
     change number (a transaction id, above every stored one once the clock is aligned, and
@@ -225,7 +225,7 @@ def mark_legacy_cursors():
     from app.services.changes import CHANGE_SEQ_SQL, align_change_clock
 
     if is_postgresql():
-        align_change_clock()
+        align_change_clock(record_models)
         mark = database.execute_sql(f"SELECT {CHANGE_SEQ_SQL}").fetchone()[0]
         rows = [(tenant_id, mark) for (tenant_id,) in Tenant.select(Tenant.id).tuples()]
     else:

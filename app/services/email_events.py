@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from marshmallow import ValidationError
 
 from app.errors import field_errors
-from app.models import Contact, EmailStatus, Representative
+from app.models import EmailStatus
+from app.resources.contacts import Contact, CONTACTS
+from app.resources.representatives import Representative, REPRESENTATIVES
 from app.services.changes import write_transaction
-from app.services.contacts import CONTACTS
 from app.services.emails import email_key
-from app.services.representatives import REPRESENTATIVES
 from schemas.people import EVENT_STATUS, EmailEventSchema
 
 OUTCOMES = ("applied", "stale", "unmatched", "ignored")

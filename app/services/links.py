@@ -4,11 +4,9 @@ from dataclasses import dataclass
 from peewee import SQL, fn
 
 from app.errors import NotFound
-from app.models import Representative, RepresentativeAccount, RepresentativeDocument, utcnow
+from app.models import utcnow
 from app.services import statements
-from app.services.accounts import ACCOUNTS
 from app.services.changes import write_transaction
-from app.services.documents import DOCUMENTS
 from app.services.resources import Resource
 
 SUMMARY_SIZE = 100
@@ -22,6 +20,7 @@ class LinkKind:
     name: str               # "accounts": the path segment after the representative
     model: type             # link table
     target: Resource
+    representatives: Resource
 
     @property
     def target_field(self):
@@ -32,9 +31,9 @@ class LinkKind:
         return getattr(self.model, self.target.key_field)
 
 
-ACCOUNT_LINKS = LinkKind("accounts", RepresentativeAccount, ACCOUNTS)
-DOCUMENT_LINKS = LinkKind("documents", RepresentativeDocument, DOCUMENTS)
-LINK_KINDS = (ACCOUNT_LINKS, DOCUMENT_LINKS)
+    @property
+    def representative_model(self):
+        return self.representatives.model
 
 
 @dataclass(frozen=True)
@@ -52,18 +51,9 @@ def lock_pairs(txn, kind, pairs):
     txn.lock_keys(kind.model._meta.table_name, [f"{rep}\x1f{target}" for rep, target in pairs])
 
 
-def _representative_exists(tenant_id, reference):
-    return statements.exists(Representative, "reference", tenant_id, reference)
-
-
 def _require(resource, tenant_id, key):
     if not statements.exists(resource.model, resource.key_field, tenant_id, key):
         raise NotFound(f"No {resource.label} with {resource.key_field} {key!r}.")
-
-
-def _require_representative(tenant_id, reference):
-    if not _representative_exists(tenant_id, reference):
-        raise NotFound(f"No representative with reference {reference!r}.")
 
 
 def link(tenant_id, kind, reference, target_key):
@@ -71,7 +61,7 @@ def link(tenant_id, kind, reference, target_key):
     with write_transaction(tenant_id) as txn:
         lock_pairs(txn, kind, [(reference, target_key)])
         missing = []
-        if not _representative_exists(tenant_id, reference):
+        if not statements.exists(kind.representative_model, "reference", tenant_id, reference):
             missing.append(f"no representative with reference {reference!r}")
         if not statements.exists(kind.target.model, kind.target_field, tenant_id, target_key):
             missing.append(f"no {kind.target.label} with {kind.target_field} {target_key!r}")
@@ -152,7 +142,7 @@ def _linked_keys_queries(tenant_id, kind, reference, include_archived=False):
 
 def linked_keys(tenant_id, kind, reference, page=1, limit=SUMMARY_SIZE, include_archived=False):
     """A page of the keys a representative is linked to, in key order."""
-    _require_representative(tenant_id, reference)
+    _require(kind.representatives, tenant_id, reference)
     return _page(*_linked_keys_queries(tenant_id, kind, reference, include_archived), page,
                  limit, scalars=True)
 
@@ -168,6 +158,7 @@ def linked_representatives(tenant_id, kind, target_key, page=1, limit=SUMMARY_SI
                            include_archived=False):
     """A page of the full representatives linked to a record, in reference order."""
     _require(kind.target, tenant_id, target_key)
+    Representative = kind.representative_model
     on = ((kind.model.tenant == Representative.tenant)
           & (kind.model.representative == Representative.reference))
     where = (kind.model.tenant == tenant_id) & (kind.target_column == target_key)

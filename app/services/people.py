@@ -10,15 +10,15 @@ from dataclasses import dataclass
 
 from app.db import database
 from app.errors import NotFound, PreconditionFailed, ValidationFailed, field_error
-from app.models import Account
+from app.resources.accounts import Account
+from app.resources.contacts import CONTACTS
+from app.resources.representatives import ACCOUNT_LINKS, REPRESENTATIVES
 from app.services import statements
 from app.services.changes import write_transaction
-from app.services.contacts import CONTACTS
 from app.services.emails import email_key
-from app.services.links import ACCOUNT_LINKS, link
+from app.services.links import link
 from app.services.matching import find_match, name_key
 from app.services.records import NO_PRECONDITIONS
-from app.services.representatives import REPRESENTATIVES
 from app.services.sync import mark_seen
 from app.services.tenants import is_internal_email
 from app.services.writes import WriteItem, apply_writes
@@ -205,7 +205,7 @@ def backfill_person_keys(resource, chunk=1000):
 def rederive_matching_keys():
     """Migration 11: every stored matching key and search text under the NFC, unfolded rules."""
     from app.services.email_events import rekey_email_statuses
-    from app.services.registry import RESOURCES, people
+    from app.resources.registry import RESOURCES, people
     from app.services.search import backfill_search_text
 
     for resource in RESOURCES.values():

@@ -17,13 +17,13 @@ from dataclasses import replace
 from marshmallow import ValidationError
 
 from app.errors import ApiError, ValidationFailed, field_errors
-from app.models import Account
+from app.resources.accounts import Account
+from app.resources.contacts import CONTACTS
+from app.resources.representatives import REPRESENTATIVES
 from app.services import people, statements
 from app.services.batch import item_errors
 from app.services.changes import write_transaction
-from app.services.contacts import CONTACTS
 from app.services.matching import PeopleIndex
-from app.services.representatives import REPRESENTATIVES
 from app.services.sync import mark_seen
 from app.services.writes import WriteContext
 

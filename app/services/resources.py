@@ -3,15 +3,36 @@
 The four verbs are written once (services/records.py) against this
 description; a resource module declares only what is its own.
 """
+from typing import NamedTuple, Optional
+
 from marshmallow import fields, missing
 
 from app.db import database
 from app.errors import field_error
-from app.models import EmailStatus, JSONTextField
+from app.models import EmailStatus, JSONTextField, declare_record_table
+from app.services import statements
 from app.services.emails import email_key
 from app.services.matching import name_key
-from app.services import statements
 from schemas.common import CustomFields, Key
+
+
+class Reference(NamedTuple):
+    """A field naming a record of `model`, by its `key`, in the same tenant.
+
+    Declared once, on the referring resource: its table gets the composite
+    foreign key, and the target counts the records that name it as its
+    dependents (`dependent`/`dependents`, by default the referring
+    resource's label and name).
+    """
+
+    model: type
+    key: str
+    dependent: Optional[str] = None
+    dependents: Optional[str] = None
+
+    def dependent_labels(self, resource):
+        """(singular, plural) of the records of `resource` that name a target this way."""
+        return self.dependent or resource.label, self.dependents or resource.name
 
 
 class Resource:
@@ -45,16 +66,19 @@ class Resource:
 
     name = None            # collection name in URLs: "accounts"
     label = None           # singular, for messages: "account"
+    description = None     # one line, for the API document
+    own_routes = None      # a module adding routes of its own: register_routes(blueprints)
     model = None
     schema_class = None
-    # field -> (model, key field) of the record it must name in the same tenant
+    # field -> Reference: the record it must name in the same tenant
     references = {}
     # a reference to the same collection that must not loop back (parent, supervisor)
     hierarchy_field = None
     # flag -> the field it is exclusive within: at most one record per value of that field
     # holds the flag (a primary contact per account); the engine hands it over
     exclusive_flags = {}
-    # (model, field, singular, plural): records whose field names this one
+    # (model, field, singular, plural): records whose field names this one; derived from the
+    # other resources' references by the registry, never declared
     dependents = ()
     # columns the feed's `q` searches, and its filters: "exact", "email" (compared as
     # matching compares addresses), "bool" or choices
@@ -63,6 +87,8 @@ class Resource:
 
     def __init__(self):
         self.key_field = self.model.KEY_FIELD  # "account_number": declared once, on the model
+        declare_record_table(self.model, {field: (reference.model, reference.key)
+                                          for field, reference in self.references.items()})
         self.schema = self.schema_class()
         # A field the schema loads but the model cannot store would be echoed on create,
         # then lost, and break the next PUT: refuse to start instead.
@@ -189,7 +215,7 @@ class Resource:
     def prefetch_for(self, ctx, entries):
         """Load, in bulk, what the rules of these (key, values) items will read (a key of
         None: an item whose record is not known yet, as a batch warms its context)."""
-        for name, (target_model, target_key) in self.references.items():
+        for name, (target_model, target_key, *_) in self.references.items():
             # A reference the record already holds is not checked again (check): not read.
             ctx.prefetch_keys(target_model, target_key, [
                 values.get(name) for key, values in entries
@@ -248,7 +274,7 @@ class Resource:
     def check(self, ctx, key, values, row):
         """Rules that need the whole record or other records; returns field errors."""
         errors = []
-        for name, (target_model, target_key) in self.references.items():
+        for name, (target_model, target_key, *_) in self.references.items():
             value = values.get(name)
             if value is None or (row is not None and getattr(row, name) == value):
                 continue

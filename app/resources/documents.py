@@ -1,16 +1,43 @@
 """Documents: invoices and credit notes of an account."""
+from peewee import CharField, DateField, TextField
+
 from app.errors import field_error
-from app.models import Account, Document
-from app.services.resources import Resource
+from app.models import AmountField, Record
+from app.resources.accounts import Account
+from app.services.resources import Reference, Resource
 from schemas.documents import DocumentSchema
 
 
+class Document(Record):
+    KEY_FIELD = "document_number"
+    document_number = CharField(max_length=128)
+    account_number = CharField(max_length=128)
+    document_type = CharField(max_length=16, default="invoice")
+    invoice_date = DateField()
+    due_date = DateField()
+    currency = CharField(max_length=3, null=True)
+    amount = AmountField(null=True)
+    open_amount = AmountField(null=True)
+    status = CharField(max_length=8, default="closed")
+    applies_to_invoice = CharField(max_length=128, null=True)
+    po_number = CharField(max_length=100, null=True)
+    description = TextField(null=True)
+
+    class Meta:
+        table_name = "documents"
+        indexes = (
+            (("tenant", "change_seq", "id"), False),
+            (("tenant", "account_number", "document_number"), False),
+            (("tenant", "applies_to_invoice"), False),
+        )
+
+
 class DocumentResource(Resource):
-    name, label = "documents", "document"
+    name, label, description = "documents", "document", "Invoices and credit notes."
     model, schema_class = Document, DocumentSchema
-    references = {"account_number": (Account, "account_number"),
-                  "applies_to_invoice": (Document, "document_number")}
-    dependents = ((Document, "applies_to_invoice", "credit note", "credit notes"),)
+    references = {"account_number": Reference(Account, "account_number"),
+                  "applies_to_invoice": Reference(Document, "document_number",
+                                                  "credit note", "credit notes")}
     search_fields = ("document_number", "po_number", "account_number")
     feed_filters = {"account_number": "exact", "status": ("open", "closed"),
                     "document_type": ("invoice", "credit_note", "other")}

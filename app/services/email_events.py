@@ -13,10 +13,11 @@ from marshmallow import ValidationError
 
 from app.errors import field_errors
 from app.models import EmailStatus
-from app.resources.contacts import Contact, CONTACTS
-from app.resources.representatives import Representative, REPRESENTATIVES
+from app.resources.contacts import CONTACTS
+from app.resources.representatives import REPRESENTATIVES
 from app.services.changes import write_transaction
 from app.services.emails import email_key
+from app.services.write_context import WriteContext
 from schemas.people import EVENT_STATUS, EmailEventSchema
 
 OUTCOMES = ("applied", "stale", "unmatched", "ignored")
@@ -130,7 +131,7 @@ def apply_email_events(tenant_id, events):
 
 def _addresses_with_records(tenant_id, addresses):
     found = set()
-    for model in (Contact, Representative):
+    for model in (CONTACTS.model, REPRESENTATIVES.model):
         for start in range(0, len(addresses), 500):
             found.update(key for (key,) in model.select(model.email_key).where(
                 model.tenant == tenant_id,
@@ -139,11 +140,10 @@ def _addresses_with_records(tenant_id, addresses):
 
 
 def _set_email_status(txn, address, status):
-    for model in (Contact, Representative):
-        (model.update(email_status=status, version=model.version + 1, updated_at=txn.now,
-                      change_seq=txn.change_seq())
-         .where(model.tenant == txn.tenant_id, model.email_key == address,
-                model.email_status != status).execute())
+    for resource in (CONTACTS, REPRESENTATIVES):
+        model = resource.model
+        WriteContext(txn, resource).change_stored(
+            (model.email_key == address) & (model.email_status != status), email_status=status)
 
 
 def rekey_email_statuses(chunk=1000):

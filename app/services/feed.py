@@ -18,7 +18,7 @@ from app.services.emails import email_key
 from app.services.search import contains_pattern
 from app.services.search import matches as search_matches
 
-from app.services.tombstones import TOMBSTONE_DAYS
+from app.services.write_context import TOMBSTONE_DAYS
 
 _RECORD, _TOMBSTONE = 0, 1
 

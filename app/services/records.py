@@ -3,8 +3,8 @@ from dataclasses import dataclass
 
 from app.errors import Conflict, NotFound, PreconditionFailed
 from app.services.changes import write_transaction
-from app.services.tombstones import leave_tombstones
 from app.services.sync import mark_seen
+from app.services.write_context import WriteContext
 from app.services.writes import WriteItem, apply_writes
 
 ANY = "*"
@@ -100,10 +100,8 @@ def set_archived(resource, tenant_id, key, archived, preconditions=NO_PRECONDITI
         preconditions.check(row)
         if (row.archived_at is not None) == archived:
             return resource.with_related(tenant_id, row)
-        model = resource.model
-        model.update(archived_at=txn.now if archived else None, version=model.version + 1,
-                     updated_at=txn.now, change_seq=txn.change_seq()).where(
-            model.id == row.id).execute()
+        WriteContext(txn, resource).change_stored(resource.model.id == row.id,
+                                                  archived_at=txn.now if archived else None)
         return resource.with_related(tenant_id, resource.find(tenant_id, key))
 
 
@@ -117,7 +115,7 @@ def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS,
         if row is None:
             raise not_found(resource, key)
         preconditions.check(row)
-        counts = resource.dependent_counts(tenant_id, key)
+        counts = resource.dependents_of(tenant_id, [key]).get(key, [])
         if counts and archive_if_referenced:
             return set_archived(resource, tenant_id, key, True)
         if counts:
@@ -127,7 +125,6 @@ def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS,
             raise Conflict(f"The {resource.label} {key!r} is still referred to by {listed}; "
                            "delete them or point them elsewhere first.",
                            dependents={plural: count for count, _, plural in counts})
-        resource.model.delete().where(resource.model.id == row.id).execute()
-        leave_tombstones(txn, resource, [row])
+        WriteContext(txn, resource).remove([row])
         return None
 

@@ -6,6 +6,7 @@ description; a resource module declares only what is its own.
 from typing import NamedTuple, Optional
 
 from marshmallow import fields, missing
+from peewee import SQL, fn
 
 from app.db import database
 from app.errors import field_error
@@ -354,15 +355,19 @@ class Resource:
         """The record as it is returned: subclasses attach what GET embeds."""
         return row
 
-    def dependent_counts(self, tenant_id, key):
-        """[(count, singular, plural)] of records that still name this one."""
-        counts = []
+    def dependents_of(self, tenant_id, keys):
+        """{key: [(count, singular, plural)]} for those of these keys other records still name
+        (each kind of dependent counted in one query per 500 keys)."""
+        keys, found = list(keys), {}
         for model, field, singular, plural in self.dependents:
-            count = (model.select().where(model.tenant == tenant_id,
-                                          getattr(model, field) == key).count())
-            if count:
-                counts.append((count, singular, plural))
-        return counts
+            column = getattr(model, field)
+            for start in range(0, len(keys), 500):
+                counts = (model.select(column, fn.COUNT(SQL("*")))
+                          .where(model.tenant == tenant_id, column.in_(keys[start:start + 500]))
+                          .group_by(column).tuples())
+                for key, count in counts:
+                    found.setdefault(key, []).append((count, singular, plural))
+        return found
 
 
 _as_json = JSONTextField().db_value

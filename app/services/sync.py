@@ -15,7 +15,7 @@ import datetime
 import json
 import uuid
 
-from peewee import JOIN, Case, fn
+from peewee import JOIN, Case
 
 from app.errors import Conflict, NotFound, ValidationFailed, parameter_error
 from app.models import SyncRun, SyncRunSeen, Tenant, utcnow
@@ -25,7 +25,7 @@ from app.services.cursors import decode_cursor, encode_cursor
 from app.services.emails import email_key
 from app.services.feed import filter_records
 from app.services.sync_guards import NO_GUARDS, FinishPlan
-from app.services.tombstones import leave_tombstones
+from app.services.write_context import WriteContext
 
 RUN_LIFETIME = datetime.timedelta(hours=24)
 _CHUNK = 500
@@ -177,8 +177,12 @@ def finish_run(resource, tenant_id, run_id, guards=NO_GUARDS, dry_run=False):
             return plan
         if plan.refusal is not None:
             raise Conflict(plan.refusal.detail, **plan.refusal.figures(), would=plan.counts)
-        _delete(txn, resource, plan.to_delete)
-        _archive(txn, resource, plan.to_archive)
+        changes = WriteContext(txn, resource)
+        changes.remove(plan.to_delete)
+        archived = [row.id for row in plan.to_archive]
+        for start in range(0, len(archived), _CHUNK):
+            changes.change_stored(resource.model.id.in_(archived[start:start + _CHUNK]),
+                                  archived_at=txn.now)
         run.status, run.ended_at, run.result = "finished", txn.now, plan.counts
         run.guards = plan.guards
         run.save(only=[SyncRun.status, SyncRun.ended_at, SyncRun.result, SyncRun.guards])
@@ -195,40 +199,10 @@ def _plan(resource, tenant_id, run, guards):
         .where(SyncRunSeen.key.is_null(),
                committed_at_start(model.change_seq, run.started_seq, run.started_snapshot)))
     stale = list(unseen)
-    depended = _depended_on(resource, tenant_id, [getattr(r, resource.key_field)
-                                                   for r in stale])
+    depended = resource.dependents_of(tenant_id, [getattr(r, resource.key_field) for r in stale])
     to_delete = [row for row in stale if getattr(row, resource.key_field) not in depended]
     to_archive = [row for row in stale if getattr(row, resource.key_field) in depended
                   and row.archived_at is None]
     counts = {"in_scope": total, "seen": seen_count(run), "deleted": len(to_delete),
               "archived": len(to_archive), "kept": total - len(to_delete) - len(to_archive)}
     return FinishPlan(resource, guards, counts, to_delete, to_archive)
-
-
-def _depended_on(resource, tenant_id, keys):
-    """Which of these keys other records still name."""
-    found = set()
-    for dependent_model, field_name, _, _ in resource.dependents:
-        column = getattr(dependent_model, field_name)
-        for start in range(0, len(keys), _CHUNK):
-            found.update(key for (key,) in dependent_model.select(fn.DISTINCT(column)).where(
-                dependent_model.tenant == tenant_id,
-                column.in_(keys[start:start + _CHUNK])).tuples())
-    return found
-
-
-def _delete(txn, resource, rows):
-    model = resource.model
-    leave_tombstones(txn, resource, rows)
-    txn.count_written(model, len(rows))
-    for start in range(0, len(rows), _CHUNK):
-        model.delete().where(model.id.in_([row.id for row in rows[start:start + _CHUNK]])).execute()
-
-
-def _archive(txn, resource, rows):
-    model = resource.model
-    txn.count_written(model, len(rows))
-    for start in range(0, len(rows), _CHUNK):
-        ids = [row.id for row in rows[start:start + _CHUNK]]
-        model.update(archived_at=txn.now, version=model.version + 1, updated_at=txn.now,
-                     change_seq=txn.change_seq()).where(model.id.in_(ids)).execute()

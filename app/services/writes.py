@@ -1,21 +1,23 @@
 """The one write engine: any number of PUT/PATCH/POST items of a resource, in one transaction.
 
-Items are applied in order against a WriteContext: the database as it was
-when the transaction began, plus everything earlier items changed. The
-context fetches what the items need in bulk, rules read from it, and at the
-end every new or changed row is written with a handful of statements. A
-single PUT is a batch of one, so every rule holds the same way in both.
+Items are applied in order against a WriteContext (services/write_context.py):
+the database as it was when the transaction began, plus everything earlier
+items changed. The context fetches what the items need in bulk, rules read
+from it, and at the end every new or changed row is written with a handful of
+statements. A single PUT is a batch of one, so every rule holds the same way in
+both. The order in which the engine calls a resource's hooks is stated on
+services/resources.py's Resource.
 """
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from marshmallow import ValidationError
 
 from app.client import wire
 from app.errors import ApiError, Conflict, NotFound, ValidationFailed, field_errors, with_article
-from app.models import Tombstone
 from app.services import statements
 from app.services.search import search_text
+from app.services.write_context import WriteContext, input_stamp
 
 
 # Part of every input digest: raise it when loading or normalising a body changes what the
@@ -45,10 +47,6 @@ def _keys_sorted(value):
     return value
 
 
-def _stamp(version, digest):
-    return f"{version}:{digest}"
-
-
 @dataclass
 class WriteItem:
     """One write: its key, the loaded body, and how to apply it.
@@ -76,185 +74,6 @@ class Outcome:
     row: object = None
     error: ApiError = None
     version: int = None
-
-
-@dataclass
-class _Tracked:
-    row: object
-    new: bool = False
-    dirty: bool = False
-    order: int = 0
-    original: dict = field(default_factory=dict)  # stored values, for rows read from the database
-
-
-class WriteContext:
-    """The rows a write transaction has seen or changed, by (model, key)."""
-
-    def __init__(self, txn, resource):
-        self.txn = txn
-        self.resource = resource
-        self.tenant_id = txn.tenant_id
-        self._rows = {}       # (model, key) -> _Tracked, or None when known not to exist
-        self._state = {}      # free-form per-rule state (e.g. primary contacts)
-        self._known = {}      # (model, key) -> bool, for keys checked without loading the row
-        self._staged = 0
-        self._stamps = []     # (model, id, stamp): digests of unchanged rows, no new version
-
-    # -- reading ----------------------------------------------------------
-    def prefetch(self, model, key_field, keys):
-        """Load the rows of these keys in one query per 500 (absent ones remembered as absent)."""
-        wanted = [key for key in set(keys) if key is not None and (model, key) not in self._rows]
-        for key in wanted:
-            self._rows[(model, key)] = None
-        for row in statements.find_many(model, key_field, self.tenant_id, wanted):
-            self._rows[(model, getattr(row, key_field))] = _Tracked(
-                row, original=dict(statements.row_data(row)))
-
-    def prefetch_keys(self, model, key_field, keys):
-        """Learn which of these keys exist, reading only the key column."""
-        wanted = {key for key in keys if key is not None and (model, key) not in self._rows
-                  and (model, key) not in self._known}
-        if wanted:
-            found = statements.existing_keys(model, key_field, self.tenant_id, wanted)
-            self._known.update(((model, key), key in found) for key in wanted)
-
-    def record(self, model, key_field, key):
-        """The row as this transaction sees it now, or None (fetched if not seen yet)."""
-        if (model, key) not in self._rows:
-            self.prefetch(model, key_field, [key])
-        tracked = self._rows[(model, key)]
-        return tracked.row if tracked else None
-
-    def exists(self, model, key_field, key):
-        """Whether the record exists as this transaction sees it."""
-        if (model, key) not in self._rows and (model, key) in self._known:
-            return self._known[(model, key)]
-        return self.record(model, key_field, key) is not None
-
-    def rows_where(self, model, key_field, field_name, value):
-        """Rows whose `field_name` is `value`: the database's, as changed by this transaction."""
-        keys = [getattr(row, key_field) for row in
-                model.select(getattr(model, key_field)).where(
-                    model.tenant == self.tenant_id, getattr(model, field_name) == value)]
-        self.prefetch(model, key_field, keys)
-        return [t.row for (m, _), t in self._rows.items()
-                if m is model and t is not None and getattr(t.row, field_name) == value]
-
-    def state(self, name, factory):
-        """Per-transaction memory of a rule, created on first use."""
-        if name not in self._state:
-            self._state[name] = factory()
-        return self._state[name]
-
-    def forget(self):
-        """Drop everything read (nothing may be staged): the next reads go to the database."""
-        assert not any(t and t.dirty for t in self._rows.values()), "flush before forgetting"
-        self._rows.clear()
-        self._known.clear()
-        self._state.clear()
-
-    # -- changing ---------------------------------------------------------
-    def stage(self, model, key, row, new):
-        """Record the new state of a row; it is written at flush."""
-        tracked = self._rows.get((model, key))
-        if tracked is None:
-            tracked = self._rows[(model, key)] = _Tracked(row, new=new)
-        if not tracked.dirty:  # written in the order first changed (parents before children)
-            self._staged += 1
-            tracked.order = self._staged
-        tracked.row, tracked.dirty = row, True
-
-    def change_other(self, model, key_field, key, **changes):
-        """A side effect on another record (it moves to a new version, like any change)."""
-        row = self.record(model, key_field, key)
-        for name, value in changes.items():
-            setattr(row, name, value)
-        row.version += 1
-        row.updated_at, row.change_seq = self.txn.now, self.txn.change_seq()
-        self.stage(model, key, row, new=self._rows[(model, key)].new)
-
-    def changed_here(self, model, key):
-        """Whether this transaction has changed the record (staged, not yet written)."""
-        tracked = self._rows.get((model, key))
-        return tracked is not None and tracked.dirty
-
-    def stamp_unchanged(self, row, digest):
-        """Remember that a body with this digest leaves the row as it is (written at flush)."""
-        stamp = _stamp(row.version, digest)
-        if row.id is not None and row.input_digest != stamp:
-            statements.row_data(row)["input_digest"] = stamp
-            self._stamps.append((type(row), row.id, stamp))
-
-    def flush(self):
-        """Write what changed, in an order every constraint accepts, one statement per group.
-
-        First the rows that give up an exclusive flag (a primary contact being
-        replaced), then new rows in the order they were staged (parents before
-        the rows naming them), then the remaining changed rows.
-        """
-        pending = sorted((t for t in self._rows.values() if t is not None and t.dirty),
-                         key=lambda t: t.order)
-        groups = {}
-        for tracked in pending:
-            model = type(tracked.row)
-            if tracked.new:
-                phase = 1
-            elif _gives_up_a_flag(self.resource, tracked):
-                phase = 0
-            else:
-                phase = 2
-            groups.setdefault((phase, model), []).append(tracked)
-        self._record_filter_exits(pending)
-        for model in {model for model, _, _ in self._stamps}:
-            statements.set_input_digests(model, [(row_id, stamp) for m, row_id, stamp
-                                                 in self._stamps if m is model])
-        self._stamps.clear()
-        for (phase, model), group in sorted(groups.items(), key=lambda item: item[0][0]):
-            rows = [tracked.row for tracked in group]
-            if phase == 1:
-                if statements.insert_rows(model, rows) != len(rows):
-                    raise Conflict("Another writer created one of these records at the same "
-                                   "time; retry the request.")
-            else:
-                statements.update_rows(model, rows)
-            self.txn.count_written(model, len(rows))
-            for tracked in group:
-                tracked.dirty, tracked.new = False, False
-                tracked.original = dict(statements.row_data(tracked.row))
-        # An inserted row has no id here (no RETURNING): a later write to it in this context
-        # reads it back first.
-        inserted = {id(tracked) for (phase, _), group in groups.items() if phase == 1
-                    for tracked in group}
-        for place in [place for place, tracked in self._rows.items()
-                      if tracked is not None and id(tracked) in inserted]:
-            del self._rows[place]
-
-
-    def _record_filter_exits(self, pending):
-        """Changed records whose filter fields moved: filtered feeds report them (feed.py)."""
-        resource, exits = self.resource, []
-        for tracked in pending:
-            if tracked.new or type(tracked.row) is not resource.model:
-                continue
-            before = resource.feed_state(tracked.original)
-            after = resource.feed_state(statements.row_data(tracked.row))
-            if before != after:
-                exits.append({"tenant": self.tenant_id, "collection": resource.name,
-                              "key": getattr(tracked.row, resource.key_field),
-                              "version": tracked.row.version, "deleted_at": self.txn.now,
-                              "change_seq": self.txn.change_seq(), "deleted": False,
-                              "before": before, "after": after})
-        if exits:
-            statements.insert_plain(Tombstone, exits)
-
-
-def _gives_up_a_flag(resource, tracked):
-    """The row held an exclusive flag and no longer holds it where it held it."""
-    row, original = tracked.row, tracked.original
-    flags = resource.exclusive_flags if type(row) is resource.model else {}
-    return any(original.get(flag) and (not getattr(row, flag)
-                                       or getattr(row, scope) != original.get(scope))
-               for flag, scope in flags.items())
 
 
 def apply_writes(resource, txn, items, all_or_nothing=False, context=None):
@@ -289,7 +108,7 @@ def _confirm_unloaded(resource, txn, items):
     for position in positions:
         item = items[position]
         version, stamp = stamps.get(item.key, (None, None))
-        if stamp is not None and stamp == _stamp(version, item.digest):
+        if stamp is not None and stamp == input_stamp(version, item.digest):
             item.stored_version = version
             continue
         try:
@@ -379,18 +198,16 @@ def _apply_one(resource, ctx, item, values):
     columns = dict(values, **resource.derived_values(ctx, values, row))
     columns["search_text"] = search_text(resource, key, columns)
     columns["archived_at"] = None
-    txn = ctx.txn
-    version = 1 if row is None else row.version + 1
-    columns["input_digest"] = None if item.digest is None else _stamp(version, item.digest)
+    version = ctx.versioned(1 if row is None else row.version + 1)
+    columns["input_digest"] = None if item.digest is None else input_stamp(version["version"],
+                                                                           item.digest)
     if row is None:
-        columns.update(tenant=ctx.tenant_id, version=1, created_at=txn.now, updated_at=txn.now,
-                       change_seq=txn.change_seq())
+        columns.update(version, tenant=ctx.tenant_id, created_at=version["updated_at"])
         columns[resource.key_field] = key
         created = statements.new_row(model, columns)
         ctx.stage(model, key, created, new=True)
         return Outcome(key, "created", created, version=1)
-    statements.row_data(row).update(columns, version=row.version + 1, updated_at=txn.now,
-                                    change_seq=txn.change_seq())
+    statements.row_data(row).update(columns, **version)
     ctx.stage(model, key, row, new=False)
     return Outcome(key, "replaced", row, version=row.version)
 

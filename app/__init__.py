@@ -11,14 +11,14 @@ def create_app(config=None):
     from flask import Flask
     from flask_swagger_ui import get_swaggerui_blueprint
 
-    from app import auth, errors, http, metrics, observability, ratelimit
+    from app import auth, errors, metrics, observability, ratelimit
     from app.api import API_PREFIX, OPENAPI_SETTINGS, api, document, ops, people
-    from app.api.body import check_route_parameters
     from app.api.resources import resource_blueprints
     from app.commands import register_commands
     from app.config import DEFAULTS, default_database_url, from_environment
-    from app.db import bind_database, drop_dead_connection
-    from app.services.changes import feed_lag
+    from app.db import bind_database
+    from app.pipeline import init_pipeline
+    from app.services.transactions import feed_lag
 
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
     app.config.update(DEFAULTS)
@@ -33,15 +33,12 @@ def create_app(config=None):
 
     # Binds the proxy only; the first query of each worker opens its connection.
     bind_database(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_SECONDS"])
-    app.before_request(drop_dead_connection)  # a dropped connection is replaced, not a 503
-
     observability.init_observability(app)
-    http.init_http(app)
     auth.init_auth(app)
-    app.before_request(check_route_parameters)  # 422 only for callers the key let in
     ratelimit.init_rate_limits(app)
     ratelimit.init_bulk_slots(app)
     metrics.init_metrics(app, feed_lag)
+    init_pipeline(app)  # the request hooks, in their order (app/pipeline.py)
     api.init_app(app)
     for blueprint in resource_blueprints():
         api.register_blueprint(blueprint)

@@ -10,14 +10,16 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def _presented_key():
     presented = request.headers.get("X-API-Key")
-    if presented is None and route_policy("key_in_basic_auth", False):
+    if presented is None and route_policy().key_in_basic_auth:
         credentials = request.authorization
         if credentials is not None and credentials.type == "basic":
             return credentials.password
     return presented
 
 
-def _authenticate_request():
+def authenticate_request():
+    """Before the view (API routes): the URL's length, the key and its scope; the body limit
+    the route declares."""
     if not is_api_request():
         return
     if len(request.full_path) > current_app.config["MAX_URL_LENGTH"]:
@@ -29,16 +31,14 @@ def _authenticate_request():
         raise Unauthorized("Send a valid, unrevoked API key in the X-API-Key header.",
                            headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
     g.tenant_id, g.key_id = principal.tenant_id, principal.key_id
-    if request.method in WRITE_METHODS and not principal.can_write and \
-            not route_policy("reads_only", False):
+    policy = route_policy()
+    if request.method in WRITE_METHODS and not principal.can_write and not policy.reads_only:
         raise Forbidden("This API key may only read; writing needs a key with scope 'write'.")
 
-    request.max_content_length = current_app.config[route_policy("body_limit",
-                                                                 "MAX_BODY_BYTES")]
+    request.max_content_length = current_app.config[policy.body_limit]
 
 
 def init_auth(app):
-    """Install the key checker and its before-request hook."""
+    """Install the key checker (authenticate_request is a step of app/pipeline.py)."""
     app.extensions["ar_ingest_keys"] = KeyAuthenticator(
         app.config["API_KEY_CACHE_SECONDS"], app.config["API_KEY_NEGATIVE_CACHE_SECONDS"])
-    app.before_request(_authenticate_request)

@@ -63,7 +63,7 @@ def import_command(collection, file, url, api_key, batch_size, fmt, delimiter, r
                                        max_removal_ratio=max_removal_ratio,
                                        max_removals=max_removals, min_seen=min_seen, match=match,
                                        retries=retries)
-    except (importer.ImportError_, importer.RowsError, ApiError, OSError) as error:
+    except (importer.ImportFailed, importer.RowsError, ApiError, OSError) as error:
         raise click.ClickException(str(error))
     click.echo(importer.summary(counts, seconds))
     sync = counts.extra.get("sync")

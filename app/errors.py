@@ -212,13 +212,6 @@ def _handle_http_exception(error):
     headers = {}
     if status == 405 and getattr(error, "valid_methods", None):
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
-    data = getattr(error, "data", None) or {}
-    messages = data.get("messages")
-    if status == 422 and messages:
-        # webargs reports {location: {field: [...]}}; pointers are into the body.
-        body_messages = messages.get("json", messages)
-        return problem_response(422, code, "The request body is invalid.",
-                                field_errors(body_messages), headers)
     if status == 404:
         detail = "No such resource."
     elif status == 405:

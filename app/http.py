@@ -1,14 +1,15 @@
-"""HTTP conventions every answer keeps: header limits, empty answers, unread bodies."""
+"""HTTP conventions every answer keeps: header limits and empty answers (steps of
+app/pipeline.py)."""
 from flask import request
 
-from app.api.body import drain_unread_body
 from app.errors import HeadersTooLarge
 
 MAX_HEADER_FIELDS = 100
 MAX_HEADER_FIELD_BYTES = 8190
 
 
-def _check_header_limits():
+def check_header_limits():
+    """Before anything reads the headers: 431 past their count or size."""
     if len(request.headers) > MAX_HEADER_FIELDS:
         raise HeadersTooLarge(f"The request has more than {MAX_HEADER_FIELDS} header fields.")
     for name, value in request.headers.items():
@@ -17,7 +18,7 @@ def _check_header_limits():
                                   f"{MAX_HEADER_FIELD_BYTES} bytes.")
 
 
-def _empty_answers(response):
+def empty_answers(response):
     """OPTIONS is 204 with Allow; an answer without content has no Content-Type."""
     if request.method == "OPTIONS" and response.status_code == 200 \
             and not response.content_length and "Allow" in response.headers:
@@ -27,10 +28,3 @@ def _empty_answers(response):
         response.headers.pop("Content-Type", None)
         response.headers.pop("Content-Length", None)
     return response
-
-
-def init_http(app):
-    """Install the hooks (header limits run before authentication)."""
-    app.before_request(_check_header_limits)
-    app.after_request(_empty_answers)
-    app.after_request(drain_unread_body)

@@ -27,7 +27,7 @@ PROGRESS_EVERY_SECONDS = 10.0
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
 
-class ImportError_(Exception):
+class ImportFailed(Exception):
     """The import cannot start or go on (bad arguments, unreadable file, a refused resume)."""
 
 
@@ -101,27 +101,27 @@ def _format_of(path, fmt):
         return "csv"
     if extension in (".ndjson", ".jsonl"):
         return "ndjson"
-    raise ImportError_("Give --format csv or ndjson (the file's name does not say which).")
+    raise ImportFailed("Give --format csv or ndjson (the file's name does not say which).")
 
 
 def _delimiter(fmt, given):
     if given is None:
         return None
     if fmt != "csv":
-        raise ImportError_("--delimiter is for CSV files only.")
+        raise ImportFailed("--delimiter is for CSV files only.")
     delimiter = DELIMITER_NAMES.get(given.lower(), given)
     if len(delimiter) != 1 or delimiter in "\r\n\"":
-        raise ImportError_(f"--delimiter takes one character (or tab), not {given!r}.")
+        raise ImportFailed(f"--delimiter takes one character (or tab), not {given!r}.")
     return delimiter
 
 
 def _resumed(checkpoint_path, fingerprint):
     if fingerprint is None or not os.path.exists(checkpoint_path):
-        raise ImportError_("Nothing to resume: no checkpoint beside this file.")
+        raise ImportFailed("Nothing to resume: no checkpoint beside this file.")
     with open(checkpoint_path) as handle:
         saved = json.load(handle)
     if saved.get("fingerprint") != fingerprint:
-        raise ImportError_("The file changed since the interrupted import; start afresh.")
+        raise ImportFailed("The file changed since the interrupted import; start afresh.")
     return Counts(**saved["counts"])
 
 
@@ -132,13 +132,13 @@ _OUTCOMES = {False: ("created", "replaced", "unchanged"), True: ("created", "upd
 def _checked_match(collection, match, full_sync):
     if not match:
         if collection not in KEY_FIELDS:
-            raise ImportError_(f"{collection} can only be imported with --match.")
+            raise ImportFailed(f"{collection} can only be imported with --match.")
         return
     if collection not in MATCHED_KINDS:
-        raise ImportError_("--match is for contacts, representatives and parties (people "
+        raise ImportFailed("--match is for contacts, representatives and parties (people "
                            "without a reference).")
     if full_sync and collection == "parties":
-        raise ImportError_("--full-sync needs one collection: import contacts and "
+        raise ImportFailed("--full-sync needs one collection: import contacts and "
                            "representatives apart.")
 
 

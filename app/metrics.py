@@ -67,7 +67,10 @@ def method_label(method):
     return method if method in _KNOWN_METHODS else "other"
 
 
-def _observe(response):
+def observe(response):
+    """After the view: the answer counted, its latency observed (when metrics are on)."""
+    if not _enabled():
+        return response
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
     started = g.get("started")
     method = method_label(request.method)
@@ -123,5 +126,4 @@ def init_metrics(app, feed_lag):
     if not app.config["METRICS_ENABLED"]:
         return
     app.extensions["feed_lag"] = feed_lag
-    app.after_request(_observe)
     app.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"])

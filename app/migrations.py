@@ -6,14 +6,14 @@ from app.db import database, is_postgresql
 from app.models import (ApiKey, BaseModel, ChangeClock, EmailStatus, IdempotencyKey, SyncRun,
                         SyncRunSeen, RepresentativeAccount, RepresentativeDocument, Tenant,
                         Tombstone, utcnow)
-from app.resources.accounts import Account
-from app.resources.contacts import Contact
-from app.resources.documents import Document
-from app.resources.representatives import Representative
-from app.resources.registry import RESOURCES, people, record_models
-from app.services.changes import align_change_clock
+from app.resources.accounts import ACCOUNTS, Account
+from app.resources.contacts import CONTACTS, Contact
+from app.resources.documents import DOCUMENTS, Document
+from app.resources.registry import record_models
+from app.resources.representatives import REPRESENTATIVES, Representative
 from app.services.cursors import (CursorSecret, LegacyCursorMark, create_cursor_secret,
                                   mark_legacy_cursors)
+from app.services.transactions import align_change_clock
 
 
 class SchemaVersion(BaseModel):
@@ -56,17 +56,24 @@ def _add_columns(table, **columns):
     return apply
 
 
+# What a released migration reads and changes: the tables it was released with, never a
+# resource registered later (whose table a later migration creates).
+_RELEASED_WITH = (ACCOUNTS, CONTACTS, DOCUMENTS, REPRESENTATIVES)
+_PEOPLE_RELEASED_WITH = (CONTACTS, REPRESENTATIVES)
+_TABLES_RELEASED_WITH = [resource.model for resource in _RELEASED_WITH]
+
+
 def _backfill_search_text():
     from app.services.search import backfill_search_text
 
-    for resource in RESOURCES.values():
+    for resource in _RELEASED_WITH:
         backfill_search_text(resource)
 
 
 def _backfill_person_keys():
     from app.services.people import backfill_person_keys
 
-    for resource in people():
+    for resource in _PEOPLE_RELEASED_WITH:
         backfill_person_keys(resource)
 
 
@@ -123,10 +130,10 @@ MIGRATIONS = [
      _add_columns("idempotency_keys", holder=TextField(null=True))),
     (11, "matching keys and search text in NFC; email local parts case-insensitive, unfolded",
      lambda: __import__("app.services.people", fromlist=["rederive_matching_keys"])
-     .rederive_matching_keys()),
+     .rederive_matching_keys(_RELEASED_WITH, _PEOPLE_RELEASED_WITH)),
     (12, "opaque cursors: a random secret encrypts them; readable ones handed out stay valid",
      _sequence(create_tables(CursorSecret, LegacyCursorMark), create_cursor_secret,
-               lambda: mark_legacy_cursors(record_models()))),
+               lambda: mark_legacy_cursors(_TABLES_RELEASED_WITH))),
     (13, "sync runs: the key that started each, and the guards it was started or finished with",
      _add_columns("sync_runs", started_by=TextField(null=True), guards=TextField(null=True))),
     (14, "unchanged batch items recognised by the digest of the item that made the version",

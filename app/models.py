@@ -1,5 +1,6 @@
 """Peewee models: tenants, API keys, what every record has, links, feeds and sync runs."""
-from peewee import (SQL, BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField)
+from peewee import (SQL, BigIntegerField, BooleanField, CharField, DateTimeField,
+                    ForeignKeyField, IntegerField, Model, TextField)
 
 from app.db import database
 from app.fields import AmountField, JSONTextField, utcnow  # noqa: F401 (also imported from here)
@@ -48,7 +49,7 @@ class Record(BaseModel):
     # the same Unicode rules on both databases (SQLite's LOWER() knows only ASCII).
     search_text = TextField(null=True)
     archived_at = DateTimeField(null=True)  # set while archived (read-only to callers)
-    # "<version>:<digest of the batch item that made it>" (services/writes.py): a re-sent
+    # "<version>:<digest of the batch item that made it>" (services/write_context.py): a re-sent
     # item with the same digest at the same version is unchanged without being loaded.
     input_digest = TextField(null=True)
 
@@ -202,7 +203,8 @@ class SyncRunSeen(BaseModel):
 
 
 class ChangeClock(BaseModel):
-    """PostgreSQL: what is added to transaction ids to make change numbers (services/changes.py).
+    """PostgreSQL: what is added to transaction ids to make change numbers
+    (services/transactions.py).
 
     It keeps new numbers above every stored one: numbers from the tenant
     counters used before migration 9, or from another cluster after a restore.

@@ -30,13 +30,15 @@ def configure_logging(app):
     logger.addHandler(handler)
 
 
-def _start_request():
+def start_request():
+    """First of all: the start time and the request id (the caller's when sane)."""
     g.started = time.perf_counter()
     offered = request.headers.get("X-Request-Id", "")
     g.request_id = offered if _SANE_REQUEST_ID.match(offered) else uuid.uuid4().hex
 
 
-def _finish_request(response):
+def finish_request(response):
+    """Last of all: the X-Request-Id header and the access log line."""
     response.headers["X-Request-Id"] = g.get("request_id", "")
     if access_log.isEnabledFor(logging.INFO):
         rule = request.url_rule.rule if request.url_rule is not None else None
@@ -53,7 +55,5 @@ def _finish_request(response):
 
 
 def init_observability(app):
-    """Install logging and the request-id / access-log hooks (request id first of all hooks)."""
+    """Install logging (start_request and finish_request are steps of app/pipeline.py)."""
     configure_logging(app)
-    app.before_request_funcs.setdefault(None, []).insert(0, _start_request)
-    app.after_request(_finish_request)

@@ -13,11 +13,12 @@ class RateLimited(ApiError):
     status, code = 429, "rate-limited"
 
 
-def _spend():
+def spend_quota():
+    """Before the view: the request's units of its key's quota, or 429."""
     limiter = current_app.extensions.get("ar_ingest_rate_limiter")
     if limiter is None or g.get("key_id") is None:
         return  # unauthenticated paths (health, metrics, docs) are never limited
-    decision = limiter.hit(g.key_id, route_policy("rate_limit_cost", 1))
+    decision = limiter.hit(g.key_id, route_policy().rate_limit_cost)
     g.rate_limit = decision
     if decision.unknown:
         metrics.count(metrics.RATE_LIMIT_STORAGE_ERRORS)
@@ -28,7 +29,8 @@ def _spend():
                           headers={"Retry-After": str(decision.retry_after)})
 
 
-def _headers(response):
+def rate_limit_headers(response):
+    """After the view: the RateLimit-Policy and RateLimit fields."""
     limiter = current_app.extensions.get("ar_ingest_rate_limiter")
     decision = g.get("rate_limit")
     if limiter is not None and decision is not None:
@@ -39,15 +41,13 @@ def _headers(response):
 
 
 def init_rate_limits(app):
-    """Install the limiter when RATE_LIMIT is set (call after init_auth: it needs the key)."""
+    """Install the limiter when RATE_LIMIT is set."""
     policy = (app.config["RATE_LIMIT"] or "").strip()
     if not policy:
         return
     app.extensions["ar_ingest_rate_limiter"] = RateLimiter(
         policy, app.config["RATE_LIMIT_STORAGE_URL"],
         lease_divisor=app.config["RATE_LIMIT_LEASE_DIVISOR"])
-    app.before_request(_spend)
-    app.after_request(_headers)
 
 
 
@@ -55,9 +55,10 @@ def init_rate_limits(app):
 BULK_RETRY_AFTER_SECONDS = 1
 
 
-def _take_bulk_slot():
+def take_bulk_slot():
+    """Before a bulk route's view: one of its tenant's bulk slots, or 429."""
     slots = current_app.extensions.get("ar_ingest_bulk_slots")
-    if slots is None or g.get("tenant_id") is None or not route_policy("bulk", False):
+    if slots is None or g.get("tenant_id") is None or not route_policy().bulk:
         return
     slot = slots.acquire(g.tenant_id)
     if slot is None:
@@ -69,7 +70,8 @@ def _take_bulk_slot():
     g.bulk_slot = slot
 
 
-def _give_back_bulk_slot(_error=None):
+def give_back_bulk_slot(_error=None):
+    """When the request ends, however: the slot it held."""
     slot = g.pop("bulk_slot", None)
     if slot is not None:
         current_app.extensions["ar_ingest_bulk_slots"].release(slot)
@@ -77,10 +79,8 @@ def _give_back_bulk_slot(_error=None):
 
 def init_bulk_slots(app):
     """Cap each tenant's concurrent bulk requests at BULK_REQUESTS_PER_TENANT (0: no cap), so
-    one tenant's full sync cannot take every worker (call after the rate limits)."""
+    one tenant's full sync cannot take every worker."""
     limit = app.config["BULK_REQUESTS_PER_TENANT"]
     if limit <= 0:
         return
     app.extensions["ar_ingest_bulk_slots"] = BulkSlots(limit)
-    app.before_request(_take_bulk_slot)
-    app.teardown_request(_give_back_bulk_slot)

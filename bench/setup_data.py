@@ -122,11 +122,11 @@ def fill_contacts(url, tenant_id, count):
     from app.db import database, is_postgresql
     from app.models import Tenant, utcnow
     from app.resources.contacts import Contact
+    from app.resources.registry import RESOURCES
     from app.services import statements
-    from app.services.changes import CHANGE_SEQ_SQL
     from app.services.cursors import encode_cursor
     from app.services.feed import feed_listing
-    from app.resources.registry import RESOURCES
+    from app.services.transactions import CHANGE_SEQ_SQL
 
     app = create_app({"DATABASE_URL": url})
     now = utcnow()
@@ -180,18 +180,19 @@ def _derive_person_columns(row):
     """What the write engine derives for a person: search text and the matching keys."""
     from app.resources.contacts import CONTACTS
     from app.resources.representatives import REPRESENTATIVES
-    from app.services.resources import name_key
+    from app.library_internals import row_data
+    from app.services.matching import name_key
     from app.services.search import search_text
 
     resource = CONTACTS if row._meta.table_name == "contacts" else REPRESENTATIVES
-    data = row.__data__
+    data = row_data(row)
     key = name_key(resource.full_name(data))
     derived = resource.derived_values(
         _NO_EVENTS, {name: data.get(name) for name in resource.writable_fields}, None)
     derived.update(name_key=key, name_length=len(key) if key else None)
     for name, value in derived.items():
         setattr(row, name, value)
-    row.search_text = search_text(resource, getattr(row, resource.key_field), row.__data__)
+    row.search_text = search_text(resource, getattr(row, resource.key_field), row_data(row))
 
 
 def fill_people(url, tenant_id):

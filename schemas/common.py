@@ -263,26 +263,26 @@ class StrictSchema(Schema):
             raise ValidationError(unstorable)
         return cleaned
 
-    @classmethod
-    def _max_lengths(cls):
+    def _max_lengths(self):
         """{field name: the longest string its Length validator takes}, once per class."""
+        cls = type(self)
         found = cls.__dict__.get("_max_lengths_cache")
         if found is None:
-            found = {name: field.metadata["maxLength"]
-                     for name, field in cls._declared_fields.items()
+            declared = self.declared_fields
+            found = {name: field.metadata["maxLength"] for name, field in declared.items()
                      if "maxLength" in field.metadata}  # fields that check it themselves
-            found.update({name: validator.max for name, field in cls._declared_fields.items()
+            found.update({name: validator.max for name, field in declared.items()
                           for validator in field.validators
                           if isinstance(validator, validate.Length) and validator.max is not None})
             cls._max_lengths_cache = found
         return found
 
-    @classmethod
-    def _input_rules(cls):
+    def _input_rules(self):
         """(read-only, key, other, nullable and bulk-list field names, defaults), once per class."""
+        cls = type(self)
         rules = cls.__dict__.get("_input_rules_cache")
         if rules is None:
-            declared = cls._declared_fields
+            declared = self.declared_fields
             rules = (
                 frozenset(name for name, field in declared.items() if field.dump_only),
                 frozenset(name for name, field in declared.items() if isinstance(field, Key)),

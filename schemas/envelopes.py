@@ -53,6 +53,6 @@ def typed_envelope(envelope_class, item_schema, name):
     alone), so the envelope it loads takes any item; this one says what a
     valid item is.
     """
-    ((list_name, field),) = envelope_class._declared_fields.items()
+    ((list_name, field),) = envelope_class().declared_fields.items()
     return Schema.from_dict({list_name: BulkList(fields.Nested(item_schema),
                                                  metadata=field.metadata)}, name=name)

@@ -115,3 +115,27 @@ def test_slots_of_a_killed_process_are_free_at_once(app, api, tenant, database_u
             break
         threading.Event().wait(0.1)  # PostgreSQL ends the killed session asynchronously
     assert response.status_code == 200, response.text
+
+
+_IN_MEMORY_BATCH = """
+from app import create_app
+from app.migrations import upgrade
+from app.services import tenants
+app = create_app({"DATABASE_URL": "sqlite:///:memory:", "LOG_LEVEL": "WARNING"})
+upgrade()
+key = tenants.create_api_key(tenants.create_tenant("a"))[1]
+answer = app.test_client().post("/api/v1/ingest/accounts:batch", headers={"X-API-Key": key},
+                                json={"items": [{"account_number": "A", "name": "x"}]})
+print(answer.status_code, answer.get_json()["results"][0]["status"])
+"""
+
+
+def test_an_in_memory_database_leaves_no_slot_directory_where_it_runs(tmp_path):
+    """An in-memory SQLite database has no file to put its slots beside: they go to a
+    private temporary place, not to a `:memory:-bulk-slots` directory in the working one."""
+    done = subprocess.run([sys.executable, "-c", _IN_MEMORY_BATCH], cwd=tmp_path, text=True,
+                          capture_output=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": ROOT})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["200", "201"]
+    assert list(tmp_path.iterdir()) == []

@@ -7,7 +7,7 @@ import pytest
 
 from app.db import database, is_postgresql
 from app.resources.contacts import CONTACTS
-from app.services.changes import write_transaction
+from app.services.transactions import write_transaction
 from app.services.writes import WriteItem, apply_writes
 
 # Deadlines that only bound a broken run: the open write stays open until the test's block

@@ -1,6 +1,11 @@
 """A fifth resource takes its resource module, its schema module, a migration and one registry
 line (README, "Adding a resource"): declared in that form in tests/payments/, it gets every
 shared route, its dependents, a child list and the document's paths, with no other file."""
+import os
+import subprocess
+import sys
+import uuid
+
 import pytest
 
 from app import create_app
@@ -125,8 +130,60 @@ def test_tenants_stay_apart(clients):
 def test_the_document_describes_it(payments_app):
     spec = payments_app.test_client().get("/api/v1/ingest/openapi.json").get_json()
     prefix = "/api/v1/ingest"
-    paths = {path[len(prefix):] if path.startswith(prefix) else path for path in spec["paths"]}
-    assert {"/payments/{payment_number}", "/payments", "/payments:batch",
-            "/documents/{document_number}/payments"} <= paths
-    assert "PaymentRecord" in spec["components"]["schemas"] or \
-        "Payment" in spec["components"]["schemas"]
+    paths = {path[len(prefix):] for path in spec["paths"]}
+    assert {"/payments/{payment_number}", "/payments", "/payments:batch", "/payments:lookup",
+            "/payments:sync-runs", "/documents/{document_number}/payments"} <= paths
+    assert {"Payment", "PaymentInput", "PaymentPatch", "PaymentBatchItem", "PaymentPage",
+            "PaymentSyncScope"} <= set(spec["components"]["schemas"])
+    scope = spec["components"]["schemas"]["PaymentSyncScope"]["properties"]
+    assert set(scope) == {"document_number", "method"}
+
+
+def test_the_client_reaches_it_by_name():
+    from app.client import IngestClient
+
+    with IngestClient("http://127.0.0.1:9", "ark_x_y") as client:
+        payments = client.collection("payments")
+        assert (payments.name, payments.key_field) == ("payments", None)
+        assert payments._path("P/1") == "/payments/P%2F1"
+        assert client.collection("accounts") is client.accounts
+        with pytest.raises(ValueError):
+            client.collection("../accounts")
+
+
+_FRESH_UPGRADE = """
+import sys
+from app import create_app
+from app.migrations import MIGRATIONS, upgrade
+from app.resources.registry import register
+from payments.resource import MIGRATION, PAYMENTS
+register(PAYMENTS)
+create_app({"DATABASE_URL": sys.argv[1], "LOG_LEVEL": "WARNING"})
+print(upgrade([*MIGRATIONS, MIGRATION])[-1], PAYMENTS.model.select().count())
+"""
+
+
+def _upgrade_from_nothing(url):
+    tests = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run([sys.executable, "-c", _FRESH_UPGRADE, url], text=True, timeout=300,
+                          capture_output=True, cwd=os.path.dirname(tests),
+                          env={**os.environ, "PYTHONPATH": tests})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(MIGRATION[0]), "0"]
+
+
+def test_a_fresh_database_upgrades_with_it_registered(tmp_path, database_url):
+    """The released migrations read only the tables they were released with: with the fifth
+    resource registered, every migration still runs on an empty database, its own last."""
+    if not database_url.startswith("postgresql"):
+        _upgrade_from_nothing(f"sqlite:///{tmp_path}/fresh.sqlite3")
+        return
+    psycopg = pytest.importorskip("psycopg")
+    name = f"fifth_resource_{uuid.uuid4().hex[:12]}"
+    server_url = database_url.rsplit("/", 1)[0]
+    with psycopg.connect(server_url + "/postgres", autocommit=True) as server:
+        server.execute(f"CREATE DATABASE {name}")
+        try:
+            _upgrade_from_nothing(f"{server_url}/{name}")
+        finally:
+            server.execute(f"DROP DATABASE {name} WITH (FORCE)")

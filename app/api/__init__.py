@@ -2,7 +2,7 @@
 import http
 from copy import deepcopy
 
-from flask_smorest import Api, Blueprint
+from flask_smorest import Blueprint
 from flask_smorest.utils import prepare_response
 
 from app.api.body import SYNC_RUN_HEADER, BodyParser
@@ -10,8 +10,9 @@ from app.api.idempotency import IDEMPOTENCY_HEADER
 from app.api.openapi import (OPENAPI_SETTINGS, PATH_CONVERTERS, PATH_PARAMETER_SCHEMAS,
                              SchemaDeclarations, StandardResponses, field_rules,
                              shared_components)
-from app.api.policy import API_PREFIX
+from app.api.policy import API_PREFIX, declare
 from app.errors import PROBLEM_MIMETYPE
+from app.library_internals import StandardResponsesApi, add_doc_callback, extend_doc_info
 from schemas.problem import ProblemSchema
 
 __all__ = ["API_PREFIX", "OPENAPI_SETTINGS", "IngestApi", "IngestBlueprint", "api", "body_limit",
@@ -28,13 +29,14 @@ SHARED_HEADERS = {
 }
 
 
-class IngestApi(Api):
+class IngestApi(StandardResponsesApi):
     """flask-smorest Api documenting problem+json errors and the X-API-Key scheme."""
 
     ERROR_SCHEMA = ProblemSchema
     DEFAULT_ERROR_RESPONSE_NAME = "DEFAULT_ERROR"
 
-    def _register_responses(self):
+    def register_standard_responses(self):
+        """Every HTTP status as a response component, errors as problem+json."""
         for status in http.HTTPStatus:
             response = {"description": status.phrase}
             if status >= 400:
@@ -71,16 +73,14 @@ class IngestBlueprint(Blueprint):
     def __init__(self, name, import_name, **kwargs):
         kwargs.setdefault("url_prefix", API_PREFIX)
         super().__init__(name, import_name, **kwargs)
-        self._prepare_doc_cbks.append(self._prepare_header_doc)
+        add_doc_callback(self, self._prepare_header_doc)
 
     @staticmethod
     def headers(*parameters):
         """Declare the request headers a route reads (If-Match, Idempotency-Key...), listed
         in the document beside its path and query parameters."""
         def decorator(view):
-            view._apidoc = deepcopy(getattr(view, "_apidoc", {}))
-            view._apidoc.setdefault("headers", []).extend(parameters)
-            return view
+            return extend_doc_info(view, "headers", parameters)
         return decorator
 
     @staticmethod
@@ -94,16 +94,14 @@ class IngestBlueprint(Blueprint):
     def query(self, schema):
         """Declare a route's query parameters; a route declares every one it takes.
 
-        Any other parameter is refused with 422 before the view runs (auth.py),
+        Any other parameter is refused with 422 before the view runs (app/pipeline.py),
         so a misspelt filter never returns the whole collection.
         """
         parse = self.arguments(schema, location="query", as_kwargs=True)
         names = frozenset(field.data_key or name for name, field in schema.load_fields.items())
 
         def decorator(view):
-            wrapped = parse(view)
-            wrapped.query_parameters = names
-            return wrapped
+            return declare(parse(view), query_parameters=names)
         return decorator
 
 
@@ -122,9 +120,7 @@ def plural(resource):
 
 def _declare(**policy):
     def decorator(view):
-        for name, value in policy.items():
-            setattr(view, name, value)
-        return view
+        return declare(view, **policy)
     return decorator
 
 
@@ -140,17 +136,17 @@ def body_limit(config_name):
 
 def bulk(view):
     """Declare a bulk route: while it runs it holds one of its tenant's bulk slots."""
-    return _declare(bulk=True)(view)
+    return declare(view, bulk=True)
 
 
 def key_in_basic_auth(view):
     """Declare a webhook route: the key may also come as HTTP Basic auth's password."""
-    return _declare(key_in_basic_auth=True)(view)
+    return declare(view, key_in_basic_auth=True)
 
 
 def reads_only(view):
-    """Declare a POST that only reads (a lookup): a read-only key may call it."""
-    return _declare(reads_only=True)(view)
+    """Declare a POST that only reads (a lookup): a read key may call it."""
+    return declare(view, reads_only=True)
 
 
 api = IngestApi(spec_kwargs={"extra_plugins": [StandardResponses(), SchemaDeclarations()]})

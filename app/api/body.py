@@ -7,7 +7,7 @@ from flask import current_app, request
 from marshmallow import ValidationError
 from webargs.flaskparser import FlaskParser
 
-from app.api.policy import declared_query_parameters, is_api_request
+from app.api.policy import is_api_request, route_policy
 from app.client import wire as strict_json
 from app.errors import (MalformedJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed,
                         field_errors, parameter_error,
@@ -243,7 +243,7 @@ def check_route_parameters():
     the path is a valid key (422, naming each)."""
     if not is_api_request() or request.routing_exception is not None:
         return  # 404 / 405 from routing: there is no route whose parameters to check
-    unknown = sorted(set(request.args) - declared_query_parameters())
+    unknown = sorted(set(request.args) - route_policy().query_parameters)
     errors = [parameter_error(name, "Unknown query parameter.") for name in unknown]
     for name, value in (request.view_args or {}).items():
         try:

@@ -39,7 +39,7 @@ def filter_fields(resource):
 def feed_args_schema(resource):
     """The feed's query string: the common parameters plus this collection's filters."""
     name = resource.schema_class.__name__.replace("Schema", "FeedArgsSchema")
-    return type(name, (FeedArgsSchema,), filter_fields(resource))()
+    return FeedArgsSchema.from_dict(filter_fields(resource), name=name)()
 
 
 def parse_envelope(schema):

@@ -7,7 +7,7 @@ from app import metrics
 from app.api.body import read_body_bytes
 from app.errors import ApiError, error_response
 from app.services import idempotency
-from app.services.changes import write_transaction
+from app.services.transactions import write_transaction
 from schemas.patterns import END, character_class
 
 _KEPT_HEADERS = ("Content-Type", "ETag", "Location")

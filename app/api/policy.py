@@ -1,13 +1,38 @@
-"""What a route declares about itself, read while a request is parsed.
+"""What a route declares about itself: one RoutePolicy per route, read by the request pipeline.
 
 Routes declare their policy where they are defined (app/api/__init__.py:
-`blp.query`, `costs`, `body_limit`, `reads_only`); the request hooks read it
-here instead of matching paths.
+`blp.query`, `costs`, `body_limit`, `bulk`, `reads_only`, `key_in_basic_auth`);
+the pipeline's steps (app/pipeline.py) read it here instead of matching paths.
+Idempotency is the route's own decorator (app/api/idempotency.py): it wraps
+the view's work and its answer in one transaction.
 """
+from dataclasses import dataclass, replace
+
 from flask import current_app, request
 
 API_PREFIX = "/api/v1/ingest"
 PUBLIC_PATHS = frozenset({f"{API_PREFIX}/openapi.json"})
+
+
+@dataclass(frozen=True)
+class RoutePolicy:
+    """A route's declared policy; a route that declares nothing has these defaults."""
+
+    query_parameters: frozenset = frozenset()  # any other is refused with 422
+    rate_limit_cost: int = 1                   # units of the key's quota one request spends
+    body_limit: str = "MAX_BODY_BYTES"         # the setting that bounds its body
+    bulk: bool = False                         # holds one of its tenant's bulk slots
+    reads_only: bool = False                   # a POST a read key may call (a lookup)
+    key_in_basic_auth: bool = False            # the key may come as Basic auth's password
+
+
+DEFAULT_POLICY = RoutePolicy()
+
+
+def declare(view, **policy):
+    """Set parts of a view function's policy; returns the view."""
+    view.route_policy = replace(getattr(view, "route_policy", DEFAULT_POLICY), **policy)
+    return view
 
 
 def is_api_request():
@@ -15,17 +40,16 @@ def is_api_request():
     return request.path.startswith(API_PREFIX + "/") and request.path not in PUBLIC_PATHS
 
 
-def route_policy(name, default):
-    """What the matched route declares about itself (query parameters, rate-limit cost,
-    body limit, read-only POST); `default` where it declares nothing."""
-    view = current_app.view_functions.get(request.endpoint)
-    view_class = getattr(view, "view_class", None)
-    if view_class is not None:
-        method = "get" if request.method == "HEAD" else request.method.lower()
-        view = getattr(view_class, method, None)
-    return getattr(view, name, default)
-
-
-def declared_query_parameters():
-    """The query parameters the matched route declares (IngestBlueprint.query)."""
-    return route_policy("query_parameters", frozenset())
+def route_policy():
+    """The matched route's policy (the defaults without one), looked up once per request (kept
+    in the request's environ: `g` outlives a request inside an app context of its own)."""
+    policy = request.environ.get("ar_ingest.route_policy")
+    if policy is None:
+        view = current_app.view_functions.get(request.endpoint)
+        view_class = getattr(view, "view_class", None)
+        if view_class is not None:
+            method = "get" if request.method == "HEAD" else request.method.lower()
+            view = getattr(view_class, method, None)
+        policy = getattr(view, "route_policy", DEFAULT_POLICY)
+        request.environ["ar_ingest.route_policy"] = policy
+    return policy

@@ -58,8 +58,8 @@ def register_record_routes(blp, resource):
     # Its own class, so the OpenAPI document names the partial body apart; derived here
     # rather than declared beside every resource's schema.
     schema_class = resource.schema_class
-    patch_schema = type(schema_class.__name__.replace("Schema", "PatchSchema"), (schema_class,),
-                        {})(partial=True)
+    patch_schema = schema_class.from_dict(
+        {}, name=schema_class.__name__.replace("Schema", "PatchSchema"))(partial=True)
     endpoint = f"{blp.name}.{label.title().replace(' ', '')}Record"
 
     def not_found_first(view):
@@ -87,10 +87,7 @@ def register_record_routes(blp, resource):
         @blp.alt_response(412, response="PRECONDITION_FAILED")
         def get(self, **path):
             row = get_record(resource, g.tenant_id, path[key_field])
-            conditions = preconditions_from_request()
-            if conditions.if_match is not None:
-                conditions.check_match(row)
-            if conditions.if_none_match is not None and conditions.none_match_fails(row):
+            if preconditions_from_request().not_modified(row):
                 return current_app.response_class(status=304, headers={"ETag": etag(row)})
             return record_response(row)
 

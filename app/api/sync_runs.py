@@ -51,10 +51,11 @@ def _optional_body_doc(schema):
 def start_body_schema(resource, filters):
     """How the document shows a start's body: the scope holds this collection's filters."""
     named = resource.schema_class.__name__.replace("Schema", "")
-    scope = type(f"{named}SyncScopeSchema", (StrictSchema,), filters)
-    return type(f"{named}SyncRunStartSchema", (SyncRunStartSchema,), {
+    scope = StrictSchema.from_dict(filters, name=f"{named}SyncScopeSchema")
+    return SyncRunStartSchema.from_dict({
         "scope": fields.Nested(scope, allow_none=True, load_default=dict,
-                               metadata=SyncRunStartSchema._declared_fields["scope"].metadata)})
+                               metadata=SyncRunStartSchema().fields["scope"].metadata)},
+        name=f"{named}SyncRunStartSchema")
 
 
 def _not_a_scope_filter(field, allowed):

@@ -9,8 +9,9 @@ from app.client.errors import ApiError
 
 MAX_BATCH = 1000
 MAX_LOOKUP = 100
-# The client runs without the server's code, so it carries the registry's collections and
-# key fields itself (services/registry.py); tests/test_client.py keeps the two equal.
+# The client runs without the server's code, so it carries the key fields of the product's
+# collections itself (app/resources/registry.py lists the server's; tests/test_client.py
+# keeps the two equal). `IngestClient.collection(name)` reaches any other collection.
 KEY_FIELDS = {"accounts": "account_number", "contacts": "reference",
               "documents": "document_number", "representatives": "reference"}
 
@@ -88,7 +89,7 @@ class Collection:
     """One collection's endpoints: `client.accounts.put("A-1", {...})`."""
 
     def __init__(self, client, name):
-        self.client, self.name, self.key_field = client, name, KEY_FIELDS[name]
+        self.client, self.name, self.key_field = client, name, KEY_FIELDS.get(name)
 
     def _path(self, key, suffix=""):
         return f"/{self.name}/{quote(key, safe='')}{suffix}"

@@ -1,4 +1,5 @@
 """IngestClient: the API over a pooled requests Session, with urllib3's retries."""
+import re
 import time
 import uuid
 from typing import Iterable, Iterator, Optional
@@ -63,8 +64,14 @@ class IngestClient:
         self.representatives = Collection(self, "representatives")
 
     def collection(self, name: str) -> Collection:
-        """A collection by name ("accounts", "contacts", "documents", "representatives")."""
-        return getattr(self, name)
+        """A collection by name: "accounts", "contacts", "documents", "representatives", or one
+        the server has that this client does not know yet ("payments")."""
+        known = self.__dict__.get(name)
+        if isinstance(known, Collection):
+            return known
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", name or ""):
+            raise ValueError(f"{name!r} is not a collection name (lower case, as in its URL)")
+        return Collection(self, name)
 
     def request(self, method: str, path: str, *, json=None, params=None, headers=None,
                 missing_ok: bool = False, idempotency_key: Optional[str] = None):

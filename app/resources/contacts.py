@@ -4,7 +4,8 @@ from peewee import SQL, BooleanField, CharField, TextField
 from app.errors import field_error
 from app.models import PersonRecord
 from app.resources.accounts import Account
-from app.services.resources import PersonResource, Reference, Resource
+from app.services.person_resource import PersonResource
+from app.services.resources import Reference, Resource
 from schemas.contacts import ContactSchema
 
 _SPLIT_NAME = ("first_name", "last_name")

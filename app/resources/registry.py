@@ -4,7 +4,7 @@ from app.resources.accounts import ACCOUNTS
 from app.resources.contacts import CONTACTS
 from app.resources.documents import DOCUMENTS
 from app.resources.representatives import REPRESENTATIVES
-from app.services.resources import PersonResource
+from app.services.person_resource import PersonResource
 
 REGISTRY = [ACCOUNTS, CONTACTS, DOCUMENTS, REPRESENTATIVES]
 
@@ -26,10 +26,12 @@ def unregister(resource):
 
 
 def _derive_dependents():
+    # Listed (in a DELETE's 409) the later collections first, a collection's own last:
+    # "1 document, 1 contact and 1 child account".
     for target in RESOURCES.values():
         target.dependents = tuple(
             (resource.model, field, *reference.dependent_labels(resource))
-            for resource in RESOURCES.values()
+            for resource in reversed(RESOURCES.values())
             for field, reference in resource.references.items()
             if reference.model is target.model)
 
@@ -55,5 +57,5 @@ def record_models():
 for _resource in REGISTRY:
     register(_resource)
 
-RECORD_MODELS = record_models()  # the product's own four; a test's resource keeps its table
+RECORD_MODELS = record_models()  # the product's own tables (a test's resource is added later)
 ALL_MODELS = TENANT_MODELS + RECORD_MODELS + LINK_MODELS + SYNC_MODELS

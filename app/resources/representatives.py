@@ -6,7 +6,8 @@ from app.models import PersonRecord, RepresentativeAccount, RepresentativeDocume
 from app.resources.accounts import ACCOUNTS
 from app.resources.documents import DOCUMENTS
 from app.services.links import LinkKind, link_summary
-from app.services.resources import PersonResource, Reference, Resource
+from app.services.person_resource import PersonResource
+from app.services.resources import Reference, Resource
 from schemas.representatives import RepresentativeSchema
 
 

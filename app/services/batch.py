@@ -3,11 +3,12 @@ from marshmallow import ValidationError
 
 from app.errors import ValidationFailed, field_errors
 from app.models import utcnow
-from app.resources.representatives import Representative, ACCOUNT_LINKS, DOCUMENT_LINKS, LINK_KINDS
+from app.resources.representatives import (ACCOUNT_LINKS, DOCUMENT_LINKS, LINK_KINDS,
+                                           Representative)
 from app.services import statements
-from app.services.changes import write_transaction
 from app.services.links import lock_pairs
 from app.services.sync import mark_seen
+from app.services.transactions import write_transaction
 from app.services.writes import WriteItem, apply_writes, input_digest
 from schemas.common import validate_key
 from schemas.links import LinkSchema

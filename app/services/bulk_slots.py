@@ -7,8 +7,11 @@ an flock() on a small file beside the database (released by the kernel if
 the process dies). Nothing is counted, so nothing can be left counted by a
 crash.
 """
+import atexit
 import fcntl
 import os
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
 
@@ -86,7 +89,14 @@ class BulkSlots:
         return Slot(tenant_id, number, descriptor)
 
     def _lock_directory(self):
-        directory = os.path.abspath(database.obj.database) + "-bulk-slots"
+        name = database.obj.database
+        if name in ("", ":memory:") or name.startswith("file::memory:"):
+            # A database of one process: its slots need no neighbour, only a private place.
+            directory = os.path.join(tempfile.gettempdir(), f"ar-ingest-{os.getpid()}-bulk-slots")
+            if directory not in self._directories:
+                atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        else:
+            directory = os.path.abspath(name) + "-bulk-slots"
         if directory not in self._directories:
             os.makedirs(directory, mode=0o700, exist_ok=True)
             self._directories.add(directory)

@@ -222,7 +222,7 @@ def mark_legacy_cursors(record_models):
     above the horizon that bounds every cursor handed out), the same for every tenant."""
     from app.db import database, is_postgresql
     from app.models import Tenant
-    from app.services.changes import CHANGE_SEQ_SQL, align_change_clock
+    from app.services.transactions import CHANGE_SEQ_SQL, align_change_clock
 
     if is_postgresql():
         align_change_clock(record_models)

@@ -3,7 +3,7 @@
 The status belongs to the address (`email_statuses`, one row per tenant and
 address, kept whether or not a record has the address yet): a record created
 with an address, or changed to it, takes its last known status
-(services/resources.py PersonResource). Mail services' webhook bodies are
+(services/person_resource.py). Mail services' webhook bodies are
 translated into these events by services/mail_providers.py.
 """
 import datetime
@@ -15,8 +15,8 @@ from app.errors import field_errors
 from app.models import EmailStatus
 from app.resources.contacts import CONTACTS
 from app.resources.representatives import REPRESENTATIVES
-from app.services.changes import write_transaction
 from app.services.emails import email_key
+from app.services.transactions import write_transaction
 from app.services.write_context import WriteContext
 from schemas.people import EVENT_STATUS, EmailEventSchema
 

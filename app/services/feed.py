@@ -1,6 +1,6 @@
 """The change feed: every record of a collection in the order of its latest change.
 
-The feed is ordered by change_seq (services/changes.py). A page holds only
+The feed is ordered by change_seq (services/transactions.py). A page holds only
 changes below the horizon, the number under which every change has
 committed (always, on SQLite's single writer), so a stored cursor never
 skips a change that commits later. Pages are read by keyset on (tenant,
@@ -11,12 +11,12 @@ import datetime
 from peewee import SQL, NodeList, Tuple, Value
 
 from app.models import Tombstone, utcnow
-from app.services.changes import feed_horizon
 from app.services.cursors import (CursorPage, decode_cursor, encode_cursor,
                                   legacy_feed_position_allowed)
 from app.services.emails import email_key
 from app.services.search import contains_pattern
 from app.services.search import matches as search_matches
+from app.services.transactions import feed_horizon
 
 from app.services.write_context import TOMBSTONE_DAYS
 

@@ -6,8 +6,8 @@ from peewee import SQL, fn
 from app.errors import NotFound
 from app.models import utcnow
 from app.services import statements
-from app.services.changes import write_transaction
 from app.services.resources import Resource
+from app.services.transactions import write_transaction
 
 SUMMARY_SIZE = 100
 _COUNT_ALL = fn.COUNT(SQL("*"))  # counted from the covering index alone

@@ -14,13 +14,13 @@ from app.resources.accounts import Account
 from app.resources.contacts import CONTACTS
 from app.resources.representatives import ACCOUNT_LINKS, REPRESENTATIVES
 from app.services import statements
-from app.services.changes import write_transaction
 from app.services.emails import email_key
 from app.services.links import link
 from app.services.matching import find_match, name_key
 from app.services.records import NO_PRECONDITIONS
 from app.services.sync import mark_seen
 from app.services.tenants import is_internal_email
+from app.services.transactions import write_transaction
 from app.services.writes import WriteItem, apply_writes
 
 
@@ -202,14 +202,14 @@ def backfill_person_keys(resource, chunk=1000):
         last_id = rows[-1][0]
 
 
-def rederive_matching_keys():
-    """Migration 11: every stored matching key and search text under the NFC, unfolded rules."""
+def rederive_matching_keys(resources, people):
+    """Migration 11: every stored matching key and search text of these resources (people:
+    those of them that are people) under the NFC, unfolded rules."""
     from app.services.email_events import rekey_email_statuses
-    from app.resources.registry import RESOURCES, people
     from app.services.search import backfill_search_text
 
-    for resource in RESOURCES.values():
+    for resource in resources:
         backfill_search_text(resource, every_row=True)
-    for resource in people():
+    for resource in people:
         backfill_person_keys(resource)
     rekey_email_statuses()

@@ -22,10 +22,10 @@ from app.resources.contacts import CONTACTS
 from app.resources.representatives import REPRESENTATIVES
 from app.services import people, statements
 from app.services.batch import item_errors
-from app.services.changes import write_transaction
 from app.services.matching import PeopleIndex
 from app.services.sync import mark_seen
-from app.services.writes import WriteContext
+from app.services.transactions import write_transaction
+from app.services.write_context import WriteContext
 
 OUTCOMES = ("created", "updated", "unchanged", "failed")
 # From this many items of one scope a batch reads the scope whole (one query) and matches in

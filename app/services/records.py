@@ -2,8 +2,8 @@
 from dataclasses import dataclass
 
 from app.errors import Conflict, NotFound, PreconditionFailed
-from app.services.changes import write_transaction
 from app.services.sync import mark_seen
+from app.services.transactions import write_transaction
 from app.services.write_context import WriteContext
 from app.services.writes import WriteItem, apply_writes
 
@@ -33,6 +33,13 @@ class Preconditions:
             raise PreconditionFailed(
                 f"The record is at version {row.version}; If-Match named another.",
                 headers={"ETag": etag(row)})
+
+    def not_modified(self, row):
+        """For a read of a stored record: True when If-None-Match names its version (answer
+        304); PreconditionFailed when If-Match names another."""
+        if self.if_match is not None:
+            self.check_match(row)
+        return self.if_none_match is not None and self.none_match_fails(row)
 
     def none_match_fails(self, row):
         """True when If-None-Match names the record's version (or * and it exists)."""

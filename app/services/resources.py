@@ -10,11 +10,11 @@ from peewee import SQL, fn
 
 from app.db import database
 from app.errors import field_error
-from app.models import EmailStatus, JSONTextField, declare_record_table
+from app.models import JSONTextField, declare_record_table
 from app.services import statements
-from app.services.emails import email_key
-from app.services.matching import name_key
 from schemas.common import CustomFields, Key
+
+_CHUNK = 500  # keys per IN (...) list
 
 
 class Reference(NamedTuple):
@@ -100,9 +100,9 @@ class Resource:
         # A batch item carries its key in the body; elsewhere the key is read-only there.
         # Derived from the declaration (a class of its own names it apart in the OpenAPI
         # document), so that no resource has to declare it a second time.
-        self.batch_item_schema = type(
-            self.schema_class.__name__.replace("Schema", "BatchItemSchema"), (self.schema_class,),
-            {self.key_field: Key(required=True)})()
+        self.batch_item_schema = self.schema_class.from_dict(
+            {self.key_field: Key(required=True)},
+            name=self.schema_class.__name__.replace("Schema", "BatchItemSchema"))()
         self.writable_fields = tuple(self.schema.load_fields)
         item_fields = self.batch_item_schema.fields
         self._item_names = frozenset(name for name, field in item_fields.items()
@@ -255,7 +255,7 @@ class Resource:
     def rule_locks(self, ctx, entries):
         """Names of the cross-record rules these (key, values) items touch.
 
-        On PostgreSQL the engine holds them (services/changes.py) before the
+        On PostgreSQL the engine holds them (services/transactions.py) before the
         rules read other records, so concurrent writers see each other's work.
         """
         names = set()
@@ -361,9 +361,9 @@ class Resource:
         keys, found = list(keys), {}
         for model, field, singular, plural in self.dependents:
             column = getattr(model, field)
-            for start in range(0, len(keys), 500):
+            for start in range(0, len(keys), _CHUNK):
                 counts = (model.select(column, fn.COUNT(SQL("*")))
-                          .where(model.tenant == tenant_id, column.in_(keys[start:start + 500]))
+                          .where(model.tenant == tenant_id, column.in_(keys[start:start + _CHUNK]))
                           .group_by(column).tuples())
                 for key, count in counts:
                     found.setdefault(key, []).append((count, singular, plural))
@@ -371,58 +371,3 @@ class Resource:
 
 
 _as_json = JSONTextField().db_value
-
-
-class PersonResource:
-    """For people (contacts, representatives): email status and the keys matching reads.
-
-    `email_status` belongs to the address: a record that gets an address
-    (created with it, or changed to it; a change of case is the same address)
-    takes the address's last known status from the email events, `valid` for
-    an address never seen; it is null without an address. `email_key`,
-    `name_key` and `name_length` are what matching upserts and email events
-    look up by.
-    """
-
-    name_fields = ("name",)  # what the full name is made of, in order
-
-    def full_name(self, values):
-        """`name`, else the other name fields joined; None without any."""
-        if values.get("name"):
-            return values["name"]
-        joined = " ".join(values[field] for field in self.name_fields[1:] if values.get(field))
-        return joined or None
-
-    def prefetch_for(self, ctx, entries):
-        """Also the last known status of every address the items give their records (an
-        address a record keeps needs none)."""
-        super().prefetch_for(ctx, entries)
-        known = ctx.state("email_statuses", dict)
-        wanted = {self._new_address(ctx, key, values) for key, values in entries} - {None}
-        wanted -= set(known)
-        known.update(dict.fromkeys(wanted, "valid"))
-        wanted = list(wanted)
-        for start in range(0, len(wanted), 500):
-            known.update(EmailStatus.select(EmailStatus.email_key, EmailStatus.status).where(
-                EmailStatus.tenant == ctx.tenant_id,
-                EmailStatus.email_key.in_(wanted[start:start + 500])).tuples())
-
-    def _new_address(self, ctx, key, values):
-        if not values.get("email"):
-            return None
-        address = email_key(values["email"])
-        row = ctx.record(self.model, self.key_field, key) if key is not None else None
-        return None if row is not None and row.email_key == address else address
-
-    def derived_values(self, ctx, values, row):
-        derived = super().derived_values(ctx, values, row)
-        email = values["email"]
-        key = name_key(self.full_name(values))
-        derived.update(email_key=email_key(email), name_key=key,
-                       name_length=len(key) if key else None)
-        if email is None:
-            derived["email_status"] = None
-        elif row is None or row.email is None or row.email_key != derived["email_key"]:
-            derived["email_status"] = ctx.state("email_statuses", dict).get(
-                derived["email_key"], "valid")
-        return derived

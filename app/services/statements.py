@@ -5,11 +5,11 @@ SQLite needs to run it; these statements never change shape, so their text
 is built once and only the parameters are bound per call.
 """
 from peewee import (AutoField, BigIntegerField, BooleanField, CharField, DateField,
-                    DateTimeField, DecimalField, Field, IntegerField, TextField,
-                    __exception_wrapper__)
+                    DateTimeField, DecimalField, Field, IntegerField, TextField)
 
 from app.db import compiled_sql, database, is_postgresql
-from app.services.changes import CHANGE_SEQ_SQL
+from app.library_internals import bare_row, driver_errors_as_peewee_errors, row_data
+from app.services.transactions import CHANGE_SEQ_SQL
 
 
 def _quote(name):
@@ -56,23 +56,10 @@ def _row_readers(model):
     return steps
 
 
-def new_row(model, data):
-    """A model instance holding `data` ({field name: value}; absent fields read as None).
-
-    Peewee has no public constructor that skips its per-field descriptors and
-    defaults, and at a thousand rows a batch they cost more than the SQL; the
-    engine always gives every column it writes, so the defaults are not needed.
-    """
-    instance = model.__new__(model)
-    instance.__data__ = data
-    instance._dirty = set()
-    instance.__rel__ = {}
-    return instance
-
-
-def row_data(row):
-    """The field values a model instance holds, by name (the dict itself, not a copy)."""
-    return row.__data__
+# A model instance holding {field name: value} (absent fields read as None), without the
+# per-field descriptors and defaults Peewee's constructor runs: the engine always gives every
+# column it writes. The library's own function, not a wrapper: it runs once per row.
+new_row = bare_row
 
 
 def exists(model, key_field, tenant_id, key):
@@ -118,7 +105,7 @@ def _rows_by_key(name, model, key_field, tenant_id, keys, columns, condition="")
 def _executemany(sql, params):
     # Peewee has no public executemany; its exception wrapper is what turns the driver's
     # errors into Peewee's (IntegrityError...), which the error handlers know.
-    with __exception_wrapper__:
+    with driver_errors_as_peewee_errors:
         cursor = database.cursor()
         if len(params) == 1:  # psycopg runs executemany as a pipeline: more round trips
             cursor.execute(sql, params[0])
@@ -129,7 +116,7 @@ def _executemany(sql, params):
 
 def _value_sql(field):
     """A column's value in a prepared row statement: a parameter, except the change number on
-    PostgreSQL, which the statement takes itself (services/changes.py)."""
+    PostgreSQL, which the statement takes itself (services/transactions.py)."""
     if field.name == "change_seq" and is_postgresql():
         return CHANGE_SEQ_SQL
     return database.param
@@ -155,7 +142,7 @@ def insert_rows(model, rows):
 
     sql = compiled_sql(("insert_rows", model), build)
     to_parameters = _parameters(("insert", model, database.param), lambda: _bound(fields))
-    return _executemany(sql, [to_parameters(row.__data__) for row in rows])
+    return _executemany(sql, [to_parameters(row_data(row)) for row in rows])
 
 
 def insert_plain(model, rows):
@@ -187,7 +174,7 @@ def update_rows(model, rows):
     sql = compiled_sql(("update_rows", model), build)
     to_parameters = _parameters(("update", model, database.param),
                                 lambda: _bound(fields) + [model.id])
-    _executemany(sql, [to_parameters(row.__data__) for row in rows])
+    _executemany(sql, [to_parameters(row_data(row)) for row in rows])
 
 
 _converters = {}

@@ -2,7 +2,7 @@
 
 A run records which changes had committed when it started (the tenant's
 change counter on SQLite, the transaction snapshot on PostgreSQL:
-services/changes.py). Writes that carry the run's id mark their keys seen,
+services/transactions.py). Writes that carry the run's id mark their keys seen,
 which is not a change (no new version). The finish removes, in one
 transaction, every record in the run's scope that is neither seen nor changed
 since the start: deleted (with a tombstone) when nothing depends on it,
@@ -20,11 +20,11 @@ from peewee import JOIN, Case
 from app.errors import Conflict, NotFound, ValidationFailed, parameter_error
 from app.models import SyncRun, SyncRunSeen, Tenant, utcnow
 from app.services import statements
-from app.services.changes import committed_at_start, start_snapshot, write_transaction
 from app.services.cursors import decode_cursor, encode_cursor
 from app.services.emails import email_key
 from app.services.feed import filter_records
 from app.services.sync_guards import NO_GUARDS, FinishPlan
+from app.services.transactions import committed_at_start, start_snapshot, write_transaction
 from app.services.write_context import WriteContext
 
 RUN_LIFETIME = datetime.timedelta(hours=24)
@@ -177,11 +177,11 @@ def finish_run(resource, tenant_id, run_id, guards=NO_GUARDS, dry_run=False):
             return plan
         if plan.refusal is not None:
             raise Conflict(plan.refusal.detail, **plan.refusal.figures(), would=plan.counts)
-        changes = WriteContext(txn, resource)
-        changes.remove(plan.to_delete)
+        context = WriteContext(txn, resource)
+        context.remove(plan.to_delete)
         archived = [row.id for row in plan.to_archive]
         for start in range(0, len(archived), _CHUNK):
-            changes.change_stored(resource.model.id.in_(archived[start:start + _CHUNK]),
+            context.change_stored(resource.model.id.in_(archived[start:start + _CHUNK]),
                                   archived_at=txn.now)
         run.status, run.ended_at, run.result = "finished", txn.now, plan.counts
         run.guards = plan.guards

@@ -93,7 +93,8 @@ class WriteContext:
 
     def forget(self):
         """Drop everything read (nothing may be staged): the next reads go to the database."""
-        assert not any(t and t.dirty for t in self._rows.values()), "flush before forgetting"
+        if any(t and t.dirty for t in self._rows.values()):
+            raise RuntimeError("Flush the staged rows before forgetting what was read")
         self._rows.clear()
         self._known.clear()
         self._state.clear()
@@ -109,16 +110,16 @@ class WriteContext:
             tracked.order = self._staged
         tracked.row, tracked.dirty = row, True
 
-    def versioned(self, version):
-        """The columns every record's `version`-th version made in this transaction has: the
-        one place versions, update times and change numbers are given."""
+    def version_stamp(self, version):
+        """The columns of a record's `version`-th version made in this transaction (version,
+        updated_at, change_seq): the one place they are given."""
         return {"version": version, "updated_at": self.txn.now,
                 "change_seq": self.txn.change_seq()}
 
     def change_other(self, model, key_field, key, **changes):
         """A side effect on another record (it moves to a new version, like any change)."""
         row = self.record(model, key_field, key)
-        for name, value in {**changes, **self.versioned(row.version + 1)}.items():
+        for name, value in {**changes, **self.version_stamp(row.version + 1)}.items():
             setattr(row, name, value)
         self.stage(model, key, row, new=self._rows[(model, key)].new)
 
@@ -134,7 +135,7 @@ class WriteContext:
         if set(columns) & set(self.resource.feed_filters):
             raise ValueError("A change of a feed's filter field is staged, not changed in place")
         self.forget()
-        version = self.versioned(model.version + 1)
+        version = self.version_stamp(model.version + 1)
         changed = model.update(**columns, **version).where(
             model.tenant == self.tenant_id, where).execute()
         self.txn.count_written(model, changed)
@@ -147,7 +148,7 @@ class WriteContext:
         self.forget()
         tombstones = []
         for row in rows:
-            version = self.versioned(row.version + 1)
+            version = self.version_stamp(row.version + 1)
             tombstones.append({
                 "tenant": self.tenant_id, "collection": resource.name,
                 "key": getattr(row, resource.key_field), "version": version["version"],

@@ -184,8 +184,8 @@ def _apply_one(resource, ctx, item, values):
         raise NotFound(f"No {resource.label} with {resource.key_field} {key!r}.")
     if item.preconditions is not None:
         item.preconditions.check(row)
-    if item.mode == "patch":  # merged onto the record as earlier items left it
-        values = _values(resource, ctx, item)
+    if item.mode == "patch" and ctx.changed_here(model, key):
+        values = _values(resource, ctx, item)  # merged again onto what earlier items left
     errors = resource.check(ctx, key, values, row)
     if errors:
         raise ValidationFailed(errors)
@@ -198,7 +198,7 @@ def _apply_one(resource, ctx, item, values):
     columns = dict(values, **resource.derived_values(ctx, values, row))
     columns["search_text"] = search_text(resource, key, columns)
     columns["archived_at"] = None
-    version = ctx.versioned(1 if row is None else row.version + 1)
+    version = ctx.version_stamp(1 if row is None else row.version + 1)
     columns["input_digest"] = None if item.digest is None else input_stamp(version["version"],
                                                                            item.digest)
     if row is None:

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from peewee import SQL, NodeList
 
 from app.db import compiled_sql, database, is_postgresql, writer_queue
-from app.models import Tenant, utcnow
+from app.models import Tenant, Tombstone, utcnow
 from app.services import statistics
 
 _CLOCK = "(SELECT xid_offset FROM change_clock WHERE id = 1)"
@@ -217,8 +217,6 @@ def align_change_clock(record_models):
     clock's offset when needed."""
     if not is_postgresql():
         return
-    from app.models import Tombstone
-
     highest = max((model.select(model.change_seq).order_by(model.change_seq.desc())
                    .limit(1).scalar() or 0) for model in [*record_models, Tombstone])
     database.execute_sql(

@@ -129,6 +129,19 @@ MATCHED_KINDS = ("contacts", "representatives", "parties")
 _OUTCOMES = {False: ("created", "replaced", "unchanged"), True: ("created", "updated", "unchanged")}
 
 
+def _without_empty_cells(record):
+    """The record without the fields its empty cells made null (nested ones too)."""
+    kept = {}
+    for name, value in record.items():
+        if isinstance(value, dict):
+            value = _without_empty_cells(value)
+            if not value:
+                continue
+        if value is not None:
+            kept[name] = value
+    return kept
+
+
 def _checked_match(collection, match, full_sync):
     if not match:
         if collection not in KEY_FIELDS:
@@ -195,8 +208,12 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
         answer = {"results": [], **dict.fromkeys(outcomes, 0), "failed": 0}
         if good:
             send_batch = client.upsert_batch if match else client.collection(collection).batch
+            records = [row.record for row in good]
+            if match and fmt == "csv":
+                # A match is changed field by field: an empty cell says nothing about it.
+                records = [_without_empty_cells(record) for record in records]
             answer = send_batch(*([collection] if match else []),
-                                [row.record for row in good], sync_run=counts.sync_run or None,
+                                records, sync_run=counts.sync_run or None,
                                 idempotency_key=f"import-{counts.run}-{good[0].line}-"
                                                 f"{good[-1].line}")
         results = iter(answer["results"])

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from marshmallow import Schema, fields, validate
 
 from schemas.common import Key, QuerySchema, SearchText, StrictSchema
-from schemas.values import AwareTimestamp, QueryBoolean, Timestamp
+from schemas.values import AwareTimestamp, QueryBoolean, QueryInteger, Timestamp
 from schemas.envelopes import BulkList, ItemErrorSchema, Typed, bulk_result_schema
 
 MAX_FEED_LIMIT = 1000
@@ -17,7 +17,7 @@ CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$(?!\n)"
 
 
 class FeedArgsSchema(QuerySchema):
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_FEED_LIMIT))
+    limit = QueryInteger(load_default=100, validate=validate.Range(min=1, max=MAX_FEED_LIMIT))
     cursor = fields.String(load_default=None, metadata={
         "pattern": CURSOR_PATTERN,
         "description": "next_cursor of an earlier page (opaque); absent or empty: from the beginning"})
@@ -28,8 +28,8 @@ class FeedArgsSchema(QuerySchema):
 
 
 class VersionsArgsSchema(QuerySchema):
-    limit = fields.Integer(load_default=1000,
-                           validate=validate.Range(min=1, max=MAX_VERSIONS_LIMIT))
+    limit = QueryInteger(load_default=1000,
+                         validate=validate.Range(min=1, max=MAX_VERSIONS_LIMIT))
     cursor = fields.String(load_default=None, metadata={
         "pattern": CURSOR_PATTERN,
         "description": "next_cursor of an earlier page (opaque); absent or empty: from the beginning"})

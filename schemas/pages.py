@@ -4,7 +4,7 @@ import functools
 from marshmallow import Schema, fields, validate
 
 from schemas.common import QuerySchema
-from schemas.values import QueryBoolean
+from schemas.values import QueryBoolean, QueryInteger
 
 MAX_PAGE_LIMIT = 100
 # (page - 1) * limit must stay a valid OFFSET (PostgreSQL: a 64-bit integer).
@@ -12,9 +12,9 @@ MAX_PAGE = 1_000_000_000
 
 
 class PageArgsSchema(QuerySchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    limit = fields.Integer(load_default=MAX_PAGE_LIMIT,
-                           validate=validate.Range(min=1, max=MAX_PAGE_LIMIT))
+    page = QueryInteger(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    limit = QueryInteger(load_default=MAX_PAGE_LIMIT,
+                         validate=validate.Range(min=1, max=MAX_PAGE_LIMIT))
     include_archived = QueryBoolean(load_default=False, metadata={
         "description": "true: list archived records too"})
 

@@ -86,8 +86,9 @@ def character_class(predicate):
 
 @functools.cache
 def code_pattern(codes):
-    """Every code of the list, each letter in either case ("[eE][nN]"); a body's
-    strings are stripped first, so surrounding whitespace is fine."""
+    """Every code of the list, each letter in either case ("[eE][nN]"); a body's strings are
+    stripped first (of the server's whitespace, not ECMA's \\s: it also strips U+001C-U+001F
+    and U+0085), so surrounding whitespace is fine, and a blank string is null."""
     spelled = ("".join(f"[{letter.lower()}{letter.upper()}]" for letter in code)
                for code in sorted(codes))
-    return rf"^\s*(?:{'|'.join(spelled)})\s*{END}"
+    return rf"^[{WHITESPACE}]*(?:(?:{'|'.join(spelled)})[{WHITESPACE}]*)?{END}"

@@ -5,7 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from schemas.collections import CURSOR_PATTERN
 from schemas.common import QuerySchema, StrictSchema
-from schemas.values import QueryBoolean, StrictBoolean, Timestamp
+from schemas.values import QueryBoolean, QueryInteger, StrictBoolean, Timestamp
 
 RUN_STATUSES = ("running", "finished", "aborted", "expired")
 GUARDS = ("min_seen", "max_removals", "max_removal_ratio")
@@ -69,7 +69,7 @@ class SyncRunFinishArgsSchema(QuerySchema):
 class SyncRunListArgsSchema(QuerySchema):
     status = fields.String(validate=validate.OneOf(RUN_STATUSES), metadata={
         "description": "Only runs in this state (absent: every run)"})
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_RUN_PAGE))
+    limit = QueryInteger(load_default=20, validate=validate.Range(min=1, max=MAX_RUN_PAGE))
     cursor = fields.String(load_default=None, metadata={
         "pattern": CURSOR_PATTERN,
         "description": "next_cursor of the page before (opaque); absent or empty: the first page"})

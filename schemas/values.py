@@ -91,6 +91,16 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+class QueryInteger(fields.Integer):
+    """A whole number in a query string, as sent: ASCII digits only (" 10", "１０", "+5" and
+    "1e3" are refused, never read as 10)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+            raise ValidationError("Not a valid integer (ASCII digits only).")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class QueryBoolean(fields.Boolean):
     """A flag in a query string: true or false, in any case (Python's requests sends True)."""
 

@@ -340,3 +340,45 @@ def test_a_value_longer_than_its_field_as_sent_is_refused_not_stripped_to_fit(ap
     assert response.get_json()["errors"] == [{"pointer": "#/email",
                                               "detail": "Longer than maximum length 254."}]
     assert api.put("/contacts/C1", json={"name": "C", "email": address}).status_code == 201
+
+
+@pytest.mark.parametrize("limit", [" 10", "10 ", "+10", "１０", "1e1", "0x10", "10.0"])
+def test_a_query_number_is_ascii_digits_as_sent(api, limit):
+    """Query values are never stripped or read loosely: " 10" or a full-width "１０" is not 10."""
+    api.put("/accounts/A", json={"name": "x"})
+    for path in (f"/accounts?limit={limit}", f"/accounts:versions?limit={limit}",
+                 f"/accounts/A/contacts?limit={limit}", f"/accounts/A/contacts?page={limit}",
+                 f"/accounts:sync-runs?limit={limit}"):
+        body = assert_problem(api.get(path), 422, "validation-error")
+        assert [error["parameter"] for error in body["errors"]] == \
+            ["page" if "page=" in path else "limit"], path
+    assert api.get("/accounts?limit=10").status_code == 200
+
+
+def test_a_query_value_that_is_not_utf8_is_422_naming_it(api):
+    """Invalid UTF-8 in the query string is refused, as in the path, not read as U+FFFD."""
+    body = assert_problem(api.get("/accounts?q=%ED%A0%80"), 422, "validation-error")
+    assert [error["parameter"] for error in body["errors"]] == ["q"]
+    assert "query string" in body["detail"]
+    assert_problem(api.get("/accounts?q=%FF&limit=5"), 422, "validation-error")
+    # U+FFFD sent as such is a character like any other.
+    assert api.get("/accounts?q=%EF%BF%BD").status_code == 200
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_body_in_another_unicode_encoding_is_400_not_guessed(api, encoding):
+    """JSON is UTF-8 (RFC 8259); json.loads would detect UTF-16 and UTF-32 and take them."""
+    raw = json.dumps({"name": "Café"}).encode(encoding)
+    body = assert_problem(api.put("/accounts/A", data=raw,
+                                  headers={"Content-Type": "application/json"}),
+                          400, "malformed-json")
+    if encoding != "utf-16-le":  # without a byte order mark its bytes are valid UTF-8 (NULs)
+        assert "UTF-8" in body["detail"]
+    assert Account.select().count() == 0
+
+
+def test_a_utf8_body_may_start_with_a_byte_order_mark(api):
+    raw = b"\xef\xbb\xbf" + json.dumps({"name": "Café"}).encode()
+    assert api.put("/accounts/A", data=raw,
+                   headers={"Content-Type": "application/json"}).status_code == 201
+    assert api.get("/accounts/A").get_json()["name"] == "Café"

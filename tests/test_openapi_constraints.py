@@ -181,6 +181,8 @@ CONTACT_PATCHES = [
     {"name": "", "first_name": "Ada"}, {"account_number": ""}, {"account_number": " A"},
     {"name": "Ada L", "first_name": "Ada"}, {"name": " ", "last_name": "L"},
     {"name": "Ada L", "last_name": None},
+    # The server strips U+001C-U+001F and U+0085 too (ECMA's \s has neither), never U+FEFF.
+    {"language": " \x1c"}, {"language": "\x85en\u3000"}, {"language": "\ufeffen"},
 ]
 
 

@@ -91,9 +91,10 @@ def test_the_importer_matches_people_of_a_file_without_references(client, server
                                                                   tmp_path, api):
     api.put("/contacts/C1", json={"account_number": "A1", "name": "Zoë Müller",
                                   "language": "de", "email": "zoe@kunde.example"})
-    api.put("/contacts/C2", json={"account_number": "A1", "name": "Ann Lee", "language": "en"})
+    api.put("/contacts/C2", json={"account_number": "A1", "name": "Ann Lee", "language": "en",
+                                  "email": "ann@kunde.example"})
     source = tmp_path / "crm export.csv"
-    source.write_bytes(  # an empty cell is null, as in every import
+    source.write_bytes(  # an empty cell is left out: a match keeps what it has
         "\ufeffaccount_number;name;email;language;title\r\n"
         "A1;Zoe Muller;ZOE@kunde.example;de;Buchhaltung\r\n"  # C1, by email: all applied
         "A1;Ann Le;;en;CFO\r\n"                               # C2, by name: its name kept
@@ -107,7 +108,7 @@ def test_the_importer_matches_people_of_a_file_without_references(client, server
     zoe = Contact.get(Contact.reference == "C1")
     assert (zoe.name, zoe.title, zoe.email) == ("Zoe Muller", "Buchhaltung", "ZOE@kunde.example")
     ann = Contact.get(Contact.reference == "C2")
-    assert (ann.name, ann.title) == ("Ann Lee", "CFO")
+    assert (ann.name, ann.title, ann.email) == ("Ann Lee", "CFO", "ann@kunde.example")
     grace = Contact.get(Contact.account_number == "A2")
     assert (grace.name, grace.title, grace.version) == ("Grace Hoper", "Rear Admiral", 2)
     rejects = (tmp_path / "crm export.csv.rejects.csv").read_text("utf-8-sig")

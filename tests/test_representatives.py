@@ -235,3 +235,16 @@ def test_no_n_plus_one(api, path):
     # API key (uncached in tests) + record + per link kind: the archived targets (a partial
     # index of the few archived records), the count and the page
     assert many <= 8
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_a_link_takes_no_body_but_an_empty_object(api, records, method):
+    """Like archive: a body naming fields is refused (422 naming them), nothing linked."""
+    path = "/representatives/REP-1/accounts/ACCT-1"
+    if method == "DELETE":
+        assert api.put(path).status_code == 200
+    before = RepresentativeAccount.select().count()
+    assert_problem(api.request(method, path, json={"colour": "red"}), 422, "validation-error",
+                   ["#/colour"])
+    assert RepresentativeAccount.select().count() == before
+    assert api.request(method, path, json={}).status_code in (200, 204)

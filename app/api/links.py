@@ -3,9 +3,11 @@ from flask import g
 
 from app.errors import with_article
 from app.api import plural, singular
+from app.api.body import read_optional_body
 from app.api.collections import bulk_post
 from app.services import batch as batch_service
 from app.services import links as link_service
+from schemas.common import NO_BODY
 from schemas.links import (AccountLinkSchema, DocumentLinkSchema, LinkBatchResultSchema,
                            LinkBatchSchema, LinkSchema)
 from schemas.pages import KeyPageSchema, PageArgsSchema, record_page_schema
@@ -70,6 +72,7 @@ def register_link_routes(blp, kind):
     @blp.response(200, link_schema)
     @blp.alt_response(404, response="NOT_FOUND")
     def put_link(reference, **path_args):
+        read_optional_body(NO_BODY)  # no body, or an empty object: anything else is 422
         return link_service.link(g.tenant_id, kind, reference, path_args[target_field])[0]
 
     @blp.route(f"/representatives/<reference>/{kind.name}/<{target_field}>",
@@ -79,6 +82,7 @@ def register_link_routes(blp, kind):
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete_link(reference, **path_args):
+        read_optional_body(NO_BODY)
         link_service.unlink(g.tenant_id, kind, reference, path_args[target_field])
 
     def load(tenant_id, page, limit, include_archived, reference):

@@ -4,7 +4,6 @@ from app.resources.accounts import ACCOUNTS
 from app.resources.contacts import CONTACTS
 from app.resources.documents import DOCUMENTS
 from app.resources.representatives import REPRESENTATIVES
-from app.services.person_resource import PersonResource
 
 REGISTRY = [ACCOUNTS, CONTACTS, DOCUMENTS, REPRESENTATIVES]
 
@@ -25,28 +24,27 @@ def unregister(resource):
     _derive_dependents()
 
 
+def _references_to(target, resources):
+    """(resource, field, reference) of each reference of these resources to `target`."""
+    return [(resource, field, reference) for resource in resources
+            for field, reference in resource.references.items()
+            if reference.model is target.model]
+
+
 def _derive_dependents():
     # Listed (in a DELETE's 409) the later collections first, a collection's own last:
     # "1 document, 1 contact and 1 child account".
     for target in RESOURCES.values():
         target.dependents = tuple(
             (resource.model, field, *reference.dependent_labels(resource))
-            for resource in reversed(RESOURCES.values())
-            for field, reference in resource.references.items()
-            if reference.model is target.model)
+            for resource, field, reference in _references_to(target, reversed(RESOURCES.values())))
 
 
 def child_lists(parent):
     """[(child resource, field)]: other collections whose records name a `parent` record, each
     listed under it (GET /accounts/{account_number}/contacts)."""
-    return [(resource, field) for resource in RESOURCES.values() if resource is not parent
-            for field, reference in resource.references.items()
-            if reference.model is parent.model]
-
-
-def people():
-    """The resources whose records are people (matching, email status)."""
-    return [resource for resource in RESOURCES.values() if isinstance(resource, PersonResource)]
+    return [(resource, field) for resource, field, _ in _references_to(parent, RESOURCES.values())
+            if resource is not parent]
 
 
 def record_models():

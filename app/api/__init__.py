@@ -27,6 +27,8 @@ SHARED_HEADERS = {
                 "schema": {"type": "string"},
                 "description": 'Only write when the record is at this version ("3").'},
 }
+# The answer header of every single record, stated once.
+ETAG = {"description": "The record's version, quoted", "schema": {"type": "string"}}
 
 
 class IngestApi(StandardResponsesApi):
@@ -62,6 +64,7 @@ class IngestApi(StandardResponsesApi):
             self.spec.components.schema(name, component)
         for name, header in SHARED_HEADERS.items():
             self.spec.components.parameter(name, "header", header, lazy=True)
+        self.spec.components.header("ETag", ETAG, lazy=True)
         self.ma_plugin.converter.add_attribute_function(field_rules(app.config))
 
 

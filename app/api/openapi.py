@@ -204,17 +204,16 @@ class SchemaDeclarations(BasePlugin):
         return declared
 
 
-# 414, 429, 431 and 503 can answer any operation too: each operation's `default` answer
-# (problem+json) covers them, and the description says when they come.
-_EVERY_OPERATION = (401, 422)
-_WRITES = (403, 409)
-_BODIES = (400, 413, 415)
+# What any operation alike can answer (400, 401, 403, 413, 414, 415, 429, 431, 503) is
+# its `default` answer (problem+json), and the description says when each comes: listed
+# on every operation they were a twelfth of the document and told a reader nothing more.
+_EVERY_OPERATION = (422,)
+_WRITES = (409,)
 
 
 class StandardResponses(BasePlugin):
-    """Documents on every operation the answers any route can give: the key (401, and 403
-    for a read key on a write), path keys and query parameters (422), a race (409 on
-    writes), and for a body 400, 413 and 415."""
+    """Documents on every operation the answers that depend on it: path keys and query
+    parameters (422), and a race on writes (409)."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         """Add the statuses an operation does not declare itself, as problem+json."""
@@ -224,11 +223,9 @@ class StandardResponses(BasePlugin):
             if method not in ("get", "put", "post", "patch", "delete"):
                 continue
             statuses = list(_EVERY_OPERATION)
-            # A lookup is a POST that only reads (reads_only): a read key may call it.
+            # A lookup is a POST that only reads (reads_only): it changes nothing.
             if method != "get" and not operation.get("operationId", "").startswith("lookup"):
                 statuses += _WRITES
-            if "requestBody" in operation:
-                statuses += _BODIES
             responses = operation.setdefault("responses", {})
             for status in statuses:
                 if status not in responses and str(status) not in responses:
@@ -254,8 +251,10 @@ numeric string on input and a string on output. The schemas state every rule the
 checks; where a rule depends on other records (a reference that must exist, a cycle of
 parents) the answer is `422` naming the field.
 
-Any operation may also answer `414` (a URL over 8 KiB), `431` (headers too large), `429`
-(rate limited) or `503` (the database does not answer): its `default` answer.
+Any operation may also answer, as its `default` answer: `401` (no valid key), `403` (a read
+key on a write), `400`, `413` and `415` where it reads a body (not JSON, over the route's
+size limit, not `application/json`), `414` (a URL over 8 KiB), `431` (headers too large),
+`429` (rate limited) or `503` (the database does not answer).
 
 **Errors** are `application/problem+json` (RFC 9457) with `type`, `title`, `status`,
 `detail`, `instance`, `request_id` (also the `X-Request-Id` header) and a stable `code`:

@@ -14,7 +14,7 @@ from app.services.records import (create_record, delete_record, etag, get_record
 from schemas.collections import DeleteArgsSchema
 from schemas.common import NO_BODY
 
-ETAG_HEADER = {"ETag": {"description": "The record's version, quoted", "schema": {"type": "string"}}}
+ETAG_HEADER = {"ETag": "ETag"}  # the named header (app/api/__init__.py)
 _PRECONDITION_HEADERS = [SHARED_HEADERS["IfMatch"]]
 
 

@@ -112,23 +112,6 @@ def collection_answers(record_schema_class, key_field):
             "missing": fields.List(fields.String(), required=True, metadata={
                 "description": "The keys not found"})}, name=f"{name}LookupResult"),
         batch=bulk_result_schema(f"{name}BatchResult", item_result,
-                                 ("created", "replaced", "unchanged", "failed"), None))
-    _give_examples(answers, record_schema_class.EXAMPLE, key_field)
+                                 ("created", "replaced", "unchanged", "failed")))
     return answers
 
-
-def _give_examples(answers, record, key_field):
-    """Examples of a collection's answers, from its record's EXAMPLE."""
-    key = record[key_field]
-    stamp = {"version": 4, "updated_at": "2026-11-20T10:00:00.000000Z"}
-    answers.changes.EXAMPLE = {
-        "items": [record, {key_field: f"{key}-OLD", "deleted": True, **stamp}],
-        "next_cursor": "AjU5gRDI4s0AfOn9e-39Qy3zlK_Wl9zHCPi6nzspgdvQUt64aAaNHyU", "has_more": False}
-    answers.versions.EXAMPLE = {"items": [{key_field: key, **stamp}],
-                                "next_cursor": "Ah6dS5fZg9GZH5miCpy2JFH9yVQR", "has_more": False}
-    answers.lookup.EXAMPLE = {"items": [record], "missing": [f"{key}-404"]}
-    answers.batch.EXAMPLE = {
-        "results": [{key_field: key, "status": 201, "version": 1, "errors": []},
-                    {key_field: f"{key}-2", "status": 422, "version": None,
-                     "errors": [ItemErrorSchema.EXAMPLE]}],
-        "created": 1, "replaced": 0, "unchanged": 0, "failed": 1}

@@ -15,10 +15,6 @@ class BulkList(fields.List):
 
 
 class ItemErrorSchema(Schema):
-    EXAMPLE = {"pointer": "#/items/1/email", "detail": "Not a valid email address: The email "
-                                                       "address is not valid. It must have "
-                                                       "exactly one @-sign."}
-
     pointer = fields.String(required=True, metadata={
         "description": "JSON Pointer into the request body (#/items/3/email)"})
     detail = fields.String(required=True)
@@ -33,7 +29,7 @@ class Typed(fields.Raw):
         super().__init__(**kwargs)
 
 
-def bulk_result_schema(name, item_schema, outcomes, example, extra=None):
+def bulk_result_schema(name, item_schema, outcomes, extra=None):
     """The answer of a bulk route: a result per item in input order, and how many items
     had each outcome (`outcomes`, kept on the class as OUTCOMES), and any `extra` fields."""
     schema = Schema.from_dict({
@@ -41,7 +37,7 @@ def bulk_result_schema(name, item_schema, outcomes, example, extra=None):
             "description": "One per item, in input order"}),
         **{outcome: fields.Integer(required=True) for outcome in outcomes},
         **(extra or {})}, name=name)
-    schema.OUTCOMES, schema.EXAMPLE = outcomes, example
+    schema.OUTCOMES = outcomes
     return schema
 
 

@@ -7,25 +7,17 @@ from schemas.envelopes import BulkList, ItemErrorSchema, bulk_result_schema
 
 
 class LinkSummarySchema(Schema):
-    EXAMPLE = {"total": 1, "items": ["A-1001"]}
-
     total = fields.Integer()
     items = fields.List(fields.String(), metadata={"description": "Up to 100 keys, in key order"})
 
 
 class AccountLinkSchema(Schema):
-    EXAMPLE = {"representative": "R-7", "account_number": "A-1001",
-               "linked_at": "2026-11-02T08:15:00.000000Z"}
-
     representative = fields.String()
     account_number = fields.String()
     linked_at = Timestamp()
 
 
 class DocumentLinkSchema(Schema):
-    EXAMPLE = {"representative": "R-7", "document_number": "INV-2026-0042",
-               "linked_at": "2026-11-02T08:15:00.000000Z"}
-
     representative = fields.String()
     document_number = fields.String()
     linked_at = Timestamp()
@@ -66,9 +58,4 @@ class LinkResultSchema(Schema):
 
 
 LinkBatchResultSchema = bulk_result_schema(
-    "LinkBatchResult", LinkResultSchema, ("linked", "unchanged", "unlinked", "failed"), {
-        "results": [{"representative": "R-7", "account_number": "A-1001", "status": 200,
-                     "errors": []},
-                    {"representative": "R-7", "document_number": "INV-404", "status": 404,
-                     "errors": [{"pointer": "#/links/1", "detail": "No such document."}]}],
-        "linked": 1, "unchanged": 0, "unlinked": 0, "failed": 1})
+    "LinkBatchResult", LinkResultSchema, ("linked", "unchanged", "unlinked", "failed"))

@@ -20,8 +20,6 @@ class PageArgsSchema(QuerySchema):
 
 
 class KeyPageSchema(Schema):
-    EXAMPLE = {"items": ["A-1001", "A-1002"], "page": 1, "limit": 100, "total": 2}
-
     items = fields.List(fields.String(), metadata={"description": "Keys, in key order"})
     page = fields.Integer()
     limit = fields.Integer()
@@ -36,5 +34,4 @@ def record_page_schema(record_schema):
         "items": fields.List(fields.Nested(record_schema)),
         "page": fields.Integer(), "limit": fields.Integer(), "total": fields.Integer(),
     }, name=name)
-    page.EXAMPLE = {"items": [record_schema.EXAMPLE], "page": 1, "limit": 100, "total": 1}
     return page

@@ -46,7 +46,6 @@ _MATCH_FIELDS = {
         "description": "true: the record matched was archived (no active one matched) and "
                        "is active again"}),
 }
-_MATCH_EXAMPLE = {"name_kept": False, "reactivated": False}
 
 
 class ContactUpsertSchema(ContactSchema):
@@ -62,8 +61,7 @@ class PartyUpsertSchema(PartySchema):
 
 
 class ContactUpsertResultSchema(ContactSchema):
-    EXAMPLE = {**ContactSchema.EXAMPLE, "matched_by": "email", "distance": None,
-               **_MATCH_EXAMPLE}
+    EXAMPLE = None  # the record's example is the Contact's
     matched_by = _MATCH_FIELDS["matched_by"]
     distance = _MATCH_FIELDS["distance"]
     name_kept = _MATCH_FIELDS["name_kept"]
@@ -71,8 +69,7 @@ class ContactUpsertResultSchema(ContactSchema):
 
 
 class RepresentativeUpsertResultSchema(RepresentativeSchema):
-    EXAMPLE = {**RepresentativeSchema.EXAMPLE, "matched_by": "name", "distance": 1,
-               "name_kept": True, "reactivated": False}
+    EXAMPLE = None  # the record's example is the Representative's
     matched_by = _MATCH_FIELDS["matched_by"]
     distance = _MATCH_FIELDS["distance"]
     name_kept = _MATCH_FIELDS["name_kept"]
@@ -81,9 +78,6 @@ class RepresentativeUpsertResultSchema(RepresentativeSchema):
 
 class PartyUpsertResultSchema(Schema):
     """The contact or representative written, with how it was found and which kind it is."""
-
-    EXAMPLE = {"party_type": "contact", "matched_by": "email", "distance": None,
-               **_MATCH_EXAMPLE, "record": ContactSchema.EXAMPLE}
 
     party_type = fields.String(required=True, metadata={"enum": ["contact", "representative"]})
     matched_by = _MATCH_FIELDS["matched_by"]
@@ -155,10 +149,6 @@ class UpsertItemsSchema(StrictSchema):
 class UpsertItemResultSchema(Schema):
     """What one item of a batch matching upsert did."""
 
-    EXAMPLE = {"status": 200, "reference": "C-77", "version": 3, "matched_by": "email",
-               "distance": None, "name_kept": False, "reactivated": False,
-               "same_as_item": None, "candidates": [], "errors": []}
-
     status = fields.Integer(required=True, metadata={"enum": [200, 201, 404, 409, 422]})
     reference = fields.String(required=True, allow_none=True, metadata={
         "description": "The record written; null when the item failed, and in a dry run for "
@@ -177,19 +167,14 @@ class UpsertItemResultSchema(Schema):
 
 
 class PartyUpsertItemResultSchema(UpsertItemResultSchema):
-    EXAMPLE = {"party_type": "representative", **UpsertItemResultSchema.EXAMPLE,
-               "reference": "R-7"}
-
     party_type = fields.String(required=True, allow_none=True, metadata={
         "enum": ["contact", "representative", None],
         "description": "Where the person went; null when the item could not be read"})
 
 
 def _upsert_result(name, item_schema):
-    example = {"results": [item_schema.EXAMPLE], "created": 0, "updated": 1, "unchanged": 0,
-               "failed": 0}
     return bulk_result_schema(name, item_schema, ("created", "updated", "unchanged", "failed"),
-                              example, extra={"dry_run": fields.Boolean(metadata={
+                              extra={"dry_run": fields.Boolean(metadata={
                                   "enum": [True],
                                   "description": "Present in a dry run: nothing was stored"})})
 
@@ -232,10 +217,7 @@ class EmailEventResultSchema(Schema):
 
 EmailEventsResultSchema = bulk_result_schema(
     "EmailEventsResult", EmailEventResultSchema,
-    ("applied", "stale", "unmatched", "ignored", "failed"), {
-        "results": [{"email": "ada@acme.example", "type": "bounced", "status": 200,
-                     "outcome": "applied", "errors": []}],
-        "applied": 1, "stale": 0, "unmatched": 0, "ignored": 0, "failed": 0})
+    ("applied", "stale", "unmatched", "ignored", "failed"))
 
 
 class SendGridEventSchema(Schema):

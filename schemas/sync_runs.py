@@ -95,15 +95,6 @@ class SyncRunGuardsSchema(Schema):
 
 
 class SyncRunSchema(Schema):
-    EXAMPLE = {"id": "5f0c3a9e2b7d4e8f9a1b2c3d4e5f6a7b", "collection": "contacts", "scope": {},
-               "status": "finished", "started_at": "2026-11-02T02:00:00.000000Z",
-               "expires_at": "2026-11-03T02:00:00.000000Z",
-               "ended_at": "2026-11-02T02:41:07.000000Z", "started_by": "3f9a1c0b7d2e4a61",
-               "guards": {"min_seen": 9000, "max_removals": None, "max_removal_ratio": 0.2},
-               "seen": 9870,
-               "result": {"in_scope": 10000, "seen": 9870, "deleted": 127, "archived": 3,
-                          "kept": 9870}}
-
     id = fields.String(attribute="run_id", required=True, metadata={"pattern": "^[0-9a-f]{32}$"})
     collection = fields.String(required=True)
     scope = fields.Dict(required=True, metadata={
@@ -124,8 +115,6 @@ class SyncRunSchema(Schema):
 
 
 class SyncRunPageSchema(Schema):
-    EXAMPLE = {"items": [SyncRunSchema.EXAMPLE], "next_cursor": None}
-
     items = fields.List(fields.Nested(SyncRunSchema), required=True, metadata={
         "description": "Running runs first, then the others, newest first"})
     next_cursor = fields.String(required=True, allow_none=True, metadata={
@@ -142,11 +131,6 @@ class SyncRunGuardFigureSchema(Schema):
 
 class SyncRunDryRunSchema(Schema):
     """What a finish with dry_run=true would do; nothing was changed."""
-
-    EXAMPLE = {"dry_run": True, "would": "refuse",
-               "refused_by": {"guard": "max_removal_ratio", "limit": 0.2, "actual": 0.3333},
-               "counts": {"in_scope": 3, "seen": 2, "deleted": 1, "archived": 0, "kept": 2},
-               "would_delete": ["C-3"], "would_archive": []}
 
     dry_run = fields.Boolean(required=True, metadata={"enum": [True]})
     would = fields.String(required=True, metadata={

@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 from app import metrics
 from app.api import BATCH_RATE_LIMIT_COST, body_limit, bulk, costs, plural, reads_only, singular
 from app.api.body import SYNC_RUN_HEADER, read_json_body, sync_run_from_request
+from app.api.description import see
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.api.sync_runs import register_sync_run_routes
 from app.errors import ValidationFailed
@@ -53,11 +54,7 @@ def parse_envelope(schema):
     return data[list_name]
 
 
-_BULK_DESCRIPTION = (
-    "Answers 200 with one result per item, in input order: an invalid item fails alone, its "
-    "errors pointing into the body (#/items/3/email), while the others are stored, all in one "
-    "transaction. Counts of each outcome come with the results. Send an Idempotency-Key to "
-    "retry safely.")
+_BULK_DESCRIPTION = see("Batches")
 
 
 def bulk_post(blp, path, endpoint, operation_id, summary, envelope, item_schema, result_schema, *,
@@ -82,7 +79,7 @@ def bulk_post(blp, path, endpoint, operation_id, summary, envelope, item_schema,
 
     layers = [blp.route(path, endpoint=endpoint, methods=["POST"]),
               blp.doc(summary=summary, operationId=operation_id,
-                      description=" ".join(filter(None, (_BULK_DESCRIPTION, description))),
+                      description=" ".join(filter(None, (description, _BULK_DESCRIPTION))),
                       requestBody={"required": True, "content": {"application/json": {
                           "schema": envelope_doc}}}),
               blp.headers(IDEMPOTENCY_HEADER, *headers),
@@ -116,13 +113,9 @@ def register_collection_routes(blp, resource):
     @blp.doc(summary=f"Change feed of {name}: every record in the order its latest change "
                      "was committed, with tombstones for deletions",
              operationId=f"list{singular(resource)}Changes", description=(
-                 "Start without a cursor, then ask again with each page's next_cursor: a "
-                 "follower receives every committed change exactly once it is visible, also "
-                 "under concurrent writers, and deletions as tombstones (deleted: true, kept "
-                 "30 days). With filters, records that stop matching are reported as "
-                 "tombstones with deleted: false and matches_filter: false, so that applying "
-                 "the feed leaves exactly the matching records. has_more: false means caught "
-                 "up; next_cursor is present on every page."))
+                 "Ask again with each page's next_cursor: a follower receives every committed "
+                 "change exactly once, deletions and records that leave a filtered feed as "
+                 "tombstones. " + see("Change feed and cursors")))
     @blp.query(feed_args_schema(resource))
     @blp.response(200, answers.changes())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -135,10 +128,7 @@ def register_collection_routes(blp, resource):
 
     @blp.route(f"/{name}:versions", endpoint=f"{name}_versions", methods=["GET"])
     @blp.doc(summary=f"Keys and versions of all {name}, in key order",
-             operationId=f"list{singular(resource)}Versions", description=(
-                 "For cheap reconciliation: compare versions with what a caller holds and "
-                 "fetch only what differs (lookup). Archived records are included; deleted "
-                 "ones are not."))
+             operationId=f"list{singular(resource)}Versions", description=see("Change feed and cursors"))
     @blp.query(VersionsArgsSchema())
     @blp.response(200, answers.versions())
     def versions(limit, cursor):
@@ -148,9 +138,7 @@ def register_collection_routes(blp, resource):
                 "next_cursor": page.next_cursor, "has_more": page.has_more}
 
     @blp.route(f"/{name}:lookup", endpoint=f"{name}_lookup", methods=["POST"])
-    @blp.doc(summary=f"Fetch up to 100 {name} by key", operationId=f"lookup{plural(resource)}",
-             description="Only reads: a read key may call it. Keys not found are listed in "
-                         "`missing`.")
+    @blp.doc(summary=f"Fetch up to 100 {name} by key", operationId=f"lookup{plural(resource)}")
     @blp.headers(IDEMPOTENCY_HEADER)
     @reads_only
     @idempotent
@@ -166,9 +154,8 @@ def register_collection_routes(blp, resource):
                envelope_name=resource.schema_class.__name__.replace("Schema", "Batch"),
                metric=name,
                headers=[SYNC_RUN_HEADER], description=(
-                   "Each item has PUT semantics (201 created, 200 replaced or unchanged). The "
-                   "same key twice: the later item fails. With atomic=true any failure stores "
-                   "nothing and the answer is 422 listing every item's errors."))
+                   "Each item has PUT semantics; with atomic=true any failure stores nothing "
+                   "(422)."))
     def batch(items, atomic):
         return batch_service.batch_upsert(resource, g.tenant_id, items, atomic,
                                           sync_run_from_request())

@@ -106,6 +106,8 @@ def register_link_batch_route(blp, action, remove):
                f"batch{action.title()}Representatives",
                f"{action.title()} up to 1,000 representative/record pairs", LinkBatchSchema,
                LinkSchema, LinkBatchResultSchema(), envelope_name="LinkBatch",
-               metric=f"representatives:{action}")
+               metric=f"representatives:{action}", description=(
+                   "Each pair names a representative and one account or document; a pair "
+                   "with a missing side fails alone (404)."))
     def batch_links(links):
         return batch_service.batch_links(g.tenant_id, links, remove=remove)

@@ -12,6 +12,7 @@ from apispec import BasePlugin
 from marshmallow import fields, missing
 from werkzeug.routing import BaseConverter
 
+from app.api.description import API_DESCRIPTION
 from app.api.policy import API_PREFIX, PUBLIC_PATHS
 from schemas.common import NAMED_RULE_FIELDS, Key, QuerySchema, StrictSchema
 from schemas.envelopes import BulkList, Typed
@@ -231,66 +232,6 @@ class StandardResponses(BasePlugin):
                 if status not in responses and str(status) not in responses:
                     responses[status] = http.HTTPStatus(status).name
 
-
-API_DESCRIPTION = """Multi-tenant ingest API for accounts-receivable data: customer accounts,
-their invoices and credit notes (documents), contacts, and the tenant's representatives with
-their links to accounts and documents. Every record is keyed by the caller's own reference.
-
-**Authentication.** Send an API key in the `X-API-Key` header. A key belongs to one tenant and
-sees only that tenant's records. A key of scope `read` may call GET and the `:lookup` POSTs;
-anything else is `403`. A missing, unknown, revoked or expired key is `401`.
-
-**Field values.** Bodies are JSON objects; unknown fields are `422`, read-only fields (the
-key, `version`, timestamps, computed fields) are ignored, so a record fetched with GET can be
-sent back unchanged. Strings are stripped; a blank string means null for every optional
-field, whatever its type (the schemas list it as `Blank`), and gives a field with a default
-its default. In a PUT or a create, an optional field left out is null (or its default); in
-a PATCH it is left as it is. Request bodies use the `...Input` schemas where answers differ.
-Keys (`Key`) are never stripped or changed. Amounts are a JSON number or a
-numeric string on input and a string on output. The schemas state every rule the server
-checks; where a rule depends on other records (a reference that must exist, a cycle of
-parents) the answer is `422` naming the field.
-
-Any operation may also answer, as its `default` answer: `401` (no valid key), `403` (a read
-key on a write), `400`, `413` and `415` where it reads a body (not JSON, over the route's
-size limit, not `application/json`), `414` (a URL over 8 KiB), `431` (headers too large),
-`429` (rate limited) or `503` (the database does not answer).
-
-**Errors** are `application/problem+json` (RFC 9457) with `type`, `title`, `status`,
-`detail`, `instance`, `request_id` (also the `X-Request-Id` header) and a stable `code`:
-`malformed-json` (400), `unauthorized` (401), `forbidden` (403), `not-found` (404),
-`method-not-allowed` (405), `conflict` (409: a key taken, a record still referred to, a
-concurrent change; retry), `idempotency-key-in-use` (409), `precondition-failed` (412),
-`payload-too-large` (413, 414, 431), `unsupported-media-type` (415), `validation-error`
-(422), `idempotency-key-reused` (422), `rate-limited` (429), `internal-error` (500, 503).
-Validation errors list every problem in `errors`, each with a JSON Pointer into the body
-(`#/items/3/email`) or, for a query, path or header parameter, `parameter`.
-
-**Idempotency.** PUT, PATCH and DELETE are idempotent by nature. A POST sent with an
-`Idempotency-Key` header (1-255 printable characters) is run once; a retry with the same key
-and the same request gets the first answer again, with `Idempotent-Replayed: true`, for 24
-hours. The same key with another request is `422`; while the first request still runs, `409`.
-
-**Conditional requests.** Every record has a `version` and an `ETag` (`"3"`). `If-Match`
-makes a PUT, PATCH, DELETE or archive fail with `412` unless the record is at that version;
-`If-None-Match: *` makes a PUT create only. A GET with a matching `If-None-Match` is `304`.
-
-**Change feed and cursors.** `GET /{collection}` returns every record in the order of its
-latest committed change, with tombstones (`deleted: true`) for deletions, kept 30 days.
-Store `next_cursor` and ask again with `cursor=`: a follower never misses a change, even one
-committed late by a slow writer; `has_more: false` means caught up for now. Cursors are
-opaque. Filters and `q` narrow the feed, and a filtered feed also reports records that
-left it (`matches_filter: false`). Lists under a record (`/accounts/{a}/contacts`) are read
-by `page` and `limit`.
-
-**Batches.** `:batch`, `:link`, `:unlink` and `/email-events` take up to 1,000 items and
-answer `200` with a result per item, in input order: an invalid item fails alone (its errors
-point into the body) while the others are stored, all in one transaction. On `:batch`,
-`atomic=true` stores nothing unless every item is valid (`422`).
-
-**Rate limits.** When the server has a limit, every answer carries `RateLimit-Policy` and
-`RateLimit` headers; past it the answer is `429` with `Retry-After`. A batch costs 10 units.
-"""
 
 OPENAPI_SETTINGS = {
     "API_TITLE": "ar-ingest",

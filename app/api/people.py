@@ -7,6 +7,7 @@ from app.api import (BATCH_RATE_LIMIT_COST, IngestBlueprint, body_limit, bulk, c
 from app.api.body import (SYNC_RUN_HEADER, preconditions_from_request, read_json_value,
                           sync_run_from_request)
 from app.api.collections import bulk_post
+from app.api.description import PEOPLE_TAG, see
 from app.errors import ValidationFailed
 from app.models import Tenant
 from app.resources.contacts import CONTACTS
@@ -24,16 +25,12 @@ from schemas.people import (BatchUpsertArgsSchema, ContactUpsertItemSchema,
                             SendGridEventSchema, UpsertArgsSchema, UpsertDryRunSchema,
                             UpsertItemsSchema, item_loader)
 
-blp = IngestBlueprint("people", __name__, description=(
-    "People without references: matching upserts (by email, then by fuzzy name), party "
-    "routing by email domain, and email delivery events."))
+blp = IngestBlueprint("people", __name__, description=PEOPLE_TAG)
 
 _RECORD_ENDPOINTS = {CONTACTS: "contacts.ContactRecord",
                      REPRESENTATIVES: "representatives.RepresentativeRecord"}
 _PARTY_TYPES = {CONTACTS: "contact", REPRESENTATIVES: "representative"}
-_OK = ("Matched and changed (or unchanged). With dry_run=true: {dry_run, would: create | "
-       "update, matched_by, distance, name_kept, reactivated, record}, and nothing is "
-       "changed.")
+_OK = "Matched and changed (or unchanged); with dry_run=true, what would happen (no change)"
 
 
 def _match_fields(result):
@@ -77,28 +74,9 @@ def _answers(result_schema):
         "oneOf": [result_schema, UpsertDryRunSchema]}}}}}
 
 
-_EVENTS = (
-    "Each event gives its address a status (delivered: valid; bounced or dropped: bounced; "
-    "complained) and moves every contact and representative of the tenant with the address "
-    "(compared as matching compares addresses) to it. Events apply in occurred_at order per "
-    "address; one older than the last applied is stale and changes nothing. The status "
-    "belongs to the address: an address that bounced before any record had it gives a "
-    "record created with it later, or changed to it, that status; an address never seen "
-    "is valid. Types that say nothing lasting (deferred, opens, clicks, soft bounces) are "
-    "answered ignored.")
 
-_MATCHING = (
-    "Finds the person by email (NFC; the local part case-insensitive but never folded: "
-    "straße is not strasse), else by name (NFC, case-insensitive, Levenshtein distance at "
-    "most min(2, 20% of the shorter name)). Active records match first; an archived one "
-    "only when no active one does, and it is made active again (reactivated: true). One "
-    "match is updated like a PATCH (200, matched_by says how); found by its name, it keeps "
-    "its stored name (name_kept: true) unless update_name=true. None is created with a "
-    "generated reference (201; creating needs a name and a language, else 422). Two or more "
-    "equally close matches are 409 listing the candidates and saying how to tell them "
-    "apart, and nothing changes. If-Match applies to the matched record (412 with its ETag "
-    "when stale; 412 when nobody matched); If-None-Match: * only creates. dry_run=true "
-    "answers what would happen and changes nothing.")
+_MATCHING = see("Matching", where="the people tag")
+_EVENTS = see("Email events", where="the people tag")
 
 _PRECONDITION_HEADERS = [
     {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
@@ -164,19 +142,6 @@ def upsert_party(data, account_number, dry_run, update_name):
                                        _options(dry_run, update_name)), party=True)
 
 
-_BATCH_MATCHING = (
-    "Each item is one person with the single matching upsert's body plus its account, and "
-    "is matched and written exactly as that upsert would, in input order, all in one "
-    "transaction: an item sees what the items before it wrote, so an item naming a person "
-    "an earlier item created (the same email, or a name within the rule on the same account) "
-    "updates that record (same_as_item gives the earlier item's index) and one batch never "
-    "creates a person twice. Ties are 409 for that item alone (candidates lists them), an "
-    "unknown account 404, a bad item 422; the others are stored. The batch holds its "
-    "collection for its tenant while it runs. dry_run=true runs every item and stores "
-    "nothing (a would-be-created reference is null); atomic=true stores nothing unless "
-    "every item succeeds. Sync-Run marks every record written as seen by that run (for "
-    "parties, a run of the collection the person goes to; an item going to the other "
-    "collection fails alone).")
 
 
 def _register_batch_upsert(target, name, item_schema_class, result_schema, summary):
@@ -187,7 +152,9 @@ def _register_batch_upsert(target, name, item_schema_class, result_schema, summa
                UpsertItemsSchema, item_schema_class, result_schema(),
                envelope_name=f"{word}UpsertItems", metric=f"{name}-upsert",
                query=BatchUpsertArgsSchema(), headers=(SYNC_RUN_HEADER,),
-               description=f"{_BATCH_MATCHING} {_MATCHING}")
+               description=("Each item is matched and written as the single upsert would, in "
+                            "input order. " + see("Batch matching", "Matching",
+                                                  where="the people tag")))
     def upsert_many(items, atomic, dry_run, update_name):
         options = people.UpsertOptions(dry_run=dry_run, update_name=update_name,
                                        sync_run=sync_run_from_request())
@@ -212,7 +179,7 @@ _register_batch_upsert(None, "parties", PartyUpsertItemSchema, PartiesUpsertResu
            "Record email delivery events (delivered, bounced, complained, dropped, deferred)",
            EmailEventsSchema, EmailEventSchema, EmailEventsResultSchema(),
            envelope_name="EmailEvents", metric="email-events", limit_setting="MAX_BODY_BYTES",
-           description=_EVENTS)
+           description="Events in the API's own form. " + _EVENTS)
 def email_events(events):
     return email_events_service.record_email_events(g.tenant_id,
                                                     email_events_service.native_events(events))

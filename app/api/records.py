@@ -7,6 +7,7 @@ from flask.views import MethodView
 from app.api import SHARED_HEADERS, singular
 from app.api.body import (SYNC_RUN_HEADER, preconditions_from_request, read_optional_body,
                           sync_run_from_request)
+from app.api.description import see
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed, with_article
 from app.services.records import (create_record, delete_record, etag, get_record, not_found,
@@ -92,9 +93,7 @@ def register_record_routes(blp, resource):
             return record_response(row)
 
         @blp.doc(summary=f"Create {a_label}", operationId=f"create{one}", description=(
-            "Creates the record under the key in the path; 409 when the key is taken (use PUT "
-            "or PATCH to change it). References to other records must name existing records "
-            "of the same tenant (422)."))
+            "409 when the key is taken. " + see("Records")))
         @blp.headers(IDEMPOTENCY_HEADER, SYNC_RUN_HEADER)
         @idempotent
         @blp.arguments(schema)
@@ -106,10 +105,8 @@ def register_record_routes(blp, resource):
                                          sync_run_from_request()))
 
         @blp.doc(summary=f"Create or replace {a_label}", operationId=f"put{one}", description=(
-            "201 when created, 200 when replaced. Optional fields left out become null. "
-            "Sending what is stored already (a body fetched with GET, read-only fields "
-            "included) changes nothing: 200 with the same version and updated_at. Safe to "
-            "retry."))
+            "201 when created, 200 when replaced; optional fields left out become null, and "
+            "a body fetched with GET changes nothing. " + see("Records")))
         @blp.headers(*_PRECONDITION_HEADERS, {
             "in": "header", "name": "If-None-Match", "required": False,
             "schema": {"type": "string"},
@@ -128,10 +125,8 @@ def register_record_routes(blp, resource):
 
         @blp.doc(summary=f"Change some fields of {a_label}", operationId=f"patch{one}",
                  description=(
-            "Changes only the fields present. null (or a blank string) clears an optional "
-            "field; a required field cannot be cleared (422). custom_fields merge key by "
-            "key, a null value removing its key. Cross-field rules are checked on the merged "
-            "record. A missing record is 404 whatever the body."))
+            "Changes only the fields present; null or a blank string clears an optional "
+            "field. " + see("Records")))
         @blp.headers(*_PRECONDITION_HEADERS, SYNC_RUN_HEADER)
         @not_found_first
         @blp.arguments(patch_schema)
@@ -145,9 +140,8 @@ def register_record_routes(blp, resource):
             return record_response(row)
 
         @blp.doc(summary=f"Delete {a_label}", operationId=f"delete{one}", description=(
-            "204 when deleted; the change feed reports a tombstone for 30 days. 409 while "
-            "other records depend on it (the problem's `dependents` counts them by kind), "
-            "unless archive_if_referenced=true, which archives it instead (200)."))
+            "204 when deleted; 409 while other records depend on it, unless "
+            "archive_if_referenced=true archives it instead (200). " + see("Records")))
         @blp.headers(*_PRECONDITION_HEADERS)
         @blp.query(DeleteArgsSchema())
         @blp.response(204)

@@ -4,6 +4,7 @@ from marshmallow import fields
 
 from app.api import singular
 from app.api.body import read_optional_body
+from app.api.description import see
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed, field_errors
 from app.services import sync
@@ -16,17 +17,8 @@ from schemas.sync_runs import (SyncRunDryRunSchema, SyncRunFinishArgsSchema, Syn
 _RUN = SyncRunSchema()
 _DRY_RUN = SyncRunDryRunSchema()
 
-_FINISH = (
-    "Removes every record in the run's scope that no write carrying the run's id marked seen "
-    "and that has not changed since the run began: deleted, or archived when other records "
-    "depend on it. Guards refuse it (409, nothing removed, the run stays running; the "
-    "problem names the `guard`, its `limit`, the `actual` figure, and `would` gives the "
-    "counts): `min_seen` (fewer records seen; default the start's), `max_removals` (more "
-    "records removed than this) and `max_removal_ratio` (more than this share of the scope; "
-    "default 0.2). When max_removals is given and max_removal_ratio is not, the ratio guard "
-    "is not applied: an absolute count was stated. When both are given, both apply. "
-    "dry_run=true answers what the finish would do, with the first 100 keys it would delete "
-    "and archive, and changes nothing.")
+_FINISH = ("Guards (min_seen, max_removals, max_removal_ratio) refuse it with 409 and remove "
+           "nothing; dry_run=true only answers what it would do. " + see("Sync runs"))
 
 
 def _dump(run):
@@ -97,11 +89,8 @@ def register_sync_run_routes(blp, resource, scope_schema, filters):
     @blp.route(f"/{name}:sync-runs", endpoint=f"{name}_sync_runs", methods=["POST"])
     @blp.doc(summary=f"Start a full sync of {name}: writes carrying its id mark records seen",
              operationId=f"start{one}SyncRun", description=(
-                 "A scope overlaps a running run's unless some filter both name has different "
-                 "values in them (an empty scope overlaps every other): starting a run that "
-                 "overlaps a running one is 409 naming it (`running_run`), since both would "
-                 "decide what to remove, unless allow_overlap is true. Runs past their 24 "
-                 "hours do not count."),
+                 "409 when its scope overlaps a running run's, unless allow_overlap is true. "
+                 + see("Sync runs")),
              requestBody=_optional_body_doc(start_body_schema(resource, filters)))
     @blp.headers(IDEMPOTENCY_HEADER)
     @idempotent
@@ -119,10 +108,7 @@ def register_sync_run_routes(blp, resource, scope_schema, filters):
     @blp.route(f"/{name}:sync-runs", endpoint=f"{name}_sync_run_list", methods=["GET"])
     @blp.doc(summary=f"The sync runs of {name}: running ones first, then the newest",
              operationId=f"list{one}SyncRuns", description=(
-                 "Finds a run that was lost (an import that died) so that it can be aborted. "
-                 "Running runs come first, then the others by start, newest first; status= "
-                 "keeps one state. Follow next_cursor (null on the last page); a run that "
-                 "ends while you page may be listed twice."))
+                 "Finds a lost run so that it can be aborted. " + see("Sync runs")))
     @blp.query(SyncRunListArgsSchema())
     @blp.response(200, SyncRunPageSchema())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")

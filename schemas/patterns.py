@@ -84,11 +84,28 @@ def character_class(predicate):
     return "[" + character_set(ranges) + "]"
 
 
+def _either_case(letters):
+    return "".join(f"{letter.lower()}{letter.upper()}" for letter in letters)
+
+
+def _alternatives(codes):
+    """Codes of one length, each letter in either case, common first letters factored out
+    ("[aA](?:[eE][dD]|[fF][nN])", the last letters as one class: "[eE][nNsS]")."""
+    if all(len(code) == 1 for code in codes):
+        return f"[{_either_case(sorted(codes))}]"
+    groups = {}
+    for code in sorted(codes):
+        groups.setdefault(code[0], []).append(code[1:])
+    parts = []
+    for first, rests in groups.items():
+        inner = _alternatives(rests)
+        parts.append(f"[{_either_case(first)}]" + (f"(?:{inner})" if "|" in inner else inner))
+    return "|".join(parts)
+
+
 @functools.cache
 def code_pattern(codes):
-    """Every code of the list, each letter in either case ("[eE][nN]"); a body's strings are
-    stripped first (of the server's whitespace, not ECMA's \\s: it also strips U+001C-U+001F
-    and U+0085), so surrounding whitespace is fine, and a blank string is null."""
-    spelled = ("".join(f"[{letter.lower()}{letter.upper()}]" for letter in code)
-               for code in sorted(codes))
-    return rf"^[{WHITESPACE}]*(?:(?:{'|'.join(spelled)})[{WHITESPACE}]*)?{END}"
+    """Every code of the list, each letter in either case; a body's strings are stripped
+    first (of the server's whitespace, not ECMA's \\s: it also strips U+001C-U+001F and
+    U+0085), so surrounding whitespace is fine, and a blank string is null."""
+    return rf"^[{WHITESPACE}]*(?:(?:{_alternatives(codes)})[{WHITESPACE}]*)?{END}"

@@ -2,7 +2,7 @@
 from marshmallow import fields
 
 from schemas.common import (RECORD_EXAMPLE_STAMP, AddressFields, Currency, Email, Key, Language,
-                            RecordSchema, Text)
+                            RecordKey, RecordSchema, Text)
 from schemas.values import Amount
 
 
@@ -18,7 +18,7 @@ class AccountSchema(RecordSchema):
                             "country": "DE"},
         "custom_fields": {"segment": "enterprise"}, **RECORD_EXAMPLE_STAMP}
 
-    account_number = fields.String(dump_only=True)
+    account_number = RecordKey()
     name = Text(255, required=True)
     display_reference = Text(255, allow_none=True, load_default=None)
     currency = Currency(allow_none=True, load_default=None)

@@ -95,6 +95,17 @@ class Key(fields.String):
                                "Never stripped or changed."}
 
 
+class RecordKey(fields.String):
+    """A record's own key field: answered, and ignored in a body whatever its value (the path
+    names the record). The document says so rather than marking it read-only, so that a
+    batch item, which carries its key, can be stated as the body plus a required Key."""
+
+    openapi_request = {"description": "Ignored: the path names the record"}
+
+    def __init__(self, **kwargs):
+        super().__init__(dump_only=True, **kwargs)
+
+
 def Text(max_length, **kwargs):
     """A string field of at most `max_length` characters."""
     return fields.String(validate=validate.Length(max=max_length), **kwargs)

@@ -1,8 +1,8 @@
 """Contact: a person at the customer."""
 from marshmallow import ValidationError, fields, validates_schema
 
-from schemas.common import (RECORD_EXAMPLE_STAMP, AddressFields, Key, PersonFields, RecordSchema,
-                            Text)
+from schemas.common import (RECORD_EXAMPLE_STAMP, AddressFields, Key, PersonFields, RecordKey,
+                            RecordSchema, Text)
 from schemas.values import StrictBoolean
 
 
@@ -13,7 +13,7 @@ class ContactSchema(RecordSchema, PersonFields, AddressFields):
         "email": "ada@acme.example", "email_status": "valid", "language": "en",
         "is_primary": True, "custom_fields": {}, **RECORD_EXAMPLE_STAMP}
 
-    reference = fields.String(dump_only=True)
+    reference = RecordKey()
     account_number = Key(allow_none=True, load_default=None)
     name = Text(255, allow_none=True, load_default=None)
     first_name = Text(255, allow_none=True, load_default=None)

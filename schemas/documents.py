@@ -1,7 +1,8 @@
 """Document: an invoice or credit note of an account."""
 from marshmallow import fields, post_dump, validate
 
-from schemas.common import RECORD_EXAMPLE_STAMP, Currency, Key, RecordSchema, Text
+from schemas.common import (RECORD_EXAMPLE_STAMP, Currency, Key, RecordKey, RecordSchema,
+                            Text)
 from schemas.values import Amount, StrictDate
 
 DOCUMENT_TYPES = ("invoice", "credit_note", "other")
@@ -14,7 +15,7 @@ class DocumentSchema(RecordSchema):
         "amount": "1250.00", "open_amount": "250.00", "status": "open", "po_number": "PO-88",
         "custom_fields": {}, **RECORD_EXAMPLE_STAMP}
 
-    document_number = fields.String(dump_only=True)
+    document_number = RecordKey()
     account_number = Key(required=True)
     document_type = fields.String(load_default="invoice", validate=validate.OneOf(DOCUMENT_TYPES))
     invoice_date = StrictDate(required=True)

@@ -1,7 +1,7 @@
 """Representative: a member of the tenant's own staff."""
 from marshmallow import fields
 
-from schemas.common import (ONE_RECORD_ONLY, RECORD_EXAMPLE_STAMP, Key, PersonFields,
+from schemas.common import (ONE_RECORD_ONLY, RECORD_EXAMPLE_STAMP, Key, PersonFields, RecordKey,
                             RecordSchema, Text)
 from schemas.links import LinkSummarySchema
 
@@ -13,7 +13,7 @@ class RepresentativeSchema(RecordSchema, PersonFields):
         "accounts": {"total": 1, "items": ["A-1001"]}, "documents": {"total": 0, "items": []},
         "custom_fields": {}, **RECORD_EXAMPLE_STAMP}
 
-    reference = fields.String(dump_only=True)
+    reference = RecordKey()
     name = Text(255, allow_none=True, load_default=None)
     representative_type = Text(100, allow_none=True, load_default=None)
     supervisor_representative_reference = Key(allow_none=True, load_default=None)

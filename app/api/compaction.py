@@ -1,9 +1,8 @@
 """State what the OpenAPI document repeats once: a parameter many operations share becomes
 a named parameter. Pure functions on the document's dict.
 
-(Components that narrow another, such as a batch item that is the PUT body plus its key,
-are not stated as `allOf` of it: openapi-python-client 0.29 then generates no model for
-them, and Redocly flags the composition.)
+A request component that narrows another of its resource (the PUT body: the PATCH body
+with required fields; a batch item: the body with its key) is stated as `allOf` of it.
 """
 import json
 import re
@@ -50,3 +49,58 @@ def share_parameters(document, minimum_uses=3):
                 operations[method] = replaced
             else:
                 operation["parameters"] = replaced
+
+
+_SCHEMAS = "#/components/schemas/"
+# What a property may say and still take any value: the body ignores it (a record's key).
+_ANY_VALUE = {"description", "title"}
+
+
+def _narrows(derived, base):
+    """The properties `derived` states otherwise than `base`, if `derived` is `base` with more
+    required fields and some of base's any-value properties narrowed; else None."""
+    rest = ("properties", "required", "examples")
+    if {k: v for k, v in derived.items() if k not in rest} != \
+            {k: v for k, v in base.items() if k not in rest}:
+        return None
+    properties, own = derived.get("properties", {}), base.get("properties", {})
+    if set(properties) != set(own) or not set(base.get("required", ())) <= set(
+            derived.get("required", ())):
+        return None
+    changed = {name: prop for name, prop in properties.items() if prop != own[name]}
+    if any(not set(own[name]) <= _ANY_VALUE for name in changed):
+        return None
+    return changed
+
+
+def compose_narrowed(forms, names):
+    """State a request component that narrows another of its resource (a PUT body that is
+    the PATCH body with required fields, a batch item that is the body with its key) as
+    `allOf` of that one and what it adds, in place. The base keeps its
+    additionalProperties: the derived component adds no property, so the composition stays
+    logical, and generators (openapi-python-client, openapi-typescript) merge it into one
+    model. Only `names` are considered; a base is never itself derived. (A base whose
+    property the derived one narrows must take any value there and not be readOnly:
+    Schemathesis drops read-only properties from a request, and the item could not be
+    built.)"""
+    bases = {}
+    for name in sorted(names):
+        form = forms[name]
+        if form.get("type") != "object" or "properties" not in form:
+            continue
+        candidates = [(len(forms[other].get("required", ())), other) for other in names
+                      if other != name and resource_of(other) == resource_of(name)
+                      and forms[other].get("type") == "object"
+                      and _narrows(form, forms[other]) is not None]
+        if candidates:
+            bases[name] = min(candidates)[1]
+    for name, base in bases.items():
+        if base in bases:
+            continue  # a chain: the base is derived too; this one stays as it is
+        form = forms[name]
+        changed = _narrows(form, forms[base])
+        # `required` beside allOf, where both generators read it (openapi-typescript makes
+        # it WithRequired<Base, ...>); the second schema is what is added, never empty.
+        added = {"properties": changed} if changed else {"required": form["required"]}
+        forms[name] = {"allOf": [{"$ref": _SCHEMAS + base}, added], "required": form["required"],
+                       **({"examples": form["examples"]} if "examples" in form else {})}

@@ -15,7 +15,7 @@ import json
 from flask import Blueprint, current_app
 
 from app.api import api
-from app.api.compaction import resource_of, share_parameters
+from app.api.compaction import compose_narrowed, resource_of, share_parameters
 from app.api.openapi import ANSWER, EVERY_FIELD, INPUT_RULES
 from app.api.policy import API_PREFIX
 from schemas.common import ONE_RECORD_ONLY_KEY as ONE_RECORD_ONLY
@@ -81,6 +81,9 @@ def _directions(document):
 def _request_form(component):
     """The component as a request body states it."""
     form = copy.deepcopy(component)
+    # Read-only as answered: a request example leaves it out (a record's key included).
+    read_only = {name for name, prop in form.get("properties", {}).items()
+                 if prop.get(ANSWER, prop).get("readOnly")}
     for prop in form.get("properties", {}).values():
         prop.pop(ANSWER, None)
         prop.pop(ONE_RECORD_ONLY, None)
@@ -91,8 +94,6 @@ def _request_form(component):
                 prop.get("description"), f"Left out of a PUT or a create: {default}.")))
     form.pop(EVERY_FIELD, None)
     form.update(form.pop(INPUT_RULES, {}))
-    read_only = {name for name, prop in form.get("properties", {}).items()
-                 if prop.get("readOnly")}
     if read_only and "examples" in form:
         form["examples"] = [{name: value for name, value in example.items()
                              if name not in read_only} if isinstance(example, dict) else example
@@ -165,6 +166,7 @@ def split_directions(document):
     for part in _request_parts(document):
         _rename_refs(part, renamed)
     _merge_identical(forms, document)
+    compose_narrowed(forms, _request_only(document, forms))
     for name in {name for name in answers if name not in requests or name in renamed} & set(forms):
         if "examples" in forms[name]:
             forms[name]["examples"] = [_complete(example, forms[name], forms)
@@ -172,6 +174,18 @@ def split_directions(document):
     document["components"]["schemas"] = dict(sorted(forms.items()))
     share_parameters(document)
     return document
+
+
+def _request_only(document, forms):
+    """The components only request parts refer to, by name."""
+    requests, answers = set(), set()
+    for part in _request_parts(document):
+        _walk_refs(part, requests, forms)
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                _walk_refs(operation.get("responses", {}), answers, forms)
+    return requests - answers
 
 
 def _merge_identical(forms, document):

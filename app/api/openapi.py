@@ -26,6 +26,7 @@ BLANK = {"type": "string", "pattern": r"^\s*" + END,
 ANSWER = "x-answer"
 EVERY_FIELD = "x-answers-every-field"
 INPUT_RULES = "x-input-rules"
+READ_ONLY = {"readOnly": True}
 _ANNOTATIONS = ("description", "default", "title", "example", "examples", "deprecated")
 _CONSTRAINTS = ("pattern", "enum", "const", "format", "minLength")
 
@@ -167,6 +168,14 @@ def field_rules(config):
             return choices[0] if len(choices) == 1 else {"oneOf": choices}
         if isinstance(field, BulkList):
             return {"minItems": 1, "maxItems": config[field.max_items_setting]}
+        if field.dump_only and isinstance(field.parent, StrictSchema):
+            # A body's read-only field is ignored whatever its value (StrictSchema): the
+            # request form says only that; the answer form is the field's.
+            _nullable_enum(ret)
+            answer = dict(ret)
+            ret.clear()
+            ret.update(getattr(field, "openapi_request", READ_ONLY), **{ANSWER: answer})
+            return {}
         if field.dump_only or None in ret.get("enum", ()):
             return _nullable_enum(ret)
         if isinstance(field.parent, StrictSchema):

@@ -11,7 +11,7 @@ from schemas.custom_fields import CustomFields
 from schemas.patterns import (CONTROL_CHARACTERS, FORMAT_CHARACTERS, SURROGATES, TEXT_FORBIDDEN,
                               WHITESPACE, character_set, code_pattern, key_pattern,
                               text_pattern)
-from schemas.values import Timestamp
+from schemas.values import Amount, Timestamp
 
 LANGUAGE_CODES = frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
 COUNTRY_CODES = frozenset(country.alpha_2 for country in pycountry.countries)
@@ -156,7 +156,8 @@ class Currency(_CodeField):
 
 
 # Fields whose rule the document states once, as a named schema.
-NAMED_RULE_FIELDS = (Key, SearchText, Language, Country, Currency, CustomFields)
+NAMED_RULE_FIELDS = (Key, SearchText, Language, Country, Currency, CustomFields, Amount(),
+                     Amount(minimum=0))
 
 
 class Email(fields.String):

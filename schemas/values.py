@@ -20,15 +20,22 @@ def format_amount(value):
     return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
 
 
+_AMOUNT = ("Decimal amount, up to 13 integer digits and 4 decimals; a JSON number or a "
+           "string on input, a string on output.")
+
+
 class Amount(fields.Field):
-    """A money amount: JSON number or numeric string, stored exactly, returned as a string."""
+    """A money amount: JSON number or numeric string, stored exactly, returned as a string.
+    The document states its input rule once, as a named schema (Amount, NonNegativeAmount)."""
 
     def __init__(self, minimum=None, **kwargs):
         self.minimum = minimum
-        kwargs.setdefault("metadata", {}).update(
-            description="Decimal amount, up to 13 integer digits and 4 decimals; "
-                        "a JSON number or a string on input, a string on output.")
         super().__init__(**kwargs)
+
+    @property
+    def openapi_component(self):
+        """The named schema of this amount's input rule."""
+        return "Amount" if self.minimum is None else "NonNegativeAmount"
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else format_amount(Decimal(value))
@@ -48,14 +55,14 @@ class Amount(fields.Field):
         else:
             number["minimum"] = self.minimum
         return {"anyOf": [{"type": "string", "pattern": rf"^\s*(?:{sign}){unsigned}\s*{END}"},
-                          number]}
+                          number], "description": _AMOUNT}
 
     @staticmethod
     def openapi_answer():
         """As answers carry it: a string with two to four decimals."""
         return {"type": "string",
                 "pattern": rf"^-?[0-9]{{1,{AMOUNT_MAX_INTEGER_DIGITS}}}\.[0-9]{{2,"
-                           rf"{AMOUNT_MAX_DECIMALS}}}{END}"}
+                           rf"{AMOUNT_MAX_DECIMALS}}}{END}", "description": _AMOUNT}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):

@@ -324,6 +324,8 @@ def test_every_answer_is_a_named_schema(spec):
             if method == "parameters":
                 continue
             for status, answer in operation["responses"].items():
+                if "$ref" in answer:  # an answer many operations share, named once
+                    answer = spec["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
                 schema = (answer.get("content") or {}).get("application/json", {}).get("schema")
                 if schema is not None:
                     named = [schema] if "$ref" in schema else schema.get("oneOf", [])

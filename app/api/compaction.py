@@ -1,5 +1,5 @@
-"""State what the OpenAPI document repeats once: a parameter many operations share becomes
-a named parameter. Pure functions on the document's dict.
+"""State what the OpenAPI document repeats once: a parameter or an answer many operations
+share becomes a named one. Pure functions on the document's dict.
 
 A request component that narrows another of its resource (the PUT body: the PATCH body
 with required fields; a batch item: the body with its key) is stated as `allOf` of it.
@@ -104,3 +104,48 @@ def compose_narrowed(forms, names):
         added = {"properties": changed} if changed else {"required": form["required"]}
         forms[name] = {"allOf": [{"$ref": _SCHEMAS + base}, added], "required": form["required"],
                        **({"examples": form["examples"]} if "examples" in form else {})}
+
+
+_RESPONSES = "#/components/responses/"
+
+
+def _response_name(response):
+    """A name for a shared answer: its schemas' names, and a short description but OK."""
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    refs = [option["$ref"] for option in [schema, *schema.get("oneOf", ())] if "$ref" in option]
+    words = response.get("description", "").split()
+    words = [] if words == ["OK"] or len(words) > 3 else words
+    return ("Or".join(ref.rsplit("/", 1)[-1] for ref in refs)
+            + "".join(word.title() for word in words if word.isalpha()))
+
+
+def share_responses(document, minimum_uses=2):
+    """Move each answer stated the same way by `minimum_uses` operations or more (a
+    record with its ETag, a sync run) into components/responses, and refer to it there.
+    A GET's answers stay where they are: readers take a record's schema from the GET-one
+    answer (the Singer tap, app/singer/tap.py)."""
+    uses = {}
+    for operations in document["paths"].values():
+        for method, operation in operations.items():
+            if isinstance(operation, dict) and method != "get":
+                for answer in operation.get("responses", {}).values():
+                    if "$ref" not in answer and "content" in answer:
+                        uses.setdefault(json.dumps(answer, sort_keys=True), []).append(answer)
+    shared = document["components"].setdefault("responses", {})
+    names = {}
+    for key, found in uses.items():
+        if len(found) < minimum_uses:
+            continue
+        base = _response_name(found[0])
+        name, number = base, 2
+        while name in shared:
+            name, number = f"{base}{number}", number + 1
+        shared[name] = dict(found[0])
+        names[key] = name
+    for operations in document["paths"].values():
+        for method, operation in operations.items():
+            if isinstance(operation, dict) and method != "get":
+                responses = operation.get("responses", {})
+                for status, answer in responses.items():
+                    if (key := json.dumps(answer, sort_keys=True)) in names:
+                        responses[status] = {"$ref": _RESPONSES + names[key]}

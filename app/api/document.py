@@ -15,7 +15,8 @@ import json
 from flask import Blueprint, current_app
 
 from app.api import api
-from app.api.compaction import compose_narrowed, resource_of, share_parameters
+from app.api.compaction import (compose_narrowed, resource_of, share_parameters,
+                                 share_responses)
 from app.api.openapi import ANSWER, EVERY_FIELD, INPUT_RULES
 from app.api.policy import API_PREFIX
 from schemas.common import ONE_RECORD_ONLY_KEY as ONE_RECORD_ONLY
@@ -173,6 +174,7 @@ def split_directions(document):
                                        for example in forms[name]["examples"]]
     document["components"]["schemas"] = dict(sorted(forms.items()))
     share_parameters(document)
+    share_responses(document)
     return document
 
 

@@ -18,9 +18,9 @@ from schemas.common import NAMED_RULE_FIELDS, Key, QuerySchema, StrictSchema
 from schemas.envelopes import BulkList, Typed
 from schemas.patterns import END
 
-BLANK = {"type": "string", "pattern": r"^\s*" + END,
-         "description": "An empty or all-whitespace string: the same as null (clears the field, "
-                        "or gives it its default)."}
+BLANK = {"type": ["string", "null"], "pattern": r"^\s*" + END,
+         "description": "Null, or an empty or all-whitespace string, the same as null (clears "
+                        "the field, or gives it its default)."}
 # Marks the served document resolves (app/api/document.py): a property's answer form, a
 # record whose answers carry every field, and the cross-field rules of a request body.
 ANSWER = "x-answer"
@@ -111,16 +111,20 @@ def _input_schema(field, generated):
     optional = field.allow_none or field.load_default is not missing
     value = _value_schema(field, generated)
     alternatives = value["anyOf"] if list(value) == ["anyOf"] else [value]
+    null = {"type": "null"} if in_body and optional else None
     if isinstance(field, Key):
         if field.allow_none:
             # Keys are never stripped: only "" is null (not `const`, which generators mishandle).
-            alternatives.append({"type": "string", "maxLength": 0})
+            alternatives.append({"type": ["string", "null"] if null else "string",
+                                 "maxLength": 0})
+            null = None
     elif in_body and optional and not _is_plain_string(value):
-        alternatives.append(_ref("Blank"))
+        alternatives.append(_ref("Blank"))  # null too
+        null = None
     elif in_body and not optional and _is_plain_string(value):
         value["pattern"] = r"\S"  # blank is null, and null is refused
-    if in_body and optional:
-        alternatives.append({"type": "null"})
+    if null:
+        alternatives.append(null)
     annotations = {name: generated[name] for name in _ANNOTATIONS if name in generated}
     if annotations.get("default", 0) is None:
         # A query parameter is absent, never null; a body's optional field left out is null

@@ -149,3 +149,28 @@ def share_responses(document, minimum_uses=2):
                 for status, answer in responses.items():
                     if (key := json.dumps(answer, sort_keys=True)) in names:
                         responses[status] = {"$ref": _RESPONSES + names[key]}
+
+
+def _camel(name):
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def share_properties(forms, minimum_uses=3):
+    """Name each described property schema that `minimum_uses` components or more state
+    the same way (a feed's next_cursor, how a matching upsert found the record), after
+    the property ("NextCursor"), and refer to it there. In place on the components."""
+    uses = {}
+    for name, form in forms.items():
+        for branch in [form, *form.get("allOf", ())]:
+            for prop, schema in branch.get("properties", {}).items():
+                # Described, and a value's own rule (not a body's ignored key: `{}`).
+                if "description" in schema and {"type", "anyOf"} & set(schema):
+                    uses.setdefault((prop, json.dumps(schema, sort_keys=True)), []).append(
+                        branch["properties"])
+    for (prop, _), found in uses.items():
+        name = _camel(prop)
+        if len(found) < minimum_uses or name in forms:
+            continue
+        forms[name] = found[0][prop]
+        for properties in found:
+            properties[prop] = {"$ref": _SCHEMAS + name}

@@ -16,7 +16,7 @@ from flask import Blueprint, current_app
 
 from app.api import api
 from app.api.compaction import (compose_narrowed, resource_of, share_parameters,
-                                 share_responses)
+                                 share_properties, share_responses)
 from app.api.openapi import ANSWER, EVERY_FIELD, INPUT_RULES
 from app.api.policy import API_PREFIX
 from schemas.common import ONE_RECORD_ONLY_KEY as ONE_RECORD_ONLY
@@ -168,6 +168,7 @@ def split_directions(document):
         _rename_refs(part, renamed)
     _merge_identical(forms, document)
     compose_narrowed(forms, _request_only(document, forms))
+    share_properties(forms)
     for name in {name for name in answers if name not in requests or name in renamed} & set(forms):
         if "examples" in forms[name]:
             forms[name]["examples"] = [_complete(example, forms[name], forms)

@@ -8,7 +8,7 @@ from flask_smorest.utils import prepare_response
 from app.api.body import SYNC_RUN_HEADER, BodyParser
 from app.api.idempotency import IDEMPOTENCY_HEADER
 from app.api.openapi import (OPENAPI_SETTINGS, PATH_CONVERTERS, PATH_PARAMETER_SCHEMAS,
-                             SchemaDeclarations, StandardResponses, field_rules,
+                             SchemaDeclarations, field_rules,
                              shared_components)
 from app.api.policy import API_PREFIX, declare
 from app.errors import PROBLEM_MIMETYPE
@@ -152,7 +152,7 @@ def reads_only(view):
     return declare(view, reads_only=True)
 
 
-api = IngestApi(spec_kwargs={"extra_plugins": [StandardResponses(), SchemaDeclarations()]})
+api = IngestApi(spec_kwargs={"extra_plugins": [SchemaDeclarations()]})
 for _converter, _schema in PATH_PARAMETER_SCHEMAS.items():
     api.register_converter(_converter, _schema)
 

@@ -25,10 +25,13 @@ numeric string on input and a string on output. The schemas state every rule the
 checks; where a rule depends on other records (a reference that must exist and belong to
 the same tenant, a cycle of parents) the answer is `422` naming the field.
 
-Any operation may also answer, as its `default` answer: `401` (no valid key), `403` (a read
-key on a write), `400`, `413` and `415` where it reads a body (not JSON, over the route's
-size limit, not `application/json`), `414` (a URL over 8 KiB), `431` (headers too large),
-`429` (rate limited) or `503` (the database does not answer).
+Each operation lists the errors of its own (a body or query that is not valid, a missing
+record, a stale version, the conflicts it names). What any operation alike can answer is
+its `default` answer: `401` (no valid key), `403` (a read key on a write), `422` (a path
+key or header that breaks its rule), `409` on a write (a concurrent change: retry), `400`,
+`413` and `415` where it reads a body (not JSON, over the route's size limit, not
+`application/json`), `414` (a URL over 8 KiB), `431` (headers too large), `429` (rate
+limited) or `503` (the database does not answer).
 
 **Errors** are `application/problem+json` (RFC 9457) with `type`, `title`, `status`,
 `detail`, `instance`, `request_id` (also the `X-Request-Id` header) and a stable `code`:

@@ -6,14 +6,11 @@ body takes them, ISO codes, amounts and custom fields by their own rules, and
 the size of bulk lists from the deployment's settings. Path keys have their
 own converter, so every key in a path is documented the same way.
 """
-import http
-
 from apispec import BasePlugin
 from marshmallow import fields, missing
 from werkzeug.routing import BaseConverter
 
 from app.api.description import API_DESCRIPTION
-from app.api.policy import API_PREFIX, PUBLIC_PATHS
 from schemas.common import NAMED_RULE_FIELDS, Key, QuerySchema, StrictSchema
 from schemas.envelopes import BulkList, Typed
 from schemas.patterns import END
@@ -216,34 +213,6 @@ class SchemaDeclarations(BasePlugin):
         if example is not None:
             declared["examples"] = [example]
         return declared
-
-
-# What any operation alike can answer (400, 401, 403, 413, 414, 415, 429, 431, 503) is
-# its `default` answer (problem+json), and the description says when each comes: listed
-# on every operation they were a twelfth of the document and told a reader nothing more.
-_EVERY_OPERATION = (422,)
-_WRITES = (409,)
-
-
-class StandardResponses(BasePlugin):
-    """Documents on every operation the answers that depend on it: path keys and query
-    parameters (422), and a race on writes (409)."""
-
-    def operation_helper(self, path=None, operations=None, **kwargs):
-        """Add the statuses an operation does not declare itself, as problem+json."""
-        if not path.startswith(API_PREFIX + "/") or path in PUBLIC_PATHS:
-            return
-        for method, operation in operations.items():
-            if method not in ("get", "put", "post", "patch", "delete"):
-                continue
-            statuses = list(_EVERY_OPERATION)
-            # A lookup is a POST that only reads (reads_only): it changes nothing.
-            if method != "get" and not operation.get("operationId", "").startswith("lookup"):
-                statuses += _WRITES
-            responses = operation.setdefault("responses", {})
-            for status in statuses:
-                if status not in responses and str(status) not in responses:
-                    responses[status] = http.HTTPStatus(status).name
 
 
 OPENAPI_SETTINGS = {

@@ -1,6 +1,8 @@
 """The OpenAPI document is generated from the schemas and served without a key."""
 import re
 
+from helpers import operation_parameters
+
 
 def test_openapi_document(app):
     response = app.test_client().get("/api/v1/ingest/openapi.json")
@@ -15,7 +17,11 @@ def test_openapi_document(app):
     assert set(account) >= {"get", "put", "post", "patch", "delete"}
     assert set(paths["/api/v1/ingest/contacts/{reference}"]) >= {"get", "put", "patch"}
     put = account["put"]
-    assert {"200", "201", "412", "422"} <= set(put["responses"])
+    assert {"200", "201", "422"} <= set(put["responses"])
+    # 412 is the conditional headers' answer: each says when it comes.
+    conditional = [p for p in operation_parameters(spec, put) if p["name"].startswith("If-")]
+    assert {p["name"] for p in conditional} == {"If-Match", "If-None-Match"}
+    assert all("412" in p["description"] for p in conditional)
     problem = spec["components"]["responses"]["UNPROCESSABLE_ENTITY"]["content"]
     assert "application/problem+json" in problem
     schemas = spec["components"]["schemas"]
@@ -80,7 +86,7 @@ def test_every_operation_declares_what_any_route_can_answer(app, api, read_key):
     for status in ("400", "401", "403", "409", "413", "414", "415", "422", "429", "431",
                    "503"):
         assert f"`{status}`" in spec["info"]["description"]
-    default = {"$ref": "#/components/responses/DEFAULT_ERROR"}
+    default = {"$ref": "#/components/responses/Problem"}
     for path, method, operation in _operations(spec):
         if path.endswith("openapi.json"):
             continue
@@ -92,7 +98,7 @@ def test_every_operation_declares_what_any_route_can_answer(app, api, read_key):
     # What the document says is what the server does: a read key on a write, a lookup.
     assert api.put("/accounts/A", json={"name": "a"}, key=read_key).status_code == 403
     assert api.post("/accounts:lookup", json={"keys": ["A"]}, key=read_key).status_code == 200
-    problem = spec["components"]["responses"]["DEFAULT_ERROR"]["content"]
+    problem = spec["components"]["responses"]["Problem"]["content"]
     assert "application/problem+json" in problem
 
 

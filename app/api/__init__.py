@@ -25,7 +25,7 @@ SHARED_HEADERS = {
     "SyncRun": SYNC_RUN_HEADER,
     "IfMatch": {"in": "header", "name": "If-Match", "required": False,
                 "schema": {"type": "string"},
-                "description": 'Only write when the record is at this version ("3").'},
+                "description": 'Only write when the record is at this version ("3"); else 412.'},
 }
 # The answer header of every single record, stated once.
 ETAG = {"description": "The record's version, quoted", "schema": {"type": "string"}}
@@ -35,7 +35,7 @@ class IngestApi(StandardResponsesApi):
     """flask-smorest Api documenting problem+json errors and the X-API-Key scheme."""
 
     ERROR_SCHEMA = ProblemSchema
-    DEFAULT_ERROR_RESPONSE_NAME = "DEFAULT_ERROR"
+    DEFAULT_ERROR_RESPONSE_NAME = "Problem"
 
     def register_standard_responses(self):
         """Every HTTP status as a response component, errors as problem+json."""
@@ -47,7 +47,7 @@ class IngestApi(StandardResponsesApi):
             self.spec.components.response(status.name, response, lazy=True)
         response = {"description": "Error (problem details)", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, PROBLEM_MIMETYPE)
-        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
     def init_app(self, app, *args, **kwargs):
         # Before any blueprint: its rules are compiled with these converters.

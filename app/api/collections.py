@@ -110,12 +110,10 @@ def register_collection_routes(blp, resource):
     answers = collection_answers(resource.schema_class, resource.key_field)
 
     @blp.route(f"/{name}", endpoint=f"{name}_feed", methods=["GET"])
-    @blp.doc(summary=f"Change feed of {name}: every record in the order its latest change "
-                     "was committed, with tombstones for deletions",
+    @blp.doc(summary=f"Change feed of {name}, in commit order, with tombstones",
              operationId=f"list{singular(resource)}Changes", description=(
-                 "Ask again with each page's next_cursor: a follower receives every committed "
-                 "change exactly once, deletions and records that leave a filtered feed as "
-                 "tombstones. " + see("Change feed and cursors")))
+                 "Every committed change exactly once, deletions as tombstones: ask again with "
+                 "next_cursor. " + see("Change feed and cursors")))
     @blp.query(feed_args_schema(resource))
     @blp.response(200, answers.changes())
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -128,7 +126,8 @@ def register_collection_routes(blp, resource):
 
     @blp.route(f"/{name}:versions", endpoint=f"{name}_versions", methods=["GET"])
     @blp.doc(summary=f"Keys and versions of all {name}, in key order",
-             operationId=f"list{singular(resource)}Versions", description=see("Change feed and cursors"))
+             operationId=f"list{singular(resource)}Versions",
+             description=see("Change feed and cursors"))
     @blp.query(VersionsArgsSchema())
     @blp.response(200, answers.versions())
     def versions(limit, cursor):

@@ -54,23 +54,38 @@ def share_parameters(document, minimum_uses=3):
 _SCHEMAS = "#/components/schemas/"
 # What a property may say and still take any value: the body ignores it (a record's key).
 _ANY_VALUE = {"description", "title"}
+# An optional key's other values: "" and null (openapi.py, _input_schema).
+_EMPTY_OR_NULL = {"type": ["string", "null"], "maxLength": 0}
+
+
+def _narrowed(own, prop, required):
+    """How an allOf branch states `prop` over the base's `own`, or None if it cannot: an
+    any-value property takes the derived schema; an optional key made required (Key, "" or
+    null, to Key) says "not empty, not null", which openapi-python-client merges, where a
+    second Key would not merge with the base's alternatives."""
+    if set(own) <= _ANY_VALUE:
+        return prop
+    annotations = {name: value for name, value in prop.items() if name in _ANY_VALUE}
+    value = {name: item for name, item in prop.items() if name not in _ANY_VALUE}
+    if required and own.get("anyOf") == [value, _EMPTY_OR_NULL]:
+        return {"minLength": 1, "not": {"type": "null"}, **annotations}
+    return None
 
 
 def _narrows(derived, base):
-    """The properties `derived` states otherwise than `base`, if `derived` is `base` with more
-    required fields and some of base's any-value properties narrowed; else None."""
+    """The allOf branch's properties if `derived` is `base` with more required fields and
+    some properties narrowed as _narrowed can state it; else None."""
     rest = ("properties", "required", "examples")
     if {k: v for k, v in derived.items() if k not in rest} != \
             {k: v for k, v in base.items() if k not in rest}:
         return None
     properties, own = derived.get("properties", {}), base.get("properties", {})
-    if set(properties) != set(own) or not set(base.get("required", ())) <= set(
-            derived.get("required", ())):
+    required = set(derived.get("required", ()))
+    if set(properties) != set(own) or not set(base.get("required", ())) <= required:
         return None
-    changed = {name: prop for name, prop in properties.items() if prop != own[name]}
-    if any(not set(own[name]) <= _ANY_VALUE for name in changed):
-        return None
-    return changed
+    changed = {name: _narrowed(own[name], prop, name in required)
+               for name, prop in properties.items() if prop != own[name]}
+    return None if None in changed.values() else changed
 
 
 def compose_narrowed(forms, names):
@@ -102,8 +117,10 @@ def compose_narrowed(forms, names):
         # `required` beside allOf, where both generators read it (openapi-typescript makes
         # it WithRequired<Base, ...>); the second schema is what is added, never empty.
         added = {"properties": changed} if changed else {"required": form["required"]}
+        # A PUT body keeps its example; an item's is its body's with its key.
+        shown = {"examples": form["examples"]} if "examples" in form and not changed else {}
         forms[name] = {"allOf": [{"$ref": _SCHEMAS + base}, added], "required": form["required"],
-                       **({"examples": form["examples"]} if "examples" in form else {})}
+                       **shown}
 
 
 _RESPONSES = "#/components/responses/"

@@ -6,7 +6,14 @@ rules and the email-event rules. An operation's own description keeps what
 is its own and names the section (`**Records**`) that holds the rest.
 """
 
-API_DESCRIPTION = """Multi-tenant ingest API for accounts-receivable data: customer accounts,
+
+def _flowed(text):
+    """Markdown paragraphs as one line each (a line break inside one is a space anyway)."""
+    return "\n\n".join(" ".join(paragraph.split("\n"))
+                         for paragraph in text.strip().split("\n\n"))
+
+
+API_DESCRIPTION = _flowed("""Multi-tenant ingest API for accounts-receivable data: customer accounts,
 their invoices and credit notes (documents), contacts, and the tenant's representatives with
 their links to accounts and documents. Every record is keyed by the caller's own reference.
 
@@ -62,8 +69,10 @@ and the same request gets the first answer again, with `Idempotent-Replayed: tru
 hours. The same key with another request is `422`; while the first request still runs, `409`.
 
 **Conditional requests.** Every record has a `version` and an `ETag` (`"3"`). `If-Match`
-makes a PUT, PATCH, DELETE or archive fail with `412` unless the record is at that version;
-`If-None-Match: *` makes a PUT create only. A GET with a matching `If-None-Match` is `304`.
+makes a GET, PUT, PATCH, DELETE, archive or matching upsert fail with `412` unless the
+record is at that version; `If-None-Match: *` makes a PUT or an upsert create only (`412`
+otherwise). A GET with a matching `If-None-Match` is `304`. The conditional headers of each
+operation say when it answers `412`.
 
 **Change feed and cursors.** `GET /{collection}` returns every record in the order of its
 latest committed change, with tombstones (`deleted: true`) for deletions, kept 30 days.
@@ -106,7 +115,7 @@ twice.
 
 **Rate limits.** When the server has a limit, every answer carries `RateLimit-Policy` and
 `RateLimit` headers; past it the answer is `429` with `Retry-After`. A batch costs 10 units.
-"""
+""")
 
 MATCHING = (
     "**Matching.** Finds the person by email (NFC; the local part "

@@ -101,7 +101,6 @@ def _register_upsert(path, resource, body_schema, result_schema, summary):
     @blp.alt_response(201, schema=result_schema, success=True, description="Created")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(412, response="PRECONDITION_FAILED")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def upsert(data, account_number, dry_run, update_name):
         return _answer(people.upsert_person(resource, g.tenant_id, account_number, data,
@@ -134,7 +133,6 @@ _register_upsert("/accounts/<account_number>/representatives/upsert", REPRESENTA
 @blp.alt_response(201, schema=PartyUpsertResultSchema(), success=True, description="Created")
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
-@blp.alt_response(412, response="PRECONDITION_FAILED")
 @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
 def upsert_party(data, account_number, dry_run, update_name):
     tenant = Tenant.get_by_id(g.tenant_id)

@@ -44,7 +44,6 @@ def _register_archive_route(blp, resource, action, archived):
     @idempotent
     @blp.response(200, resource.schema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def archive(**path):
         read_optional_body(NO_BODY)
         return record_response(set_archived(resource, g.tenant_id, path[key_field], archived,
@@ -85,7 +84,6 @@ def register_record_routes(blp, resource):
         @blp.response(200, schema, headers=ETAG_HEADER)
         @blp.alt_response(304, description="Not modified: If-None-Match names this version")
         @blp.alt_response(404, response="NOT_FOUND")
-        @blp.alt_response(412, response="PRECONDITION_FAILED")
         def get(self, **path):
             row = get_record(resource, g.tenant_id, path[key_field])
             if preconditions_from_request().not_modified(row):
@@ -105,18 +103,16 @@ def register_record_routes(blp, resource):
                                          sync_run_from_request()))
 
         @blp.doc(summary=f"Create or replace {a_label}", operationId=f"put{one}", description=(
-            "201 when created, 200 when replaced; optional fields left out become null, and "
-            "a body fetched with GET changes nothing. " + see("Records")))
+            "201 created, 200 replaced; a field left out becomes null. " + see("Records")))
         @blp.headers(*_PRECONDITION_HEADERS, {
             "in": "header", "name": "If-None-Match", "required": False,
             "schema": {"type": "string"},
-            "description": '`*`: only create, never replace; `"3"`: not over version 3.'},
+            "description": '`*`: only create, never replace; `"3"`: not over version 3; else 412.'},
             SYNC_RUN_HEADER)
         @blp.arguments(schema)
         @blp.response(200, schema, headers=ETAG_HEADER, description="Replaced or unchanged")
         @blp.alt_response(201, schema=schema, headers=ETAG_HEADER, success=True,
                           description="Created")
-        @blp.alt_response(412, response="PRECONDITION_FAILED")
         @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
         def put(self, data, **path):
             row, outcome = put_record(resource, g.tenant_id, path[key_field], data,
@@ -125,14 +121,12 @@ def register_record_routes(blp, resource):
 
         @blp.doc(summary=f"Change some fields of {a_label}", operationId=f"patch{one}",
                  description=(
-            "Changes only the fields present; null or a blank string clears an optional "
-            "field. " + see("Records")))
+            "Changes only the fields sent; null or blank clears one. " + see("Records")))
         @blp.headers(*_PRECONDITION_HEADERS, SYNC_RUN_HEADER)
         @not_found_first
         @blp.arguments(patch_schema)
         @blp.response(200, schema, headers=ETAG_HEADER)
         @blp.alt_response(404, response="NOT_FOUND")
-        @blp.alt_response(412, response="PRECONDITION_FAILED")
         @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
         def patch(self, data, **path):
             row = patch_record(resource, g.tenant_id, path[key_field], data,
@@ -140,8 +134,8 @@ def register_record_routes(blp, resource):
             return record_response(row)
 
         @blp.doc(summary=f"Delete {a_label}", operationId=f"delete{one}", description=(
-            "204 when deleted; 409 while other records depend on it, unless "
-            "archive_if_referenced=true archives it instead (200). " + see("Records")))
+            "204; 409 while others depend on it (archive_if_referenced=true archives it). "
+            + see("Records")))
         @blp.headers(*_PRECONDITION_HEADERS)
         @blp.query(DeleteArgsSchema())
         @blp.response(204)
@@ -149,7 +143,6 @@ def register_record_routes(blp, resource):
             "Archived instead: others depend on it and archive_if_referenced was true"))
         @blp.alt_response(404, response="NOT_FOUND")
         @blp.alt_response(409, response="CONFLICT")
-        @blp.alt_response(412, response="PRECONDITION_FAILED")
         def delete(self, archive_if_referenced, **path):
             archived = delete_record(resource, g.tenant_id, path[key_field],
                                      preconditions_from_request(), archive_if_referenced)

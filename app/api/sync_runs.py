@@ -17,8 +17,8 @@ from schemas.sync_runs import (SyncRunDryRunSchema, SyncRunFinishArgsSchema, Syn
 _RUN = SyncRunSchema()
 _DRY_RUN = SyncRunDryRunSchema()
 
-_FINISH = ("Guards (min_seen, max_removals, max_removal_ratio) refuse it with 409 and remove "
-           "nothing; dry_run=true only answers what it would do. " + see("Sync runs"))
+_FINISH = ("A guard refuses it with 409, removing nothing; dry_run=true only answers. "
+           + see("Sync runs"))
 
 
 def _dump(run):
@@ -127,8 +127,7 @@ def register_sync_run_routes(blp, resource, scope_schema, filters):
         return _dump(sync.get_run(resource, g.tenant_id, run_id))
 
     @blp.route(run_path + ":finish", endpoint=f"{name}_sync_run_finish", methods=["POST"])
-    @blp.doc(summary=f"Finish a sync run of {name}: remove what it neither saw nor was "
-                     "changed since it began (deleted, or archived when others depend on it)",
+    @blp.doc(summary=f"Finish a sync run of {name}: remove what it did not see",
              operationId=f"finish{one}SyncRun", description=_FINISH,
              requestBody=_optional_body_doc(SyncRunFinishSchema),
              responses={200: {"content": {"application/json": {"schema": {

@@ -340,8 +340,7 @@ class RecordSchema(StrictSchema):
     """Fields every record has; each resource adds its key field and its own fields.
 
     EXAMPLE, where a schema declares it, is the record as GET returns it: the
-    document shows it, and the request examples derived from it leave its
-    read-only fields out.
+    document shows it on the request bodies, its read-only fields left out.
     """
 
     custom_fields = CustomFields(load_default=dict, allow_none=True)

@@ -61,7 +61,6 @@ class PartyUpsertSchema(PartySchema):
 
 
 class ContactUpsertResultSchema(ContactSchema):
-    EXAMPLE = None  # the record's example is the Contact's
     matched_by = _MATCH_FIELDS["matched_by"]
     distance = _MATCH_FIELDS["distance"]
     name_kept = _MATCH_FIELDS["name_kept"]
@@ -69,7 +68,6 @@ class ContactUpsertResultSchema(ContactSchema):
 
 
 class RepresentativeUpsertResultSchema(RepresentativeSchema):
-    EXAMPLE = None  # the record's example is the Representative's
     matched_by = _MATCH_FIELDS["matched_by"]
     distance = _MATCH_FIELDS["distance"]
     name_kept = _MATCH_FIELDS["name_kept"]

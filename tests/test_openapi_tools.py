@@ -26,6 +26,11 @@ def test_yaml_loaders_read_the_document_as_json_does(document_text):
     assert yaml.safe_load(document_text) == json.loads(document_text)
 
 
+def test_the_document_is_under_150_kib(document_text):
+    """Read whole by every tool and generator: under 150 KiB, compact UTF-8 as served."""
+    assert len(document_text.encode("utf-8")) < 150 * 1024
+
+
 def test_openapi_spec_validator_finds_nothing(document_text):
     validate(yaml.safe_load(document_text))
 

@@ -113,40 +113,10 @@ def _answer_form(component):
     sometimes = {name for name, prop in properties.items() if prop.pop(ONE_RECORD_ONLY, False)}
     if form.pop(EVERY_FIELD, False):
         form["required"] = [name for name in properties if name not in sometimes]
+        # The record's example is its request bodies' (read-only fields aside): an answer's
+        # would repeat it with every unset field spelled out as null.
+        form.pop("examples", None)
     return form
-
-
-def _complete(example, schema, forms):
-    """An answer's example with the nulls a declared example leaves out (an answer carries
-    every field of a record), in nested records too."""
-    schema = _resolved(schema, forms)
-    options = [option for option in [*schema.get("anyOf", ()), *schema.get("oneOf", ())]
-               if option != {"type": "null"}]
-    if options and example is not None:
-        fitting = [option for option in options if isinstance(example, dict)
-                   and set(example) <= set(_resolved(option, forms).get("properties", ()))]
-        return _complete(example, (fitting or options)[0], forms)
-    if isinstance(example, list) and "items" in schema:
-        return [_complete(item, schema["items"], forms) for item in example]
-    if not isinstance(example, dict) or "properties" not in schema:
-        return example
-    properties = schema["properties"]
-    filled = {name: None for name in schema.get("required", ())
-              if name not in example and _admits_null(properties.get(name, {}))}
-    filled.update({name: _complete(value, properties[name], forms) if name in properties
-                   else value for name, value in example.items()})
-    return filled
-
-
-def _resolved(schema, forms):
-    ref = schema.get("$ref", "")
-    return forms[ref[len(_SCHEMAS):]] if ref.startswith(_SCHEMAS) else schema
-
-
-def _admits_null(prop):
-    kinds = prop.get("type")
-    return (kinds == "null" or isinstance(kinds, list) and "null" in kinds
-            or {"type": "null"} in prop.get("anyOf", ()))
 
 
 def split_directions(document):
@@ -169,10 +139,6 @@ def split_directions(document):
     _merge_identical(forms, document)
     compose_narrowed(forms, _request_only(document, forms))
     share_properties(forms)
-    for name in {name for name in answers if name not in requests or name in renamed} & set(forms):
-        if "examples" in forms[name]:
-            forms[name]["examples"] = [_complete(example, forms[name], forms)
-                                       for example in forms[name]["examples"]]
     document["components"]["schemas"] = dict(sorted(forms.items()))
     share_parameters(document)
     share_responses(document)

@@ -150,9 +150,7 @@ def _register_batch_upsert(target, name, item_schema_class, result_schema, summa
                UpsertItemsSchema, item_schema_class, result_schema(),
                envelope_name=f"{word}UpsertItems", metric=f"{name}-upsert",
                query=BatchUpsertArgsSchema(), headers=(SYNC_RUN_HEADER,),
-               description=("Each item is matched and written as the single upsert would, in "
-                            "input order. " + see("Batch matching", "Matching",
-                                                  where="the people tag")))
+               description=see("Batch matching", "Matching", where="the people tag"))
     def upsert_many(items, atomic, dry_run, update_name):
         options = people.UpsertOptions(dry_run=dry_run, update_name=update_name,
                                        sync_run=sync_run_from_request())

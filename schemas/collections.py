@@ -81,6 +81,10 @@ def collection_answers(record_schema_class, key_field):
                                             "feed without being deleted"}),
         "version": fields.Integer(required=True),
         "updated_at": Timestamp(required=True)}, name=f"{name}Tombstone")
+    # The one answer a follower must tell apart by its shape: shown as an example.
+    tombstone.EXAMPLE = {key_field: f"{record_schema_class.EXAMPLE[key_field]}-OLD",
+                         "deleted": True, "version": 4,
+                         "updated_at": "2026-11-20T10:00:00.000000Z"}
     version = Schema.from_dict({key_field: key, "version": fields.Integer(required=True),
                                 "updated_at": Timestamp(required=True)}, name=f"{name}Version")
     page_fields = {

@@ -1,8 +1,9 @@
-"""State what the OpenAPI document repeats once: a parameter or an answer many operations
-share becomes a named one. Pure functions on the document's dict.
+"""State what the OpenAPI document repeats once. Pure functions on the document's dict.
 
-A request component that narrows another of its resource (the PUT body: the PATCH body
-with required fields; a batch item: the body with its key) is stated as `allOf` of it.
+A parameter, an answer or a described property that many operations or components state
+alike becomes a named one; a request component that narrows another of its resource (the
+PUT body: the PATCH body with required fields; a batch item: the body with its key) is
+stated as `allOf` of it.
 """
 import json
 import re
@@ -133,7 +134,7 @@ def _response_name(response):
     words = response.get("description", "").split()
     words = [] if words == ["OK"] or len(words) > 3 else words
     return ("Or".join(ref.rsplit("/", 1)[-1] for ref in refs)
-            + "".join(word.title() for word in words if word.isalpha()))
+            + "".join(word.title() for word in words if word.isalpha())) or "Answer"
 
 
 def share_responses(document, minimum_uses=2):

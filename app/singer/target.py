@@ -14,7 +14,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.sinks import BatchSink
 from singer_sdk.target_base import Target
 
-from app.client import KEY_FIELDS, IngestClient
+from app.client import COLLECTIONS, IngestClient
 from app.singer.loader import Loader
 
 API_KEY_VARIABLE = "AR_INGEST_API_KEY"
@@ -80,7 +80,7 @@ class TargetArIngest(Target):
         th.Property("api_key", th.StringType, secret=True, title="API key",
                     description=f"A write key; else the {API_KEY_VARIABLE} variable"),
         th.Property("streams", th.ObjectType(
-                        additional_properties=th.StringType(allowed_values=sorted(KEY_FIELDS))),
+                        additional_properties=th.StringType(allowed_values=sorted(COLLECTIONS))),
                     title="Stream to collection",
                     description="Stream name (after stream maps) to collection; a stream "
                                 "named like a collection goes to it, any other is refused",
@@ -127,12 +127,12 @@ class TargetArIngest(Target):
     def collection_of(self, stream_name):
         """The collection a stream loads into; UnmappedStream when there is none."""
         mapping = self.config.get("streams") or {}
-        collection = mapping.get(stream_name) or (stream_name if stream_name in KEY_FIELDS
+        collection = mapping.get(stream_name) or (stream_name if stream_name in COLLECTIONS
                                                   else None)
         if collection is None:
             raise UnmappedStream(
                 f"Stream {stream_name!r} maps to no collection: name it in the `streams` "
-                f"setting ({{{stream_name!r}: one of {', '.join(sorted(KEY_FIELDS))}}}) or "
+                f"setting ({{{stream_name!r}: one of {', '.join(sorted(COLLECTIONS))}}}) or "
                 "rename it with a stream map (__alias__).")
         return collection
 

@@ -17,7 +17,7 @@ from peewee import fn
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from app.errors import Conflict
+from app.errors import HttpConflict
 from app.services.emails import email_key
 
 MAX_NAME_DISTANCE = 2
@@ -47,7 +47,7 @@ def allowed_distance(first, second):
 
 
 def find_match(resource, tenant_id, email, full_name, account_number=None, people=None):
-    """The one record these details match (None: no match); Conflict when several do.
+    """The one record these details match (None: no match); HttpConflict when several do.
 
     Active records first (by email, then by name), then archived ones.
     `account_number` narrows the search to that account's contacts. `people`
@@ -266,7 +266,7 @@ def _ambiguous(resource, tenant_id, matched_by, keys, sent, account_number, arch
                        + ("or its exact stored name, " if distance else "")
                        + f"or write to it by its reference ({by_reference}).")
     extra = {"distance": distance} if matched_by == "name" else {}
-    return Conflict(detail, candidates=keys, matched_by=matched_by, archived=archived, **extra)
+    return HttpConflict(detail, candidates=keys, matched_by=matched_by, archived=archived, **extra)
 
 
 def _describe(resource, tenant_id, keys):

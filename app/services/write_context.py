@@ -10,7 +10,7 @@ email-status updates change rows here in place (`change_stored`, `remove`).
 import datetime
 from dataclasses import dataclass, field
 
-from app.errors import Conflict
+from app.errors import HttpConflict
 from app.models import Tombstone
 from app.services import statements
 
@@ -204,7 +204,7 @@ class WriteContext:
             rows = [tracked.row for tracked in group]
             if phase == 1:
                 if statements.insert_rows(model, rows) != len(rows):
-                    raise Conflict("Another writer created one of these records at the same "
+                    raise HttpConflict("Another writer created one of these records at the same "
                                    "time; retry the request.")
             else:
                 statements.update_rows(model, rows)

@@ -10,7 +10,7 @@ import datetime
 
 from peewee import SQL, NodeList, Tuple, Value
 
-from app.models import Tombstone, utcnow
+from app.models import FeedExit, utcnow
 from app.services.cursors import (CursorPage, decode_cursor, encode_cursor,
                                   legacy_feed_position_allowed)
 from app.services.emails import email_key
@@ -107,7 +107,7 @@ def _left_q(resource, row):
 
 
 def _matches(resource, state, filters, q=None):
-    """Whether a kept state (Tombstone.before/after) matches the field filters, as the SQL
+    """Whether a kept state (FeedExit.before/after) matches the field filters, as the SQL
     above. States no longer keep the search text (the records' own scan judges `q`, see
     _q_or_left); `q` is judged only on exit rows written before that."""
     if state is None:
@@ -126,32 +126,32 @@ def _matches(resource, state, filters, q=None):
 
 
 class _Removals:
-    """Tombstone rows of one collection after a feed position, within the 30 days kept."""
+    """FeedExit rows of one collection after a feed position, within the 30 days kept."""
 
     def __init__(self, resource, tenant_id, position, updated_after, horizon):
         self.resource = resource
         oldest = utcnow() - datetime.timedelta(days=TOMBSTONE_DAYS)
-        self.query = Tombstone.select().where(Tombstone.tenant == tenant_id,
-                                              Tombstone.collection == resource.name,
-                                              Tombstone.deleted_at >= oldest)
+        self.query = FeedExit.select().where(FeedExit.tenant == tenant_id,
+                                              FeedExit.collection == resource.name,
+                                              FeedExit.left_at >= oldest)
         if horizon is not None:
-            self.query = self.query.where(Tombstone.change_seq < horizon)
+            self.query = self.query.where(FeedExit.change_seq < horizon)
         if updated_after is not None:
-            self.query = self.query.where(Tombstone.deleted_at > _naive_utc(updated_after))
+            self.query = self.query.where(FeedExit.left_at > _naive_utc(updated_after))
         self.position = position
 
     def _item(self, row, deleted):
         item = {self.resource.key_field: row.key, "deleted": deleted, "version": row.version,
-                "updated_at": row.deleted_at}
+                "updated_at": row.left_at}
         if not deleted:
             item["matches_filter"] = False
         return ((row.change_seq, _TOMBSTONE, row.id), item)
 
     def deleted(self, limit):
         """Deletions after the position: what an unfiltered follower must remove."""
-        rows = (self.query.where(Tombstone.deleted == True,  # noqa: E712
-                                 _after(Tombstone, *self.position, _TOMBSTONE))
-                .order_by(Tombstone.change_seq, Tombstone.id).limit(limit + 1))
+        rows = (self.query.where(FeedExit.deleted == True,  # noqa: E712
+                                 _after(FeedExit, *self.position, _TOMBSTONE))
+                .order_by(FeedExit.change_seq, FeedExit.id).limit(limit + 1))
         return [self._item(row, True) for row in rows]
 
     def leaving(self, limit, bound, matched, chunk=500):
@@ -162,8 +162,8 @@ class _Removals:
         """
         found, position = [], self.position
         while len(found) <= limit:
-            rows = list(self.query.where(_after(Tombstone, *position, _TOMBSTONE))
-                        .order_by(Tombstone.change_seq, Tombstone.id).limit(chunk))
+            rows = list(self.query.where(_after(FeedExit, *position, _TOMBSTONE))
+                        .order_by(FeedExit.change_seq, FeedExit.id).limit(chunk))
             for row in rows:
                 entry_position = (row.change_seq, _TOMBSTONE, row.id)
                 if bound is not None and entry_position > bound:

@@ -31,9 +31,9 @@ _FILTER_FIELDS = {"exact": lambda: Key(allow_none=True, metadata={
 def filter_fields(resource):
     """The collection's feed filters as fields, from its one declaration of them
     (Resource.feed_filters)."""
-    return {name: (fields.String(validate=validate.OneOf(kind)) if isinstance(kind, tuple)
-                   else _FILTER_FIELDS[kind]())
-            for name, kind in resource.feed_filters.items()}
+    return {name: (fields.String(validate=validate.OneOf(filter_type))
+                   if isinstance(filter_type, tuple) else _FILTER_FIELDS[filter_type]())
+            for name, filter_type in resource.feed_filters.items()}
 
 
 def feed_args_schema(resource):

@@ -53,17 +53,17 @@ def _options(dry_run, update_name):
 def _answer(result, party=False):
     """201 + Location for a created record, 200 for a matched one, or the dry run's answer."""
     resource = result.resource
-    kind = {"party_type": _PARTY_TYPES[resource]} if party else {}
+    party_type = {"party_type": _PARTY_TYPES[resource]} if party else {}
     if result.dry_run:
         return jsonify(dry_run=True, would="create" if result.created else "update",
-                       **_match_fields(result), **kind,
+                       **_match_fields(result), **party_type,
                        record=resource.schema.dump(result.row) if result.row else None)
     headers = {"ETag": etag(result.row)}
     if result.created:
         headers["Location"] = url_for(_RECORD_ENDPOINTS[resource], **{
             resource.key_field: getattr(result.row, resource.key_field)})
     if party:
-        body = dict(kind, **_match_fields(result), record=resource.schema.dump(result.row))
+        body = dict(party_type, **_match_fields(result), record=resource.schema.dump(result.row))
     else:
         body = result.row
         for name, value in _match_fields(result).items():

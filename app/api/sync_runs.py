@@ -79,7 +79,8 @@ def register_sync_run_routes(blp, resource, scope_schema, filters):
                                      "detail": _not_a_scope_filter(field, sorted(allowed))}
                                     for field in unknown])
         # A body's booleans are JSON booleans; the feed's filters read them as query text.
-        flags = {field for field, kind in resource.feed_filters.items() if kind == "bool"}
+        flags = {field for field, filter_type in resource.feed_filters.items()
+                 if filter_type == "bool"}
         not_booleans = sorted(field for field in flags & set(scope)
                               if not isinstance(scope[field], bool))
         if not_booleans:

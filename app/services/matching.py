@@ -241,19 +241,19 @@ def _ambiguous(resource, tenant_id, matched_by, keys, sent, account_number, arch
     label = resource.label + "s"
     whose = (f"of account {account_number!r}" if account_number is not None
              else "of this tenant")
-    kind = "archived " if archived else ""
+    qualifier = "archived " if archived else ""
     none_active = " (no active one matched)" if archived else ""
     listed = _describe(resource, tenant_id, keys)
     by_reference = f"PUT or PATCH /{resource.name}/{{reference}}"
     if matched_by == "email":
-        detail = (f"{len(keys)} {kind}{label} {whose} have the email address {sent!r}"
+        detail = (f"{len(keys)} {qualifier}{label} {whose} have the email address {sent!r}"
                   f"{none_active}: {listed}. The address cannot tell which one you mean, so "
                   f"nothing was changed. Write to the one you mean by its reference "
                   f"({by_reference}), or give the others an address of their own first.")
     else:
         how_close = (f"have the name {sent!r}" if distance == 0 else
                      f"are equally close to the name {sent!r} (distance {distance})")
-        detail = (f"{len(keys)} {kind}{label} {whose} {how_close}{none_active}: {listed}. "
+        detail = (f"{len(keys)} {qualifier}{label} {whose} {how_close}{none_active}: {listed}. "
                   "The name cannot tell which one you mean, so nothing was changed. ")
         if email:
             detail += (f"The email address {email!r} matched none of them: "

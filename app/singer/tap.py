@@ -11,12 +11,13 @@ filtered feed's reports of records leaving the view, become records with
 import copy
 import os
 
-from singer_sdk import Stream, Tap
+from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import resolve_schema_references
 
 from app.client import API_PREFIX, COLLECTIONS, IngestClient, key_fields_of
+from app.singer.sdk_internals import PageBookmarkedStream
 
 API_KEY_VARIABLE = "AR_INGEST_API_KEY"
 _FEED_MARKERS = ("deleted", "matches_filter")
@@ -88,7 +89,7 @@ def feed_item_as_record(item, key_field):
     return record
 
 
-class FeedStream(Stream):
+class FeedStream(PageBookmarkedStream):
     """One collection's change feed, resumed from the cursor in the stream's state."""
 
     # The bookmark is the cursor after a page, not a field of any record.
@@ -99,15 +100,11 @@ class FeedStream(Stream):
         super().__init__(tap, schema=schema, name=collection)
         self.primary_keys = schema["required"]  # the key field
 
-    def _increment_stream_state(self, latest_record, *, context=None):
-        # Records carry no bookmark: get_records moves the cursor once a page is out.
-        return None
-
     def get_records(self, context):
         """Every change since the stored cursor, page after page; STATE after each page."""
         state = self.get_context_state(context)
         filters = (self.config.get("filters") or {}).get(self.name) or {}
-        feed = self._tap.client.collection(self.collection).feed(
+        feed = self.owning_tap.client.collection(self.collection).feed(
             cursor=state.get("cursor"), limit=self.config.get("page_size", 1000), **filters)
         key_field = self.primary_keys[0]
         for page in feed.pages():
@@ -117,7 +114,7 @@ class FeedStream(Stream):
             if page["next_cursor"] != state.get("cursor"):
                 state["cursor"] = page["next_cursor"]
                 self.state_manager.is_flushed = False
-                self._write_state_message()
+                self.emit_state()
 
 
 class TapArIngest(Tap):

@@ -5,7 +5,7 @@ from copy import deepcopy
 from flask_smorest import Blueprint
 from flask_smorest.utils import prepare_response
 
-from app.api.body import SYNC_RUN_HEADER, BodyParser
+from app.api.parsing import SYNC_RUN_HEADER, BodyParser
 from app.api.idempotency import IDEMPOTENCY_HEADER
 from app.api.openapi import (OPENAPI_SETTINGS, PATH_CONVERTERS, PATH_PARAMETER_SCHEMAS,
                              SchemaDeclarations, StandardResponses, field_rules,

@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 
 from app import metrics
 from app.api import BATCH_RATE_LIMIT_COST, body_limit, bulk, costs, plural, reads_only, singular
-from app.api.body import SYNC_RUN_HEADER, read_json_body, sync_run_from_request
+from app.api.parsing import SYNC_RUN_HEADER, read_json_body, sync_run_from_request
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.api.sync_runs import register_sync_run_routes
 from app.errors import ValidationFailed

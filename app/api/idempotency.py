@@ -4,7 +4,7 @@ import functools
 from flask import current_app, g, request
 
 from app import metrics
-from app.api.body import read_body_bytes
+from app.api.parsing import read_body_bytes
 from app.errors import Problem, error_response
 from app.services import idempotency
 from app.services.transactions import write_transaction

@@ -3,7 +3,7 @@ from flask import g
 
 from app.errors import with_article
 from app.api import plural, singular
-from app.api.body import read_optional_body
+from app.api.parsing import read_optional_body
 from app.api.collections import bulk_post
 from app.services import batch as batch_service
 from app.services import links as link_service

@@ -4,7 +4,7 @@ from flask import g, jsonify, url_for
 from app import metrics
 from app.api import (BATCH_RATE_LIMIT_COST, IngestBlueprint, body_limit, bulk, costs,
                      key_in_basic_auth, singular)
-from app.api.body import (SYNC_RUN_HEADER, preconditions_from_request, read_json_value,
+from app.api.parsing import (SYNC_RUN_HEADER, preconditions_from_request, read_json_value,
                           sync_run_from_request)
 from app.api.collections import bulk_post
 from app.errors import ValidationFailed

@@ -3,7 +3,7 @@ from flask import g, jsonify, url_for
 from marshmallow import fields
 
 from app.api import singular
-from app.api.body import read_optional_body
+from app.api.parsing import read_optional_body
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from app.errors import ValidationFailed, field_errors
 from app.services import sync

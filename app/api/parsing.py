@@ -1,4 +1,4 @@
-"""Reading requests: the route's parameters, strict JSON bodies, conditional headers."""
+"""Parsing a request: the route's parameters, strict JSON bodies, conditional headers."""
 import re
 import urllib.parse
 import zlib

@@ -2,7 +2,7 @@
 from flask import current_app, g, request
 
 from app.api.policy import is_api_request, route_policy
-from app.errors import Forbidden, Unauthorized, UriTooLong
+from app.errors import HttpForbidden, HttpUnauthorized, UriTooLong
 from app.services.tenants import KeyAuthenticator
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -28,12 +28,12 @@ def authenticate_request():
     authenticator = current_app.extensions["ar_ingest_keys"]
     principal = authenticator.authenticate(_presented_key())
     if principal is None:
-        raise Unauthorized("Send a valid, unrevoked API key in the X-API-Key header.",
+        raise HttpUnauthorized("Send a valid, unrevoked API key in the X-API-Key header.",
                            headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
     g.tenant_id, g.key_id = principal.tenant_id, principal.key_id
     policy = route_policy()
     if request.method in WRITE_METHODS and not principal.can_write and not policy.reads_only:
-        raise Forbidden("This API key may only read; writing needs a key with scope 'write'.")
+        raise HttpForbidden("This API key may only read; writing needs a key with scope 'write'.")
 
     request.max_content_length = current_app.config[policy.body_limit]
 

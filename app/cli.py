@@ -4,7 +4,7 @@ import click
 from flask.cli import FlaskGroup
 
 from app import create_app
-from app.client import KEY_FIELDS
+from app.resources.registry import RESOURCES
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False,
@@ -14,7 +14,7 @@ def main():
 
 
 @main.command("import", with_appcontext=False)
-@click.argument("collection", type=click.Choice([*KEY_FIELDS, "parties"]))
+@click.argument("collection", type=click.Choice([*RESOURCES, "parties"]))
 @click.argument("file", type=click.Path(allow_dash=True))
 @click.option("--url", required=True, envvar="AR_INGEST_URL",
               help="The server, e.g. https://ingest.example.com (or AR_INGEST_URL).")

@@ -47,7 +47,7 @@ _CODE_BY_STATUS = {
 }
 
 
-class ApiError(Exception):
+class Problem(Exception):
     """An error the API answers on purpose; subclasses fix status and code."""
 
     status = 500
@@ -61,55 +61,55 @@ class ApiError(Exception):
         self.extra = extra
 
 
-class MalformedJson(ApiError):
+class MalformedJson(Problem):
     status, code = 400, "malformed-json"
 
 
-class Unauthorized(ApiError):
+class HttpUnauthorized(Problem):
     status, code = 401, "unauthorized"
 
 
-class Forbidden(ApiError):
+class HttpForbidden(Problem):
     status, code = 403, "forbidden"
 
 
-class NotFound(ApiError):
+class HttpNotFound(Problem):
     status, code = 404, "not-found"
 
 
-class Conflict(ApiError):
+class HttpConflict(Problem):
     status, code = 409, "conflict"
 
 
-class PreconditionFailed(ApiError):
+class HttpPreconditionFailed(Problem):
     status, code = 412, "precondition-failed"
 
 
-class PayloadTooLarge(ApiError):
+class PayloadTooLarge(Problem):
     status, code = 413, "payload-too-large"
 
 
-class UriTooLong(ApiError):
+class UriTooLong(Problem):
     status, code = 414, "payload-too-large"
 
 
-class HeadersTooLarge(ApiError):
+class HeadersTooLarge(Problem):
     status, code = 431, "payload-too-large"
 
 
-class UnsupportedMediaType(ApiError):
+class UnsupportedMediaType(Problem):
     status, code = 415, "unsupported-media-type"
 
 
-class IdempotencyKeyReused(ApiError):
+class IdempotencyKeyReused(Problem):
     status, code = 422, "idempotency-key-reused"
 
 
-class IdempotencyKeyInUse(ApiError):
+class IdempotencyKeyInUse(Problem):
     status, code = 409, "idempotency-key-in-use"
 
 
-class ValidationFailed(ApiError):
+class ValidationFailed(Problem):
     """422 with one `errors` entry per offending field."""
 
     status, code = 422, "validation-error"
@@ -196,7 +196,7 @@ def problem_response(status, code, detail=None, errors=None, headers=None, title
 
 
 def error_response(error):
-    """The problem+json response for an ApiError."""
+    """The problem+json response for a Problem."""
     return problem_response(error.status, error.code, error.detail, error.errors,
                             error.headers, **error.extra)
 
@@ -264,7 +264,7 @@ def _handle_unexpected(error):
 
 def register_error_handlers(app):
     """Install the handlers; registered last so they replace flask-smorest's JSON ones."""
-    app.register_error_handler(ApiError, error_response)
+    app.register_error_handler(Problem, error_response)
     app.register_error_handler(ValidationError, _handle_marshmallow_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(IntegrityError, _handle_integrity_error)

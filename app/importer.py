@@ -18,7 +18,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
-from app.client import KEY_FIELDS, ApiError, IngestClient
+from app.client import ApiError, IngestClient
 from app.client.rows import RowsError  # noqa: F401 (the CLI catches it as importer.RowsError)
 from app.client.rows import CountingLines, read_csv, read_ndjson
 from app.import_rejects import RejectWriter
@@ -144,7 +144,7 @@ def _without_empty_cells(record):
 
 def _checked_match(collection, match, full_sync):
     if not match:
-        if collection not in KEY_FIELDS:
+        if collection == "parties":
             raise ImportFailed(f"{collection} can only be imported with --match.")
         return
     if collection not in MATCHED_KINDS:
@@ -153,6 +153,14 @@ def _checked_match(collection, match, full_sync):
     if full_sync and collection == "parties":
         raise ImportFailed("--full-sync needs one collection: import contacts and "
                            "representatives apart.")
+
+
+def _key_field(collection, client):
+    """The field holding each row's key, as the server's document states it."""
+    key_field = client.key_fields().get(collection)
+    if key_field is None:
+        raise ImportFailed(f"The server has no collection {collection!r}.")
+    return key_field
 
 
 def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=None,
@@ -185,6 +193,7 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
         lines = CountingLines(stream)
         table = read_csv(lines, counts.delimiter or delimiter) if fmt == "csv" \
             else read_ndjson(lines)
+        key_field = None if match else _key_field(collection, client)
     except BaseException:
         if stream is not sys.stdin.buffer:
             stream.close()
@@ -194,7 +203,6 @@ def import_file(collection, path, client, *, fmt=None, batch_size=1000, rejects=
                           if resume else (0, 0))
     progress = Progress(None if path == "-" else os.path.getsize(path), out,
                         counts.bytes_done, counts.rows)
-    key_field = None if match else KEY_FIELDS[collection]
     outcomes = _OUTCOMES[match]
     window = []  # the rows read since the last acknowledged batch, bad ones included
 

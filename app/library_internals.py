@@ -11,6 +11,8 @@ each, so an upgrade that moves one fails there rather than somewhere far away.
   other parameters (`@blp.doc(parameters=...)` would replace those), and the
   Api's registration of the standard responses (`_register_responses`),
   through which errors are documented as problem+json.
+
+The Singer SDK's are in app/singer/sdk_internals.py, so that the server never imports the SDK.
 """
 from copy import deepcopy
 

@@ -3,9 +3,9 @@ from peewee import BooleanField, DateTimeField, IntegerField, TextField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from app.db import database, is_postgresql
-from app.models import (ApiKey, BaseModel, ChangeClock, EmailStatus, IdempotencyKey, SyncRun,
-                        SyncRunSeen, RepresentativeAccount, RepresentativeDocument, Tenant,
-                        Tombstone, utcnow)
+from app.models import (ApiKey, BaseModel, ChangeClock, EmailStatus, FeedExit, IdempotencyKey,
+                        RepresentativeAccount, RepresentativeDocument, SyncRun, SyncRunSeen,
+                        Tenant, utcnow)
 from app.resources.accounts import ACCOUNTS, Account
 from app.resources.contacts import CONTACTS, Contact
 from app.resources.documents import DOCUMENTS, Document
@@ -84,7 +84,7 @@ MIGRATIONS = [
     (2, "documents, representatives and their links",
      create_tables(Document, Representative, RepresentativeAccount, RepresentativeDocument)),
     (3, "tombstones for the change feed, idempotency keys",
-     create_tables(Tombstone, IdempotencyKey)),
+     create_tables(FeedExit, IdempotencyKey)),
     (4, "an open_amount equal to amount follows amount (stored as null)",
      _run_sql("UPDATE documents SET open_amount = NULL WHERE open_amount = amount")),
     (5, "tenant names unique whatever their case",

@@ -128,10 +128,11 @@ class RepresentativeDocument(Link):
         constraints = _link_constraints("document_number", "documents")
 
 
-class Tombstone(BaseModel):
-    """A record leaving a view of its collection's change feed, kept 30 days.
+class FeedExit(BaseModel):
+    """A record leaving a view of its collection's change feed, kept 30 days (the table is
+    still named `tombstones`, and `left_at` is stored as `deleted_at`, for existing databases).
 
-    `deleted`: the record was deleted (every view shows it). Otherwise a
+    `deleted`: the record was deleted, a tombstone every view shows. Otherwise a
     change moved a field the feed filters on: `before` and `after` hold those
     fields (and the search text) on either side, and filtered feeds report
     the record to followers whose filter matched before and not after.
@@ -141,7 +142,7 @@ class Tombstone(BaseModel):
     collection = CharField(max_length=32)
     key = CharField(max_length=128)
     version = IntegerField()
-    deleted_at = DateTimeField(default=utcnow)  # when it left: deleted or changed
+    left_at = DateTimeField(default=utcnow, column_name="deleted_at")  # deleted or changed
     change_seq = BigIntegerField()
     deleted = BooleanField(default=True)
     before = JSONTextField(null=True)
@@ -151,7 +152,7 @@ class Tombstone(BaseModel):
         table_name = "tombstones"
         indexes = (
             (("tenant", "collection", "change_seq", "id"), False),
-            (("tenant", "deleted_at"), False),
+            (("tenant", "left_at"), False),
         )
 
 
@@ -238,4 +239,4 @@ class IdempotencyKey(BaseModel):
 # The resources' tables live in their modules (app/resources/); the registry lists them all.
 TENANT_MODELS = [Tenant, ApiKey]
 LINK_MODELS = [RepresentativeAccount, RepresentativeDocument]
-SYNC_MODELS = [Tombstone, IdempotencyKey, EmailStatus, SyncRun, SyncRunSeen]
+SYNC_MODELS = [FeedExit, IdempotencyKey, EmailStatus, SyncRun, SyncRunSeen]

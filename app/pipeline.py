@@ -22,7 +22,7 @@ access log line).
 Each step reads the matched route's declared policy (app/api/policy.py),
 never its path.
 """
-from app.api.body import check_route_parameters, drain_unread_body
+from app.api.parsing import check_route_parameters, drain_unread_body
 from app.auth import authenticate_request
 from app.db import drop_dead_connection
 from app.http import check_header_limits, empty_answers

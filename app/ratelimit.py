@@ -4,12 +4,12 @@ from flask import current_app, g
 
 from app import metrics
 from app.api.policy import route_policy
-from app.errors import ApiError
+from app.errors import Problem
 from app.services.bulk_slots import BulkSlots
 from app.services.ratelimit import RateLimiter
 
 
-class RateLimited(ApiError):
+class HttpTooManyRequests(Problem):
     status, code = 429, "rate-limited"
 
 
@@ -24,7 +24,7 @@ def spend_quota():
         metrics.count(metrics.RATE_LIMIT_STORAGE_ERRORS)
     elif not decision.allowed:
         metrics.count(metrics.RATE_LIMITED)
-        raise RateLimited(f"This API key has used its quota ({limiter.policy_header}); "
+        raise HttpTooManyRequests(f"This API key has used its quota ({limiter.policy_header}); "
                           f"retry in {decision.retry_after} s.",
                           headers={"Retry-After": str(decision.retry_after)})
 
@@ -63,7 +63,7 @@ def take_bulk_slot():
     slot = slots.acquire(g.tenant_id)
     if slot is None:
         metrics.count(metrics.RATE_LIMITED)
-        raise RateLimited(
+        raise HttpTooManyRequests(
             f"This tenant already has {slots.limit} bulk requests in progress, as many as it "
             f"may run at once; retry in {BULK_RETRY_AFTER_SECONDS} s.",
             headers={"Retry-After": str(BULK_RETRY_AFTER_SECONDS)})

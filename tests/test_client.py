@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from app.client import (KEY_FIELDS, Conflict, IngestClient, NotFound, RateLimited, ServerError,
+from app.client import (COLLECTIONS, Conflict, IngestClient, NotFound, RateLimited, ServerError,
                         ValidationError, chunked)
 from app.resources.accounts import Account
 from app.resources.contacts import Contact
@@ -42,8 +42,10 @@ def test_importing_the_client_builds_no_app():
                           check=True).stdout.strip() == "[]"
 
 
-def test_the_client_knows_every_collection_and_key_the_server_has():
-    assert KEY_FIELDS == {name: resource.key_field for name, resource in RESOURCES.items()}
+def test_the_client_knows_every_collection_and_key_the_server_has(client):
+    key_fields = {name: resource.key_field for name, resource in RESOURCES.items()}
+    assert client.key_fields() == key_fields  # read from the server's document
+    assert {name: client.collection(name).key_field for name in COLLECTIONS} == key_fields
 
 
 def test_one_method_per_endpoint(client):

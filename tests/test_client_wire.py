@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.api.body import parse_json
+from app.api.parsing import parse_json
 from app.client.wire import dumps, loads
 from app.errors import MalformedJson
 

@@ -3,7 +3,7 @@ import datetime
 
 import pytest
 
-from app.models import Tombstone, utcnow
+from app.models import FeedExit, utcnow
 from helpers import assert_problem
 
 
@@ -76,11 +76,11 @@ def test_tombstones(api):
 def test_tombstones_expire_after_30_days(api):
     api.put("/accounts/OLD", json={"name": "x"})
     api.delete("/accounts/OLD")
-    Tombstone.update(deleted_at=utcnow() - datetime.timedelta(days=31)).execute()
+    FeedExit.update(left_at=utcnow() - datetime.timedelta(days=31)).execute()
     assert api.get("/accounts").get_json()["items"] == []
     api.put("/accounts/NEW", json={"name": "x"})
     api.delete("/accounts/NEW")
-    assert [t.key for t in Tombstone.select()] == ["NEW"]  # the next delete purged the old one
+    assert [t.key for t in FeedExit.select()] == ["NEW"]  # the next delete purged the old one
 
 
 def test_filters(api):

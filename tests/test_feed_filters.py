@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from app.models import Tombstone
+from app.models import FeedExit
 from app.resources.accounts import Account, ACCOUNTS as ACCOUNTS_RESOURCE
 from app.resources.contacts import Contact
 from app.services.search import backfill_search_text
@@ -134,7 +134,7 @@ def test_renames_leave_no_exit_rows_and_q_followers_still_see_a_record_leave(api
     cursor = api.get("/contacts?q=ann").get_json()["next_cursor"]
     api.post("/contacts:batch", json={"items": [
         {"reference": f"C{n}", "name": f"Bob {n}", "account_number": "A"} for n in range(2)]})
-    assert Tombstone.select().count() == 0
+    assert FeedExit.select().count() == 0
     page = api.get(f"/contacts?q=ann&cursor={cursor}").get_json()
     assert [(i["reference"], i.get("matches_filter"), i["version"]) for i in page["items"]] == [
         ("C0", False, 2), ("C1", False, 2)]
@@ -143,7 +143,7 @@ def test_renames_leave_no_exit_rows_and_q_followers_still_see_a_record_leave(api
     assert [i["reference"] for i in api.get("/contacts?q=ann").get_json()["items"]] == ["C2"]
     # A move changes a field a filter reads: that leaves one exit row, for followers of A.
     api.patch("/contacts/C2", json={"account_number": "B"})
-    assert [(t.key, t.deleted, t.before, t.after) for t in Tombstone.select()] == [
+    assert [(t.key, t.deleted, t.before, t.after) for t in FeedExit.select()] == [
         ("C2", False, {"account_number": "A", "email": None, "is_primary": False},
          {"account_number": "B", "email": None, "is_primary": False})]
 

@@ -139,12 +139,23 @@ def test_the_document_describes_it(payments_app):
     assert set(scope) == {"document_number", "method"}
 
 
-def test_the_client_reaches_it_by_name():
+def test_the_client_reaches_it_by_name(payments_app):
     from app.client import IngestClient
 
+    served = payments_app.test_client().get("/api/v1/ingest/openapi.json").get_json()
+    asked = []
+
+    def from_the_app(method, path, **_):
+        asked.append((method, path))
+        return served
+
     with IngestClient("http://127.0.0.1:9", "ark_x_y") as client:
+        client.request = from_the_app  # the server's document, without a network
         payments = client.collection("payments")
-        assert (payments.name, payments.key_field) == ("payments", None)
+        # The key field comes from the server's document: the client copies nothing.
+        assert (payments.name, payments.key_field) == ("payments", "payment_number")
+        assert client.accounts.key_field == "account_number"
+        assert asked == [("GET", "/openapi.json")]  # read once
         assert payments._path("P/1") == "/payments/P%2F1"
         assert client.collection("accounts") is client.accounts
         with pytest.raises(ValueError):

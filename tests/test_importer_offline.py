@@ -31,6 +31,9 @@ class StubClient:
     def collection(self, name):
         return self
 
+    def key_fields(self):
+        return {"accounts": "account_number", "contacts": "reference"}
+
     def batch(self, records, idempotency_key=None, sync_run=None):
         if self.fail_after is not None and len(self.keys) >= self.fail_after:
             raise ConnectionError("the network is down")

@@ -174,7 +174,7 @@ def test_the_batch_s_index_matches_exactly_as_the_queries_do(api, tenant):
     sharing an address), random edits of them and records the index is told of."""
     import random
 
-    from app.errors import Conflict
+    from app.errors import HttpConflict
     from app.resources.representatives import Representative as Rep
     from app.services.matching import PeopleIndex, find_match
     from app.resources.representatives import REPRESENTATIVES
@@ -204,7 +204,7 @@ def test_the_batch_s_index_matches_exactly_as_the_queries_do(api, tenant):
     def outcome(people, email, name):
         try:
             return find_match(REPRESENTATIVES, tenant.id, email, name, people=people)
-        except Conflict as conflict:
+        except HttpConflict as conflict:
             return ("409", sorted(conflict.extra["candidates"]), conflict.extra["matched_by"])
 
     compared = 0

@@ -5,7 +5,7 @@ import threading
 import jsonschema_rs
 import pytest
 
-from app.models import SyncRun, SyncRunSeen, Tombstone, utcnow
+from app.models import FeedExit, SyncRun, SyncRunSeen, utcnow
 from app.resources.accounts import Account
 from app.resources.contacts import Contact
 from helpers import ApiClient, assert_problem, key_parts
@@ -190,7 +190,7 @@ def assert_refused_by(answer, guard, limit, actual):
 
 
 def assert_nothing_removed(run_id, total):
-    assert Account.select().count() == total and Tombstone.select().count() == 0
+    assert Account.select().count() == total and FeedExit.select().count() == 0
     assert stored(run_id).status == "running" and stored(run_id).result is None
 
 
@@ -290,7 +290,7 @@ def test_a_dry_run_changes_nothing_and_lists_what_it_would_remove(api):
                        json={"max_removals": 4}).get_json()
     assert allowed["would"] == "finish" and allowed["refused_by"] is None
     assert {(a.account_number, a.version, a.archived_at) for a in Account.select()} == before
-    assert Tombstone.select().count() == 0 and Contact.select().count() == 1
+    assert FeedExit.select().count() == 0 and Contact.select().count() == 1
     assert api.get(f"/accounts:sync-runs/{run}").get_json()["status"] == "running"
     assert stored(run).result is None and stored(run).guards == {"min_seen": None}
     finished = api.post(f"/accounts:sync-runs/{run}:finish", json={"max_removals": 4})

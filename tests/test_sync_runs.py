@@ -1,7 +1,7 @@
 """Archive, and sync runs that carry deletions (seed 004)."""
 import datetime
 
-from app.models import SyncRun, Tombstone, utcnow
+from app.models import FeedExit, SyncRun, utcnow
 from app.resources.accounts import Account
 from app.resources.contacts import Contact
 from app.resources.documents import Document
@@ -141,7 +141,7 @@ def test_a_second_full_sync_removes_what_it_no_longer_sends(api):
         assert Account.get(Account.account_number == f"A-{n:05d}").archived_at is not None
     assert Account.select().count() == 10_001 - len(missing) + 3
     assert Account.get(Account.account_number == "A-00000").version == 1
-    deleted = {t.key for t in Tombstone.select().where(Tombstone.deleted == True)}  # noqa
+    deleted = {t.key for t in FeedExit.select().where(FeedExit.deleted == True)}  # noqa
     assert deleted == {f"A-{n:05d}" for n in missing} - {f"A-{n:05d}" for n in dependants}
     tombstones = [i for i in api.get("/accounts?limit=1000&cursor=" + _cursor_at(api, run))
                   .get_json()["items"] if i.get("deleted")]

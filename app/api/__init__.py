@@ -5,11 +5,11 @@ from copy import deepcopy
 from flask_smorest import Blueprint
 from flask_smorest.utils import prepare_response
 
-from app.api.body import SYNC_RUN_HEADER, BodyParser
 from app.api.idempotency import IDEMPOTENCY_HEADER
 from app.api.openapi import (OPENAPI_SETTINGS, PATH_CONVERTERS, PATH_PARAMETER_SCHEMAS,
                              SchemaDeclarations, field_rules,
                              shared_components)
+from app.api.parsing import SYNC_RUN_HEADER, BodyParser
 from app.api.policy import API_PREFIX, declare
 from app.errors import PROBLEM_MIMETYPE
 from app.library_internals import StandardResponsesApi, add_doc_callback, extend_doc_info

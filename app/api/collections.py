@@ -6,9 +6,9 @@ from marshmallow import fields, validate
 
 from app import metrics
 from app.api import BATCH_RATE_LIMIT_COST, body_limit, bulk, costs, plural, reads_only, singular
-from app.api.body import SYNC_RUN_HEADER, read_json_body, sync_run_from_request
 from app.api.description import see
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from app.api.parsing import SYNC_RUN_HEADER, read_json_body, sync_run_from_request
 from app.api.sync_runs import register_sync_run_routes
 from app.errors import ValidationFailed
 from app.services import batch as batch_service
@@ -32,9 +32,9 @@ _FILTER_FIELDS = {"exact": lambda: Key(allow_none=True, metadata={
 def filter_fields(resource):
     """The collection's feed filters as fields, from its one declaration of them
     (Resource.feed_filters)."""
-    return {name: (fields.String(validate=validate.OneOf(kind)) if isinstance(kind, tuple)
-                   else _FILTER_FIELDS[kind]())
-            for name, kind in resource.feed_filters.items()}
+    return {name: (fields.String(validate=validate.OneOf(filter_type))
+                   if isinstance(filter_type, tuple) else _FILTER_FIELDS[filter_type]())
+            for name, filter_type in resource.feed_filters.items()}
 
 
 def feed_args_schema(resource):

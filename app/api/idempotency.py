@@ -4,8 +4,8 @@ import functools
 from flask import current_app, g, request
 
 from app import metrics
-from app.api.body import read_body_bytes
-from app.errors import ApiError, error_response
+from app.api.parsing import read_body_bytes
+from app.errors import Problem, error_response
 from app.services import idempotency
 from app.services.transactions import write_transaction
 from schemas.patterns import END, character_class
@@ -74,7 +74,7 @@ def idempotent(view):
             with write_transaction(g.tenant_id):
                 try:
                     response = current_app.make_response(view(*args, **kwargs))
-                except ApiError as error:  # a 4xx is an answer too; the work rolled back
+                except Problem as error:  # a 4xx is an answer too; the work rolled back
                     response = error_response(error)
                 if response.status_code in _TRANSIENT:
                     raise _Retryable(response)

@@ -3,8 +3,8 @@ from flask import g
 
 from app.errors import with_article
 from app.api import plural, singular
-from app.api.body import read_optional_body
 from app.api.collections import bulk_post
+from app.api.parsing import read_optional_body
 from app.services import batch as batch_service
 from app.services import links as link_service
 from schemas.common import NO_BODY
@@ -55,7 +55,8 @@ def register_linked_representatives(blp, kind, representative_schema_class):
 
     register_page_route(blp, f"/{target.name}/<{target.key_field}>/representatives",
                         f"{target.label}_representatives",
-                        f"list{singular(target)}Representatives", record_page_schema(representative_schema_class), load,
+                        f"list{singular(target)}Representatives",
+                        record_page_schema(representative_schema_class), load,
                         f"The representatives linked to {with_article(target.label)} (without their "
                         "link summaries)")
 

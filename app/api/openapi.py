@@ -41,7 +41,7 @@ def shared_components():
 
 class KeyConverter(BaseConverter):
     """A caller's key in the path, up to the next '/'. Its rules are checked before the
-    view (api/body.py), so that a bad key is 422 naming it, not 404."""
+    view (api/parsing.py), so that a bad key is 422 naming it, not 404."""
 
 
 class RunIdConverter(BaseConverter):

@@ -4,10 +4,10 @@ from flask import g, jsonify, url_for
 from app import metrics
 from app.api import (BATCH_RATE_LIMIT_COST, IngestBlueprint, body_limit, bulk, costs,
                      key_in_basic_auth, singular)
-from app.api.body import (SYNC_RUN_HEADER, preconditions_from_request, read_json_value,
-                          sync_run_from_request)
 from app.api.collections import bulk_post
 from app.api.description import PEOPLE_TAG, see
+from app.api.parsing import (SYNC_RUN_HEADER, preconditions_from_request, read_json_value,
+                             sync_run_from_request)
 from app.errors import ValidationFailed
 from app.models import Tenant
 from app.resources.contacts import CONTACTS
@@ -50,17 +50,17 @@ def _options(dry_run, update_name):
 def _answer(result, party=False):
     """201 + Location for a created record, 200 for a matched one, or the dry run's answer."""
     resource = result.resource
-    kind = {"party_type": _PARTY_TYPES[resource]} if party else {}
+    party_type = {"party_type": _PARTY_TYPES[resource]} if party else {}
     if result.dry_run:
         return jsonify(dry_run=True, would="create" if result.created else "update",
-                       **_match_fields(result), **kind,
+                       **_match_fields(result), **party_type,
                        record=resource.schema.dump(result.row) if result.row else None)
     headers = {"ETag": etag(result.row)}
     if result.created:
         headers["Location"] = url_for(_RECORD_ENDPOINTS[resource], **{
             resource.key_field: getattr(result.row, resource.key_field)})
     if party:
-        body = dict(kind, **_match_fields(result), record=resource.schema.dump(result.row))
+        body = dict(party_type, **_match_fields(result), record=resource.schema.dump(result.row))
     else:
         body = result.row
         for name, value in _match_fields(result).items():

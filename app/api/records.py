@@ -5,10 +5,10 @@ from flask import current_app, g, jsonify, url_for
 from flask.views import MethodView
 
 from app.api import SHARED_HEADERS, singular
-from app.api.body import (SYNC_RUN_HEADER, preconditions_from_request, read_optional_body,
-                          sync_run_from_request)
 from app.api.description import see
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from app.api.parsing import (SYNC_RUN_HEADER, preconditions_from_request, read_optional_body,
+                             sync_run_from_request)
 from app.errors import ValidationFailed, with_article
 from app.services.records import (create_record, delete_record, etag, get_record, not_found,
                                   patch_record, put_record, set_archived)

@@ -3,9 +3,9 @@ from flask import g, jsonify, url_for
 from marshmallow import fields
 
 from app.api import singular
-from app.api.body import read_optional_body
 from app.api.description import see
 from app.api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from app.api.parsing import read_optional_body
 from app.errors import ValidationFailed, field_errors
 from app.services import sync
 from app.services.sync_guards import Guards
@@ -71,7 +71,8 @@ def register_sync_run_routes(blp, resource, scope_schema, filters):
                                      "detail": _not_a_scope_filter(field, sorted(allowed))}
                                     for field in unknown])
         # A body's booleans are JSON booleans; the feed's filters read them as query text.
-        flags = {field for field, kind in resource.feed_filters.items() if kind == "bool"}
+        flags = {field for field, filter_type in resource.feed_filters.items()
+                 if filter_type == "bool"}
         not_booleans = sorted(field for field in flags & set(scope)
                               if not isinstance(scope[field], bool))
         if not_booleans:

@@ -18,14 +18,14 @@ POST unless told not to; a retry re-sends the same key. Bodies may hold
 Decimals (sent digit for digit). Errors raise ApiError subclasses carrying the
 problem details; GET of a missing record returns None.
 """
-from app.client.collections import (KEY_FIELDS, MAX_BATCH, MAX_LOOKUP, Collection, Feed,
+from app.client.collections import (COLLECTIONS, MAX_BATCH, MAX_LOOKUP, Collection, Feed,
                                     FullSync, chunked, in_chunks, shift_pointer)
 from app.client.errors import (ApiError, Conflict, Forbidden, NotFound, PreconditionFailed,
                                RateLimited, ServerError, Unauthorized, ValidationError,
                                error_for)
-from app.client.session import API_PREFIX, IngestClient
+from app.client.session import API_PREFIX, IngestClient, key_fields_of
 
-__all__ = ["API_PREFIX", "KEY_FIELDS", "MAX_BATCH", "MAX_LOOKUP", "ApiError", "Collection",
+__all__ = ["API_PREFIX", "COLLECTIONS", "MAX_BATCH", "MAX_LOOKUP", "ApiError", "Collection",
            "Conflict", "Feed", "Forbidden", "FullSync", "IngestClient", "NotFound",
            "PreconditionFailed", "RateLimited", "ServerError", "Unauthorized",
-           "ValidationError", "chunked", "error_for", "in_chunks", "shift_pointer"]
+           "ValidationError", "chunked", "error_for", "in_chunks", "key_fields_of", "shift_pointer"]

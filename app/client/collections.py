@@ -9,11 +9,10 @@ from app.client.errors import ApiError
 
 MAX_BATCH = 1000
 MAX_LOOKUP = 100
-# The client runs without the server's code, so it carries the key fields of the product's
-# collections itself (app/resources/registry.py lists the server's; tests/test_client.py
-# keeps the two equal). `IngestClient.collection(name)` reaches any other collection.
-KEY_FIELDS = {"accounts": "account_number", "contacts": "reference",
-              "documents": "document_number", "representatives": "reference"}
+# The collections the client names as attributes (`client.accounts`); their key fields, and
+# any collection the server has beyond these, come from the server's OpenAPI document
+# (`IngestClient.key_fields()`), so nothing here copies the server's registry.
+COLLECTIONS = ("accounts", "contacts", "documents", "representatives")
 
 
 def chunked(iterable: Iterable, size: int) -> Iterator[list]:
@@ -89,7 +88,13 @@ class Collection:
     """One collection's endpoints: `client.accounts.put("A-1", {...})`."""
 
     def __init__(self, client, name):
-        self.client, self.name, self.key_field = client, name, KEY_FIELDS.get(name)
+        self.client, self.name = client, name
+
+    @property
+    def key_field(self) -> Optional[str]:
+        """The field holding this collection's key ("account_number"), as the server states it;
+        None when the server has no such collection."""
+        return self.client.key_fields().get(self.name)
 
     def _path(self, key, suffix=""):
         return f"/{self.name}/{quote(key, safe='')}{suffix}"

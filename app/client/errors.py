@@ -65,6 +65,6 @@ _ERRORS = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
 
 def error_for(response):
     """The ApiError subclass instance for a failed response."""
-    kind = _ERRORS.get(response.status_code,
-                       ServerError if response.status_code >= 500 else ApiError)
-    return kind(response)
+    error_class = _ERRORS.get(response.status_code,
+                              ServerError if response.status_code >= 500 else ApiError)
+    return error_class(response)

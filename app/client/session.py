@@ -9,11 +9,23 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from app.client.collections import MAX_BATCH, Collection, in_chunks
+from app.client.collections import COLLECTIONS, MAX_BATCH, Collection, in_chunks
 from app.client.errors import error_for
 from app.client.wire import dumps
 
 API_PREFIX = "/api/v1/ingest"
+_RECORD_PATH = re.compile(re.escape(API_PREFIX) + r"/([a-z][a-z0-9_-]*)/\{([a-z_]+)\}")
+
+
+def key_fields_of(document: dict) -> dict:
+    """{collection: key field} of every collection an OpenAPI document of the API serves:
+    its record path `/accounts/{account_number}` names both."""
+    found = {}
+    for path, operations in (document.get("paths") or {}).items():
+        match = _RECORD_PATH.fullmatch(path)
+        if match and {"get", "put"} <= set(operations):
+            found[match.group(1)] = match.group(2)
+    return found
 
 
 class _Retry(Retry):
@@ -58,10 +70,16 @@ class IngestClient:
                      backoff_factor=backoff_factor, raise_on_status=False)
         self._unsafe.mount("http://", HTTPAdapter(max_retries=once))
         self._unsafe.mount("https://", HTTPAdapter(max_retries=once))
-        self.accounts = Collection(self, "accounts")
-        self.contacts = Collection(self, "contacts")
-        self.documents = Collection(self, "documents")
-        self.representatives = Collection(self, "representatives")
+        self._key_fields = None
+        for name in COLLECTIONS:
+            setattr(self, name, Collection(self, name))
+
+    def key_fields(self) -> dict:
+        """{collection: key field} of every collection the server has, read once from its
+        OpenAPI document."""
+        if self._key_fields is None:
+            self._key_fields = key_fields_of(self.request("GET", "/openapi.json"))
+        return self._key_fields
 
     def collection(self, name: str) -> Collection:
         """A collection by name: "accounts", "contacts", "documents", "representatives", or one

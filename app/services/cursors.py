@@ -144,8 +144,8 @@ def _pack(position):
 
 def _unpack(raw, shape):
     position = []
-    for index, kind in enumerate(shape):
-        if kind is str:
+    for index, part_type in enumerate(shape):
+        if part_type is str:
             if index != len(shape) - 1:
                 raise ValueError("only the last part of a position may be a string")
             position.append(raw.decode("utf-8", "surrogatepass"))
@@ -200,15 +200,15 @@ def _decode_readable(raw, shape):
     except (ValueError, UnicodeDecodeError):
         raise _bad_cursor() from None
     if not (isinstance(value, list) and len(value) == len(shape) + 1 and value[0] == "v1"
-            and all(isinstance(part, kind) and not isinstance(part, bool)
-                    and (kind is not int or _INT64_MIN <= part <= _INT64_MAX)
-                    for part, kind in zip(value[1:], shape))):
+            and all(isinstance(part, part_type) and not isinstance(part, bool)
+                    and (part_type is not int or _INT64_MIN <= part <= _INT64_MAX)
+                    for part, part_type in zip(value[1:], shape))):
         raise _bad_cursor()
     return tuple(value[1:])
 
 
 def legacy_feed_position_allowed(tenant_id, position):
-    """Whether a readable feed cursor's position (change number, kind, id) is one its tenant
+    """Whether a readable feed cursor's position (change number, table, id) is one its tenant
     could have been handed before migration 12: at or below the tenant's mark."""
     mark = (LegacyCursorMark.select(LegacyCursorMark.change_seq)
             .where(LegacyCursorMark.tenant_id == tenant_id).scalar())

@@ -94,9 +94,9 @@ def apply_email_events(tenant_id, events):
     """
     outcomes = {}
     by_address = {}
-    for index, email, kind, occurred_at in events:
+    for index, email, event_type, occurred_at in events:
         by_address.setdefault(email_key(email), []).append(
-            (occurred_at, _GRAVITY[EVENT_STATUS[kind]], index, kind))
+            (occurred_at, _GRAVITY[EVENT_STATUS[event_type]], index, event_type))
     with write_transaction(tenant_id) as txn:
         # An event reaches every holder of the address, whichever record a writer is changing.
         for resource in (CONTACTS, REPRESENTATIVES):
@@ -109,8 +109,8 @@ def apply_email_events(tenant_id, events):
             last = stored.get(address)
             current = (last.occurred_at, _GRAVITY[last.status]) if last is not None else None
             newest = None
-            for occurred_at, _, index, kind in items:
-                status = EVENT_STATUS[kind]
+            for occurred_at, _, index, event_type in items:
+                status = EVENT_STATUS[event_type]
                 if current is not None and (occurred_at, _GRAVITY[status]) <= current:
                     outcomes[index] = "stale"
                     continue

@@ -10,7 +10,7 @@ import datetime
 
 from peewee import SQL, NodeList, Tuple, Value
 
-from app.models import Tombstone, utcnow
+from app.models import FeedExit, utcnow
 from app.services.cursors import (CursorPage, decode_cursor, encode_cursor,
                                   legacy_feed_position_allowed)
 from app.services.emails import email_key
@@ -20,7 +20,7 @@ from app.services.transactions import feed_horizon
 
 from app.services.write_context import TOMBSTONE_DAYS
 
-_RECORD, _TOMBSTONE = 0, 1
+_RECORD, _EXIT = 0, 1  # the table a position's row is in
 
 
 def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q=None,
@@ -33,14 +33,14 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
     page ends with exactly the records that match now.
     """
     listing = feed_listing(resource)
-    seq, kind, last_id = (decode_cursor(cursor, (int, int, int), tenant_id, listing,
+    seq, table, last_id = (decode_cursor(cursor, (int, int, int), tenant_id, listing,
                                         legacy_feed_position_allowed)
-                          if cursor else (0, _TOMBSTONE, 0))
+                          if cursor else (0, _EXIT, 0))
     filters = dict(filters or {})
     model = resource.model
 
     horizon = feed_horizon()  # one for the whole page: records and removals alike
-    records = resource.select(tenant_id).where(_after(model, seq, kind, last_id, _RECORD))
+    records = resource.select(tenant_id).where(_after(model, seq, table, last_id, _RECORD))
     if horizon is not None:
         records = records.where(model.change_seq < horizon)
     if updated_after is not None:
@@ -55,7 +55,7 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
 
     # Past the (limit + 1)th record nothing can make this page or change has_more.
     bound = entries[limit][0] if len(entries) > limit else None
-    removals = _Removals(resource, tenant_id, (seq, kind, last_id), updated_after, horizon)
+    removals = _Removals(resource, tenant_id, (seq, table, last_id), updated_after, horizon)
     if filters or q:
         entries.extend(removals.leaving(limit, bound, lambda state: _matches(
             resource, state, filters, q)))
@@ -63,7 +63,7 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
         entries.extend(removals.deleted(limit))
     entries.sort(key=lambda entry: entry[0])
     page, has_more = entries[:limit], len(entries) > limit
-    next_position = page[-1][0] if page else (seq, kind, last_id)
+    next_position = page[-1][0] if page else (seq, table, last_id)
     return CursorPage([item for _, item in page],
                       encode_cursor(tenant_id, listing, *next_position), has_more)
 
@@ -107,7 +107,7 @@ def _left_q(resource, row):
 
 
 def _matches(resource, state, filters, q=None):
-    """Whether a kept state (Tombstone.before/after) matches the field filters, as the SQL
+    """Whether a kept state (FeedExit.before/after) matches the field filters, as the SQL
     above. States no longer keep the search text (the records' own scan judges `q`, see
     _q_or_left); `q` is judged only on exit rows written before that."""
     if state is None:
@@ -126,32 +126,32 @@ def _matches(resource, state, filters, q=None):
 
 
 class _Removals:
-    """Tombstone rows of one collection after a feed position, within the 30 days kept."""
+    """FeedExit rows of one collection after a feed position, within the 30 days kept."""
 
     def __init__(self, resource, tenant_id, position, updated_after, horizon):
         self.resource = resource
         oldest = utcnow() - datetime.timedelta(days=TOMBSTONE_DAYS)
-        self.query = Tombstone.select().where(Tombstone.tenant == tenant_id,
-                                              Tombstone.collection == resource.name,
-                                              Tombstone.deleted_at >= oldest)
+        self.query = FeedExit.select().where(FeedExit.tenant == tenant_id,
+                                              FeedExit.collection == resource.name,
+                                              FeedExit.left_at >= oldest)
         if horizon is not None:
-            self.query = self.query.where(Tombstone.change_seq < horizon)
+            self.query = self.query.where(FeedExit.change_seq < horizon)
         if updated_after is not None:
-            self.query = self.query.where(Tombstone.deleted_at > _naive_utc(updated_after))
+            self.query = self.query.where(FeedExit.left_at > _naive_utc(updated_after))
         self.position = position
 
     def _item(self, row, deleted):
         item = {self.resource.key_field: row.key, "deleted": deleted, "version": row.version,
-                "updated_at": row.deleted_at}
+                "updated_at": row.left_at}
         if not deleted:
             item["matches_filter"] = False
-        return ((row.change_seq, _TOMBSTONE, row.id), item)
+        return ((row.change_seq, _EXIT, row.id), item)
 
     def deleted(self, limit):
         """Deletions after the position: what an unfiltered follower must remove."""
-        rows = (self.query.where(Tombstone.deleted == True,  # noqa: E712
-                                 _after(Tombstone, *self.position, _TOMBSTONE))
-                .order_by(Tombstone.change_seq, Tombstone.id).limit(limit + 1))
+        rows = (self.query.where(FeedExit.deleted == True,  # noqa: E712
+                                 _after(FeedExit, *self.position, _EXIT))
+                .order_by(FeedExit.change_seq, FeedExit.id).limit(limit + 1))
         return [self._item(row, True) for row in rows]
 
     def leaving(self, limit, bound, matched, chunk=500):
@@ -162,30 +162,30 @@ class _Removals:
         """
         found, position = [], self.position
         while len(found) <= limit:
-            rows = list(self.query.where(_after(Tombstone, *position, _TOMBSTONE))
-                        .order_by(Tombstone.change_seq, Tombstone.id).limit(chunk))
+            rows = list(self.query.where(_after(FeedExit, *position, _EXIT))
+                        .order_by(FeedExit.change_seq, FeedExit.id).limit(chunk))
             for row in rows:
-                entry_position = (row.change_seq, _TOMBSTONE, row.id)
+                entry_position = (row.change_seq, _EXIT, row.id)
                 if bound is not None and entry_position > bound:
                     return found
                 if matched(row.before) and (row.deleted or not matched(row.after)):
                     found.append(self._item(row, row.deleted))
             if len(rows) < chunk:
                 return found
-            position = (rows[-1].change_seq, _TOMBSTONE, rows[-1].id)
+            position = (rows[-1].change_seq, _EXIT, rows[-1].id)
         return found
 
 
-def _after(model, seq, kind, last_id, own_kind):
-    """Rows of `model` (all of kind `own_kind`) past the position (seq, kind, last_id).
+def _after(model, seq, table, last_id, own_table):
+    """Rows of `model` (all of table `own_table`) past the position (seq, table, last_id).
 
     Written as a row-value comparison so both databases seek the (tenant,
     change_seq, id) index instead of scanning from the tenant's first row.
     """
     position = Tuple(model.change_seq, model.id)
-    if kind == own_kind:
+    if table == own_table:
         return position > (seq, last_id)
-    if kind < own_kind:  # everything of ours at this seq comes after the cursor
+    if table < own_table:  # everything of ours at this seq comes after the cursor
         return model.change_seq >= seq
     return model.change_seq > seq
 

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 from peewee import SQL, fn
 
-from app.errors import NotFound
+from app.errors import HttpNotFound
 from app.models import utcnow
 from app.services import statements
 from app.services.resources import Resource
@@ -53,7 +53,7 @@ def lock_pairs(txn, kind, pairs):
 
 def _require(resource, tenant_id, key):
     if not statements.exists(resource.model, resource.key_field, tenant_id, key):
-        raise NotFound(f"No {resource.label} with {resource.key_field} {key!r}.")
+        raise HttpNotFound(f"No {resource.label} with {resource.key_field} {key!r}.")
 
 
 def link(tenant_id, kind, reference, target_key):
@@ -66,7 +66,7 @@ def link(tenant_id, kind, reference, target_key):
         if not statements.exists(kind.target.model, kind.target_field, tenant_id, target_key):
             missing.append(f"no {kind.target.label} with {kind.target_field} {target_key!r}")
         if missing:
-            raise NotFound("There is " + " and ".join(missing) + ".",
+            raise HttpNotFound("There is " + " and ".join(missing) + ".",
                            missing=[m.split(" with ")[0][3:] for m in missing])
         now = utcnow()
         inserted = (kind.model.insert(tenant=tenant_id, representative=reference,
@@ -86,14 +86,14 @@ def link(tenant_id, kind, reference, target_key):
 
 
 def unlink(tenant_id, kind, reference, target_key):
-    """Remove a link; NotFound when there is none."""
+    """Remove a link; HttpNotFound when there is none."""
     with write_transaction(tenant_id) as txn:
         lock_pairs(txn, kind, [(reference, target_key)])
         removed = (kind.model.delete()
                    .where(kind.model.tenant == tenant_id, kind.model.representative == reference,
                           kind.target_column == target_key).execute())
     if not removed:
-        raise NotFound(f"Representative {reference!r} is not linked to {kind.target.label} "
+        raise HttpNotFound(f"Representative {reference!r} is not linked to {kind.target.label} "
                        f"{target_key!r}.")
 
 

@@ -51,14 +51,14 @@ def sendgrid_events(body):
         if not isinstance(raw, dict):
             events.append(SentEvent(raw, pointer))
             continue
-        kind = _text(raw.get("event"))
+        event_type = _text(raw.get("event"))
         native = {"delivered": "delivered", "spamreport": "complained",
                   "bounce": None if raw.get("type") == "blocked" else "bounced",
-                  "dropped": SENDGRID_DROPPED.get(_text(raw.get("reason")))}.get(kind)
+                  "dropped": SENDGRID_DROPPED.get(_text(raw.get("reason")))}.get(event_type)
         events.append(SentEvent(
             {"email": raw.get("email"), "type": native,
              "occurred_at": _unix_time(raw.get("timestamp"))},
-            pointer, _SENDGRID_NAMES, type=kind, ignored=native is None))
+            pointer, _SENDGRID_NAMES, type=event_type, ignored=native is None))
     return events
 
 

@@ -17,7 +17,7 @@ from peewee import fn
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from app.errors import Conflict
+from app.errors import HttpConflict
 from app.services.emails import email_key
 
 MAX_NAME_DISTANCE = 2
@@ -47,7 +47,7 @@ def allowed_distance(first, second):
 
 
 def find_match(resource, tenant_id, email, full_name, account_number=None, people=None):
-    """The one record these details match (None: no match); Conflict when several do.
+    """The one record these details match (None: no match); HttpConflict when several do.
 
     Active records first (by email, then by name), then archived ones.
     `account_number` narrows the search to that account's contacts. `people`
@@ -241,19 +241,19 @@ def _ambiguous(resource, tenant_id, matched_by, keys, sent, account_number, arch
     label = resource.label + "s"
     whose = (f"of account {account_number!r}" if account_number is not None
              else "of this tenant")
-    kind = "archived " if archived else ""
+    qualifier = "archived " if archived else ""
     none_active = " (no active one matched)" if archived else ""
     listed = _describe(resource, tenant_id, keys)
     by_reference = f"PUT or PATCH /{resource.name}/{{reference}}"
     if matched_by == "email":
-        detail = (f"{len(keys)} {kind}{label} {whose} have the email address {sent!r}"
+        detail = (f"{len(keys)} {qualifier}{label} {whose} have the email address {sent!r}"
                   f"{none_active}: {listed}. The address cannot tell which one you mean, so "
                   f"nothing was changed. Write to the one you mean by its reference "
                   f"({by_reference}), or give the others an address of their own first.")
     else:
         how_close = (f"have the name {sent!r}" if distance == 0 else
                      f"are equally close to the name {sent!r} (distance {distance})")
-        detail = (f"{len(keys)} {kind}{label} {whose} {how_close}{none_active}: {listed}. "
+        detail = (f"{len(keys)} {qualifier}{label} {whose} {how_close}{none_active}: {listed}. "
                   "The name cannot tell which one you mean, so nothing was changed. ")
         if email:
             detail += (f"The email address {email!r} matched none of them: "
@@ -266,7 +266,7 @@ def _ambiguous(resource, tenant_id, matched_by, keys, sent, account_number, arch
                        + ("or its exact stored name, " if distance else "")
                        + f"or write to it by its reference ({by_reference}).")
     extra = {"distance": distance} if matched_by == "name" else {}
-    return Conflict(detail, candidates=keys, matched_by=matched_by, archived=archived, **extra)
+    return HttpConflict(detail, candidates=keys, matched_by=matched_by, archived=archived, **extra)
 
 
 def _describe(resource, tenant_id, keys):

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 
 from app.db import database
-from app.errors import NotFound, PreconditionFailed, ValidationFailed, field_error
+from app.errors import HttpNotFound, HttpPreconditionFailed, ValidationFailed, field_error
 from app.resources.accounts import Account
 from app.resources.contacts import CONTACTS
 from app.resources.representatives import ACCOUNT_LINKS, REPRESENTATIVES
@@ -52,7 +52,7 @@ class UpsertResult:
 
 def _require_account(tenant_id, account_number):
     if not statements.exists(Account, "account_number", tenant_id, account_number):
-        raise NotFound(f"No account with account_number {account_number!r}.")
+        raise HttpNotFound(f"No account with account_number {account_number!r}.")
 
 
 def _creation_errors(resource, values):
@@ -69,7 +69,7 @@ def _creation_errors(resource, values):
 def _check_creation(resource, data, options):
     """Raise what stops an upsert that matched nobody from creating the record."""
     if options.preconditions.if_match is not None:
-        raise PreconditionFailed(f"No {resource.label} matched, so If-Match cannot match; "
+        raise HttpPreconditionFailed(f"No {resource.label} matched, so If-Match cannot match; "
                                  "nothing was created.")
     errors = _creation_errors(resource, data)
     if errors:

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from marshmallow import ValidationError
 
-from app.errors import ApiError, ValidationFailed, field_errors
+from app.errors import Problem, ValidationFailed, field_errors
 from app.resources.accounts import Account
 from app.resources.contacts import CONTACTS
 from app.resources.representatives import REPRESENTATIVES
@@ -137,7 +137,7 @@ def _run_items(txn, target, tenant, loaded, results, runs, options):
                     f"a run of another collection; nothing was written for it.")}])
             result = people.upsert_in(txn, resource, account_number, data, single, scope_index,
                                       accounts, contexts[resource])
-        except ApiError as error:
+        except Problem as error:
             results[index] = _failure(target, item_errors(index, error), error, resource)
             continue
         if scope_index is not None:

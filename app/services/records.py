@@ -1,7 +1,7 @@
 """Create, replace, patch, read and delete one record of any resource."""
 from dataclasses import dataclass
 
-from app.errors import Conflict, NotFound, PreconditionFailed
+from app.errors import HttpConflict, HttpNotFound, HttpPreconditionFailed
 from app.services.sync import mark_seen
 from app.services.transactions import write_transaction
 from app.services.write_context import WriteContext
@@ -18,25 +18,25 @@ class Preconditions:
     if_none_match: object = None     # None, ANY, or a frozenset of version numbers
 
     def check(self, row):
-        """Raise PreconditionFailed when the stored record does not satisfy them."""
+        """Raise HttpPreconditionFailed when the stored record does not satisfy them."""
         if self.if_match is not None:
             self.check_match(row)
         if self.if_none_match is not None and self.none_match_fails(row):
-            raise PreconditionFailed("The record exists at a version If-None-Match excludes.",
+            raise HttpPreconditionFailed("The record exists at a version If-None-Match excludes.",
                                      headers={"ETag": etag(row)})
 
     def check_match(self, row):
-        """Raise PreconditionFailed unless If-Match names the record's version."""
+        """Raise HttpPreconditionFailed unless If-Match names the record's version."""
         if row is None:
-            raise PreconditionFailed("The record does not exist, so If-Match cannot match.")
+            raise HttpPreconditionFailed("The record does not exist, so If-Match cannot match.")
         if self.if_match != ANY and row.version not in self.if_match:
-            raise PreconditionFailed(
+            raise HttpPreconditionFailed(
                 f"The record is at version {row.version}; If-Match named another.",
                 headers={"ETag": etag(row)})
 
     def not_modified(self, row):
         """For a read of a stored record: True when If-None-Match names its version (answer
-        304); PreconditionFailed when If-Match names another."""
+        304); HttpPreconditionFailed when If-Match names another."""
         if self.if_match is not None:
             self.check_match(row)
         return self.if_none_match is not None and self.none_match_fails(row)
@@ -56,11 +56,11 @@ def etag(row):
 
 
 def not_found(resource, key):
-    return NotFound(f"No {resource.label} with {resource.key_field} {key!r}.")
+    return HttpNotFound(f"No {resource.label} with {resource.key_field} {key!r}.")
 
 
 def get_record(resource, tenant_id, key):
-    """The tenant's record, or NotFound."""
+    """The tenant's record, or HttpNotFound."""
     row = resource.find(tenant_id, key)
     if row is None:
         raise not_found(resource, key)
@@ -78,7 +78,7 @@ def _write_one(resource, tenant_id, item, sync_run=None):
 
 
 def create_record(resource, tenant_id, key, data, sync_run=None):
-    """POST: create the record; Conflict when the key is taken."""
+    """POST: create the record; HttpConflict when the key is taken."""
     return _write_one(resource, tenant_id, WriteItem(key, data, "create"), sync_run)[0]
 
 
@@ -114,7 +114,7 @@ def set_archived(resource, tenant_id, key, archived, preconditions=NO_PRECONDITI
 
 def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS,
                   archive_if_referenced=False):
-    """DELETE: remove the record; Conflict while other records name it, or, with
+    """DELETE: remove the record; HttpConflict while other records name it, or, with
     `archive_if_referenced`, archive it instead: returns None, or the archived record."""
     with write_transaction(tenant_id) as txn:
         txn.lock_keys(resource.name, [key])
@@ -129,7 +129,7 @@ def delete_record(resource, tenant_id, key, preconditions=NO_PRECONDITIONS,
             parts = [f"{count} {singular if count == 1 else plural}"
                      for count, singular, plural in counts]
             listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-            raise Conflict(f"The {resource.label} {key!r} is still referred to by {listed}; "
+            raise HttpConflict(f"The {resource.label} {key!r} is still referred to by {listed}; "
                            "delete them or point them elsewhere first.",
                            dependents={plural: count for count, _, plural in counts})
         WriteContext(txn, resource).remove([row])

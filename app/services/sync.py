@@ -17,7 +17,7 @@ import uuid
 
 from peewee import JOIN, Case
 
-from app.errors import Conflict, NotFound, ValidationFailed, parameter_error
+from app.errors import HttpConflict, HttpNotFound, ValidationFailed, parameter_error
 from app.models import SyncRun, SyncRunSeen, Tenant, utcnow
 from app.services import statements
 from app.services.cursors import decode_cursor, encode_cursor
@@ -43,7 +43,7 @@ def start_run(resource, tenant_id, scope, started_by=None, min_seen=None, allow_
         txn.lock_rules(resource.name, ["sync-run starts"])
         running = None if allow_overlap else _overlapping_run(resource, tenant_id, scope, txn.now)
         if running is not None:
-            raise Conflict(
+            raise HttpConflict(
                 f"Sync run {running.run_id} of {resource.name} is running with scope "
                 f"{json.dumps(running.scope, sort_keys=True)}, which overlaps this one: two "
                 "runs over the same records would both decide what to remove. Finish or abort "
@@ -91,11 +91,11 @@ def _expire(run, now):
 
 
 def get_run(resource, tenant_id, run_id):
-    """The tenant's run of this collection, expired if its 24 hours are over; else NotFound."""
+    """The tenant's run of this collection, expired if its 24 hours are over; else HttpNotFound."""
     run = SyncRun.get_or_none(SyncRun.run_id == run_id, SyncRun.tenant == tenant_id,
                               SyncRun.collection == resource.name)
     if run is None:
-        raise NotFound(f"No sync run {run_id!r} of {resource.name}.")
+        raise HttpNotFound(f"No sync run {run_id!r} of {resource.name}.")
     return _expire(run, utcnow())
 
 
@@ -154,7 +154,7 @@ def end_run(resource, tenant_id, run_id, status):
     with write_transaction(tenant_id) as txn:
         run = get_run(resource, tenant_id, run_id)
         if run.status != "running":
-            raise Conflict(f"The sync run is {run.status}; only a running run can end.",
+            raise HttpConflict(f"The sync run is {run.status}; only a running run can end.",
                            run_status=run.status)
         run.status, run.ended_at = status, txn.now
         run.save(only=[SyncRun.status, SyncRun.ended_at])
@@ -170,13 +170,13 @@ def finish_run(resource, tenant_id, run_id, guards=NO_GUARDS, dry_run=False):
         txn.lock_collection(resource.name)
         run = get_run(resource, tenant_id, run_id)
         if run.status != "running":
-            raise Conflict(f"The sync run is {run.status}; it can no longer finish.",
+            raise HttpConflict(f"The sync run is {run.status}; it can no longer finish.",
                            run_status=run.status)
         plan = _plan(resource, tenant_id, run, guards.applied((run.guards or {}).get("min_seen")))
         if dry_run:
             return plan
         if plan.refusal is not None:
-            raise Conflict(plan.refusal.detail, **plan.refusal.figures(), would=plan.counts)
+            raise HttpConflict(plan.refusal.detail, **plan.refusal.figures(), would=plan.counts)
         context = WriteContext(txn, resource)
         context.remove(plan.to_delete)
         archived = [row.id for row in plan.to_archive]

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from peewee import SQL, NodeList
 
 from app.db import compiled_sql, database, is_postgresql, writer_queue
-from app.models import Tenant, Tombstone, utcnow
+from app.models import FeedExit, Tenant, utcnow
 from app.services import statistics
 
 _CLOCK = "(SELECT xid_offset FROM change_clock WHERE id = 1)"
@@ -218,7 +218,7 @@ def align_change_clock(record_models):
     if not is_postgresql():
         return
     highest = max((model.select(model.change_seq).order_by(model.change_seq.desc())
-                   .limit(1).scalar() or 0) for model in [*record_models, Tombstone])
+                   .limit(1).scalar() or 0) for model in [*record_models, FeedExit])
     database.execute_sql(
         "UPDATE change_clock SET xid_offset = xid_offset + (%s - (pg_current_xact_id()::text::bigint"
         " + xid_offset) + 1) WHERE id = 1 AND pg_current_xact_id()::text::bigint + xid_offset <= %s",

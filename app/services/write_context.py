@@ -10,8 +10,8 @@ email-status updates change rows here in place (`change_stored`, `remove`).
 import datetime
 from dataclasses import dataclass, field
 
-from app.errors import Conflict
-from app.models import Tombstone
+from app.errors import HttpConflict
+from app.models import FeedExit
 from app.services import statements
 
 TOMBSTONE_DAYS = 30
@@ -152,13 +152,13 @@ class WriteContext:
             tombstones.append({
                 "tenant": self.tenant_id, "collection": resource.name,
                 "key": getattr(row, resource.key_field), "version": version["version"],
-                "deleted_at": version["updated_at"], "change_seq": version["change_seq"],
+                "left_at": version["updated_at"], "change_seq": version["change_seq"],
                 "deleted": True, "before": resource.feed_state(statements.row_data(row)),
                 "after": None})
-        statements.insert_plain(Tombstone, tombstones)
-        Tombstone.delete().where(
-            Tombstone.tenant == self.tenant_id,
-            Tombstone.deleted_at < self.txn.now - datetime.timedelta(days=TOMBSTONE_DAYS)).execute()
+        statements.insert_plain(FeedExit, tombstones)
+        FeedExit.delete().where(
+            FeedExit.tenant == self.tenant_id,
+            FeedExit.left_at < self.txn.now - datetime.timedelta(days=TOMBSTONE_DAYS)).execute()
         for start in range(0, len(rows), _CHUNK):
             model.delete().where(
                 model.id.in_([row.id for row in rows[start:start + _CHUNK]])).execute()
@@ -204,7 +204,7 @@ class WriteContext:
             rows = [tracked.row for tracked in group]
             if phase == 1:
                 if statements.insert_rows(model, rows) != len(rows):
-                    raise Conflict("Another writer created one of these records at the same "
+                    raise HttpConflict("Another writer created one of these records at the same "
                                    "time; retry the request.")
             else:
                 statements.update_rows(model, rows)
@@ -233,11 +233,11 @@ class WriteContext:
                 exits.append({"tenant": self.tenant_id, "collection": resource.name,
                               "key": getattr(tracked.row, resource.key_field),
                               "version": tracked.row.version,
-                              "deleted_at": tracked.row.updated_at,
+                              "left_at": tracked.row.updated_at,
                               "change_seq": tracked.row.change_seq, "deleted": False,
                               "before": before, "after": after})
         if exits:
-            statements.insert_plain(Tombstone, exits)
+            statements.insert_plain(FeedExit, exits)
 
 
 def _gives_up_a_flag(resource, tracked):

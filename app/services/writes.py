@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from marshmallow import ValidationError
 
 from app.client import wire
-from app.errors import ApiError, Conflict, NotFound, ValidationFailed, field_errors, with_article
+from app.errors import (HttpConflict, HttpNotFound, Problem, ValidationFailed, field_errors,
+                        with_article)
 from app.services import statements
 from app.services.search import search_text
 from app.services.write_context import WriteContext, input_stamp
@@ -72,7 +73,7 @@ class Outcome:
     key: str
     result: str = None
     row: object = None
-    error: ApiError = None
+    error: Problem = None
     version: int = None
 
 
@@ -155,7 +156,7 @@ def _apply_loaded(resource, txn, items, all_or_nothing, context, failed=False):
                 _load(resource, item)
                 values = _values(resource, ctx, item)
             outcomes.append(_apply_one(resource, ctx, item, values))
-        except ApiError as error:
+        except Problem as error:
             outcomes.append(Outcome(item.key, error=error))
     if all_or_nothing and (failed or any(outcome.error for outcome in outcomes)):
         return outcomes
@@ -177,11 +178,11 @@ def _apply_one(resource, ctx, item, values):
     model, key = resource.model, item.key
     row = ctx.record(model, resource.key_field, key)
     if item.mode == "create" and row is not None:
-        raise Conflict(f"{with_article(resource.label).capitalize()} with {resource.key_field} "
+        raise HttpConflict(f"{with_article(resource.label).capitalize()} with {resource.key_field} "
                        f"{key!r} already exists; "
                        "use PUT to replace it or PATCH to change it.")
     if item.mode == "patch" and row is None:
-        raise NotFound(f"No {resource.label} with {resource.key_field} {key!r}.")
+        raise HttpNotFound(f"No {resource.label} with {resource.key_field} {key!r}.")
     if item.preconditions is not None:
         item.preconditions.check(row)
     if item.mode == "patch" and ctx.changed_here(model, key):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import quote
 
-from app.client import KEY_FIELDS, ApiError, Conflict, NotFound
+from app.client import ApiError, Conflict, NotFound
 
 # An item answered 409 lost a race with another writer: sent again, then rejected.
 _CONFLICT_TRIES = 3
@@ -117,7 +117,7 @@ class Loader:
                 index += 1
                 continue
             run = self._run_for(first) if first.version is not None else None
-            key_field, batch, keys = KEY_FIELDS[first.collection], [], set()
+            key_field, batch, keys = self.client.key_fields()[first.collection], [], set()
             while index < len(pending) and len(batch) < self.batch_size:
                 operation = pending[index]
                 key = operation.record.get(key_field)
@@ -148,9 +148,10 @@ class Loader:
             self._upsert(collection, raced, run, tries - 1)
 
     def _delete(self, operation):
-        key = operation.record.get(KEY_FIELDS[operation.collection])
+        key_field = self.client.key_fields()[operation.collection]
+        key = operation.record.get(key_field)
         if not isinstance(key, str) or not key:
-            self._reject(operation, [{"pointer": f"#/{KEY_FIELDS[operation.collection]}",
+            self._reject(operation, [{"pointer": f"#/{key_field}",
                                       "detail": "A deleted record needs its key."}], None)
             return
         try:

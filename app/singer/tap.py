@@ -11,12 +11,13 @@ filtered feed's reports of records leaving the view, become records with
 import copy
 import os
 
-from singer_sdk import Stream, Tap
+from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import resolve_schema_references
 
-from app.client import API_PREFIX, KEY_FIELDS, IngestClient
+from app.client import API_PREFIX, COLLECTIONS, IngestClient, key_fields_of
+from app.singer.sdk_internals import PageBookmarkedStream
 
 API_KEY_VARIABLE = "AR_INGEST_API_KEY"
 _FEED_MARKERS = ("deleted", "matches_filter")
@@ -25,7 +26,10 @@ _FEED_MARKERS = ("deleted", "matches_filter")
 def record_schema(document, collection):
     """The JSON Schema of one collection's records, from an OpenAPI document: the schema of
     the GET-one operation's 200 answer (whatever its component is named), $refs inlined."""
-    path = f"{API_PREFIX}/{collection}/{{{KEY_FIELDS[collection]}}}"
+    key_field = key_fields_of(document).get(collection)
+    if key_field is None:
+        raise ValueError(f"The OpenAPI document has no collection {collection!r}")
+    path = f"{API_PREFIX}/{collection}/{{{key_field}}}"
     try:
         answer = document["paths"][path]["get"]["responses"]["200"]
         schema = copy.deepcopy(answer["content"]["application/json"]["schema"])
@@ -36,15 +40,15 @@ def record_schema(document, collection):
     resolved.pop("components", None)
     resolved = _typed(resolved)
     properties = dict(resolved.get("properties") or {})
-    if KEY_FIELDS[collection] not in properties:
-        raise ValueError(f"The {collection} record schema has no {KEY_FIELDS[collection]}")
+    if key_field not in properties:
+        raise ValueError(f"The {collection} record schema has no {key_field}")
     # A tombstone holds only the key, version and time: nothing else is required, and every
     # other field may be missing (null), as are the link summaries the feed does not carry.
-    properties = {name: prop if name == KEY_FIELDS[collection] else _nullable(prop)
+    properties = {name: prop if name == key_field else _nullable(prop)
                   for name, prop in properties.items()}
     properties["_sdc_deleted_at"] = {"type": ["string", "null"], "format": "date-time"}
     return {"type": "object", "properties": properties,
-            "required": [KEY_FIELDS[collection]]}
+            "required": [key_field]}
 
 
 _JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number",
@@ -85,7 +89,7 @@ def feed_item_as_record(item, key_field):
     return record
 
 
-class FeedStream(Stream):
+class FeedStream(PageBookmarkedStream):
     """One collection's change feed, resumed from the cursor in the stream's state."""
 
     # The bookmark is the cursor after a page, not a field of any record.
@@ -94,19 +98,15 @@ class FeedStream(Stream):
     def __init__(self, tap, collection, schema):
         self.collection = collection
         super().__init__(tap, schema=schema, name=collection)
-        self.primary_keys = [KEY_FIELDS[collection]]
-
-    def _increment_stream_state(self, latest_record, *, context=None):
-        # Records carry no bookmark: get_records moves the cursor once a page is out.
-        return None
+        self.primary_keys = schema["required"]  # the key field
 
     def get_records(self, context):
         """Every change since the stored cursor, page after page; STATE after each page."""
         state = self.get_context_state(context)
         filters = (self.config.get("filters") or {}).get(self.name) or {}
-        feed = self._tap.client.collection(self.collection).feed(
+        feed = self.owning_tap.client.collection(self.collection).feed(
             cursor=state.get("cursor"), limit=self.config.get("page_size", 1000), **filters)
-        key_field = KEY_FIELDS[self.collection]
+        key_field = self.primary_keys[0]
         for page in feed.pages():
             for item in page["items"]:
                 yield feed_item_as_record(item, key_field)
@@ -114,7 +114,7 @@ class FeedStream(Stream):
             if page["next_cursor"] != state.get("cursor"):
                 state["cursor"] = page["next_cursor"]
                 self.state_manager.is_flushed = False
-                self._write_state_message()
+                self.emit_state()
 
 
 class TapArIngest(Tap):
@@ -126,7 +126,7 @@ class TapArIngest(Tap):
                     description="The ar-ingest server, e.g. https://ingest.example.com"),
         th.Property("api_key", th.StringType, secret=True, title="API key",
                     description=f"A read (or write) key; else the {API_KEY_VARIABLE} variable"),
-        th.Property("collections", th.ArrayType(th.StringType(allowed_values=sorted(KEY_FIELDS))),
+        th.Property("collections", th.ArrayType(th.StringType(allowed_values=sorted(COLLECTIONS))),
                     description="The collections to emit (default: all four)"),
         th.Property("filters", th.ObjectType(additional_properties=th.ObjectType()),
                     description="Feed filters per stream, e.g. {\"contacts\": "
@@ -153,7 +153,7 @@ class TapArIngest(Tap):
     def discover_streams(self):
         """A stream per collection, each with its schema from the live OpenAPI document."""
         document = self.client.request("GET", "/openapi.json")
-        names = self.config.get("collections") or sorted(KEY_FIELDS)
+        names = self.config.get("collections") or sorted(COLLECTIONS)
         unknown = set(self.config.get("filters") or {}) - set(names)
         if unknown:
             raise ConfigValidationError(f"filters name streams this tap does not emit: "

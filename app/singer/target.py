@@ -11,11 +11,10 @@ import os
 
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.sinks import BatchSink
-from singer_sdk.target_base import Target
 
-from app.client import KEY_FIELDS, IngestClient
+from app.client import COLLECTIONS, IngestClient
 from app.singer.loader import Loader
+from app.singer.sdk_internals import MessageHooksTarget, UnparsedTimestampsSink
 
 API_KEY_VARIABLE = "AR_INGEST_API_KEY"
 
@@ -24,7 +23,7 @@ class UnmappedStream(Exception):
     """A stream that maps to no collection (refused at its SCHEMA message)."""
 
 
-class ArIngestSink(BatchSink):
+class ArIngestSink(UnparsedTimestampsSink):
     """One stream's records, queued in the target's loader in arrival order."""
 
     @property
@@ -39,11 +38,8 @@ class ArIngestSink(BatchSink):
 
     def get_validator(self):
         # The server judges records: one it refuses is a reject with its reasons, where
-        # the SDK's own validation would stop the whole stream.
-        return None
-
-    def _parse_timestamps_in_record(self, record, schema, treatment):
-        # Left as text for the same reason: a bad date is the server's 422, not a crash.
+        # the SDK's own validation would stop the whole stream (dates stay text for the same
+        # reason: UnparsedTimestampsSink).
         return None
 
     def setup(self):
@@ -68,7 +64,7 @@ class ArIngestSink(BatchSink):
         self._target.loader.activate(self.stream_name, new_version)
 
 
-class TargetArIngest(Target):
+class TargetArIngest(MessageHooksTarget):
     """Loads Singer streams into ar-ingest collections."""
 
     name = "target-ar-ingest"
@@ -80,7 +76,7 @@ class TargetArIngest(Target):
         th.Property("api_key", th.StringType, secret=True, title="API key",
                     description=f"A write key; else the {API_KEY_VARIABLE} variable"),
         th.Property("streams", th.ObjectType(
-                        additional_properties=th.StringType(allowed_values=sorted(KEY_FIELDS))),
+                        additional_properties=th.StringType(allowed_values=sorted(COLLECTIONS))),
                     title="Stream to collection",
                     description="Stream name (after stream maps) to collection; a stream "
                                 "named like a collection goes to it, any other is refused",
@@ -127,40 +123,39 @@ class TargetArIngest(Target):
     def collection_of(self, stream_name):
         """The collection a stream loads into; UnmappedStream when there is none."""
         mapping = self.config.get("streams") or {}
-        collection = mapping.get(stream_name) or (stream_name if stream_name in KEY_FIELDS
+        collection = mapping.get(stream_name) or (stream_name if stream_name in COLLECTIONS
                                                   else None)
         if collection is None:
             raise UnmappedStream(
                 f"Stream {stream_name!r} maps to no collection: name it in the `streams` "
-                f"setting ({{{stream_name!r}: one of {', '.join(sorted(KEY_FIELDS))}}}) or "
+                f"setting ({{{stream_name!r}: one of {', '.join(sorted(COLLECTIONS))}}}) or "
                 "rename it with a stream map (__alias__).")
         return collection
 
-    def _process_record_message(self, message_dict):
+    def record_message_received(self):
         self._unconfirmed += 1
-        super()._process_record_message(message_dict)
 
-    def _process_state_message(self, message_dict):
+    def state_message_processed(self):
         # The SDK emits STATE only from drain_all; without this a state waits for the end of
         # input (or 5 minutes), however many records it covers. After a batch's worth of
         # records, the next STATE drains every sink, then is emitted.
-        super()._process_state_message(message_dict)
         if self._unconfirmed >= self.loader.batch_size:
             self.drain_all()
             self._unconfirmed = 0
 
-    def _write_state_message(self, state):
-        if state != getattr(self, "_emitted", None):  # drain_all re-emits an unchanged one
-            self._emitted = state
-            super()._write_state_message(state)
+    def state_to_emit(self, state):
+        if state == getattr(self, "_emitted", None):  # drain_all re-emits an unchanged one
+            return False
+        self._emitted = state
+        return True
 
     def process_endofpipe(self):
         """Drain everything, end the announced tables if configured, emit the last STATE."""
         if self.config.get("finish_tables_at_end"):
-            for sink in self._sinks_active.values():
+            for sink in self.active_sinks():
                 self.drain_one(sink)
             self.loader.finish_announced()
-        for sink in self._sinks_active.values():
+        for sink in self.active_sinks():
             self.drain_one(sink)
         # A table whose end never came removes nothing, and its run must not block the next.
         self.loader.abort_runs("the input ended before the table version was activated")

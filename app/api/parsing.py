@@ -1,4 +1,4 @@
-"""Reading requests: the route's parameters, strict JSON bodies, conditional headers."""
+"""Parsing a request: the route's parameters, strict JSON bodies, conditional headers."""
 import re
 import urllib.parse
 import zlib
@@ -193,18 +193,18 @@ def read_json_body():
     return read_json_value(dict)
 
 
-def read_json_value(kind):
-    """The request's JSON value, which must be a `kind` (dict or list); else 415 / 400 / 413."""
+def read_json_value(json_type):
+    """The request's JSON value, of `json_type` (dict or list); else 415 / 400 / 413."""
     mimetype = request.mimetype
     if mimetype != "application/json" and not (
             mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
     raw = read_body_bytes()
-    what = "object" if kind is dict else "array"
+    what = "object" if json_type is dict else "array"
     if not raw.strip():
         raise MalformedJson(f"The request body is empty; send a JSON {what}.")
     data = parse_json(raw)
-    if not isinstance(data, kind):
+    if not isinstance(data, json_type):
         raise MalformedJson(f"The request body must be a JSON {what}.")
     # Strings holding NUL or lone surrogates fail in the schema of their field (StrictSchema),
     # so one such item of a bulk body fails alone.

@@ -24,6 +24,12 @@ def _custom_field_number(value):
     number = Decimal(value) if not isinstance(value, Decimal) else value
     if not number.is_finite():
         raise ValidationError("Must be a finite number.")
+    sent_as_integer = isinstance(value, int) or number.as_tuple().exponent == 0
+    if sent_as_integer and not -_INT64 <= number < _INT64:
+        # An integer sent as one (no fraction, no exponent) stays an integer or is refused:
+        # 10**30 would come back as 1e+30, a float that is not the number sent.
+        raise ValidationError("Integers are 64-bit (-2**63 to 2**63 - 1); send a larger one "
+                              "as a string.")
     # Sized by exponent before any arithmetic: 1e1000000 overflows the decimal context.
     integral = number.as_tuple().exponent >= 0 or number == number.to_integral_value()
     if integral and number.adjusted() < 19 and -_INT64 <= int(number) < _INT64:

@@ -112,3 +112,14 @@ def test_a_header_that_is_not_utf8_is_refused():
 
     with pytest.raises(RowsError, match="header is not UTF-8"):
         read_csv(CountingLines(io.BytesIO(b"account_number,n\xe9me\nA,x\n")))
+
+
+def test_a_quote_never_closed_rejects_the_rest_of_the_file_instead_of_swallowing_it(tmp_path):
+    source = tmp_path / "truncated.csv"
+    source.write_text('account_number,name,description\nQ-1,a,b\nQ-3,x,"never closed\n'
+                      'Q-4,y,z\nQ-5,w,v\n')
+    client = StubClient()
+    counts = importer.import_file("accounts", str(source), client, out=io.StringIO())
+    assert (counts.created, counts.rejected) == (1, 1)  # Q-1 only; nothing of Q-3 is sent
+    reasons = open(str(source) + ".rejects.csv", encoding="utf-8-sig").read()
+    assert "a quoted cell opened on line 3 is never closed" in reasons

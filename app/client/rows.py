@@ -118,7 +118,9 @@ def read_csv(lines, delimiter: Optional[str] = None) -> Table:
         if len(sample) >= SNIFF_LINES or size >= SNIFF_CHARACTERS:
             break
     delimiter = delimiter or sniff_delimiter("".join(sample))
-    reader = csv.reader(itertools.chain(sample, text), delimiter=delimiter)
+    # strict: a quote opened and never closed is an error at the end of the file, not a cell
+    # that silently holds every line after it.
+    reader = csv.reader(itertools.chain(sample, text), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -139,7 +141,10 @@ def _csv_rows(reader, columns, undecodable):
         except StopIteration:
             return
         except csv.Error as error:
-            cells, problem = [], f"not valid CSV: {error}"
+            problem = (f"a quoted cell opened on line {line} is never closed: every line after it "
+                       "was read into it" if "unexpected end of data" in str(error)
+                       else f"not valid CSV: {error}")
+            cells = []
         else:
             problem = NOT_UTF8 if _any_undecodable(undecodable, reader.line_num) else None
         start, line = line, reader.line_num + 1

@@ -13,6 +13,7 @@ from app.errors import field_error
 from app.models import JSONTextField, declare_record_table
 from app.services import statements
 from schemas.common import CustomFields, Key
+from schemas.custom_fields import CUSTOM_FIELDS_MAX_KEYS
 
 _CHUNK = 500  # keys per IN (...) list
 
@@ -274,7 +275,10 @@ class Resource:
 
     def check(self, ctx, key, values, row):
         """Rules that need the whole record or other records; returns field errors."""
-        errors = []
+        errors = [field_error(name, f"At most {CUSTOM_FIELDS_MAX_KEYS} keys are allowed; with "
+                                    f"the stored ones this makes {len(values[name])}.")
+                  for name, sub_fields in self.object_fields.items()
+                  if sub_fields is None and len(values.get(name) or ()) > CUSTOM_FIELDS_MAX_KEYS]
         for name, (target_model, target_key, *_) in self.references.items():
             value = values.get(name)
             if value is None or (row is not None and getattr(row, name) == value):

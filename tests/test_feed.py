@@ -67,10 +67,27 @@ def test_tombstones(api):
     assert tombstone["version"] == 3 and tombstone["updated_at"].endswith("Z")
     assert set(tombstone) == {"account_number", "deleted", "version", "updated_at"}
     api.put("/accounts/A", json={"name": "again"})
+    # Written again after its deletion, the key appears once, as it is now: a follower that
+    # keeps the highest version per key would otherwise keep the tombstone (version 3) over
+    # the new record (version 1).
     items, _ = read_all(api, "/accounts")
-    assert [(i["account_number"], i.get("deleted", False)) for i in items] == [
-        ("A", True), ("A", False)]
+    assert [(i["account_number"], i.get("deleted", False), i["version"]) for i in items] == [
+        ("A", False, 1)]
+    since = api.get(f"/accounts?cursor={cursor}").get_json()["items"]
+    assert [(i["account_number"], i.get("deleted", False)) for i in since] == [("A", False)]
     assert api.get("/accounts?account_group=x").get_json()["items"] == []
+
+
+def test_a_record_that_left_a_filtered_view_and_came_back_appears_once(api):
+    for account in ("F1", "F2"):
+        api.put(f"/accounts/{account}", json={"name": account})
+    api.put("/contacts/C", json={"account_number": "F1", "name": "Ada Lovelace"})
+    _, cursor = read_all(api, "/contacts?account_number=F1")
+    api.patch("/contacts/C", json={"account_number": "F2"})
+    api.patch("/contacts/C", json={"account_number": "F1"})
+    page = api.get(f"/contacts?account_number=F1&cursor={cursor}").get_json()
+    assert [(i["reference"], i.get("matches_filter", True), i["version"])
+            for i in page["items"]] == [("C", True, 3)]
 
 
 def test_tombstones_expire_after_30_days(api):

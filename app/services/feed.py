@@ -64,8 +64,18 @@ def read_feed(resource, tenant_id, limit=100, cursor=None, updated_after=None, q
     entries.sort(key=lambda entry: entry[0])
     page, has_more = entries[:limit], len(entries) > limit
     next_position = page[-1][0] if page else (seq, table, last_id)
-    return CursorPage([item for _, item in page],
+    return CursorPage(_latest_per_key(resource, [item for _, item in page]),
                       encode_cursor(tenant_id, listing, *next_position), has_more)
+
+
+def _latest_per_key(resource, items):
+    """The page's items with only the last of each key: a record deleted (or gone from the
+    view) and written again since shows once, as it is now, as a record appears once."""
+    key_field = resource.key_field
+    keys = [item[key_field] if isinstance(item, dict) else getattr(item, key_field)
+            for item in items]
+    last = {key: index for index, key in enumerate(keys)}
+    return [item for index, item in enumerate(items) if last[keys[index]] == index]
 
 
 def feed_listing(resource):

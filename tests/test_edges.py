@@ -229,3 +229,15 @@ def test_a_connection_the_database_dropped_between_requests_is_replaced(app, api
     assert api.get("/accounts/A").status_code == 200
     assert api.put("/accounts/B", json={"name": "b"}).status_code == 201
     assert app.test_client().get("/readyz").status_code == 200
+
+
+def test_a_refused_item_whose_key_no_utf8_holds_is_answered_with_a_null_key(api):
+    body = (b'{"items": [{"account_number": "LS-\\ud800", "name": "x"}, '
+            b'{"account_number": "OK-1", "name": "y"}]}')
+    response = api.post("/accounts:batch", data=body, headers=JSON)
+    assert response.status_code == 200
+    response.get_data().decode("utf-8")
+    assert b"\\ud800" not in response.get_data()  # strict JSON parsers refuse a lone surrogate
+    results = response.get_json()["results"]
+    assert [(r["account_number"], r["status"]) for r in results] == [(None, 422), ("OK-1", 201)]
+    assert results[0]["errors"][0]["pointer"] == "#/items/0/account_number"

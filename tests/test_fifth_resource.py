@@ -156,7 +156,9 @@ def test_the_client_reaches_it_by_name(payments_app):
         assert (payments.name, payments.key_field) == ("payments", "payment_number")
         assert client.accounts.key_field == "account_number"
         assert asked == [("GET", "/openapi.json")]  # read once
-        assert payments._path("P/1") == "/payments/P%2F1"
+        assert payments._path("P 1?") == "/payments/P%201%3F"
+        with pytest.raises(ValueError):  # no URL carries a key with "/" (SPEC 1 forbids it)
+            payments._path("P/1")
         assert client.collection("accounts") is client.accounts
         with pytest.raises(ValueError):
             client.collection("../accounts")

@@ -15,6 +15,16 @@ MAX_LOOKUP = 100
 COLLECTIONS = ("accounts", "contacts", "documents", "representatives")
 
 
+def key_segment(key: str) -> str:
+    """A key as one URL path segment. A key no path can carry ("", ".", "..", or one holding
+    "/") is a ValueError here: sent, the URL would name another route, and a GET would read
+    as a missing record."""
+    if not isinstance(key, str) or key in ("", ".", "..") or "/" in key:
+        raise ValueError(f"{key!r} is not a key: a key is not empty, not . or .., and holds "
+                         "no /")
+    return quote(key, safe="")
+
+
 def chunked(iterable: Iterable, size: int) -> Iterator[list]:
     """Lists of up to `size` items, consuming the iterable lazily."""
     iterator = iter(iterable)
@@ -97,7 +107,7 @@ class Collection:
         return self.client.key_fields().get(self.name)
 
     def _path(self, key, suffix=""):
-        return f"/{self.name}/{quote(key, safe='')}{suffix}"
+        return f"/{self.name}/{key_segment(key)}{suffix}"
 
     def get(self, key: str) -> Optional[dict]:
         """The record, or None when it does not exist."""

@@ -3,13 +3,12 @@ import re
 import time
 import uuid
 from typing import Iterable, Iterator, Optional
-from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from app.client.collections import COLLECTIONS, MAX_BATCH, Collection, in_chunks
+from app.client.collections import COLLECTIONS, MAX_BATCH, Collection, in_chunks, key_segment
 from app.client.errors import error_for
 from app.client.wire import dumps
 
@@ -89,6 +88,9 @@ class IngestClient:
             return known
         if not re.fullmatch(r"[a-z][a-z0-9_-]*", name or ""):
             raise ValueError(f"{name!r} is not a collection name (lower case, as in its URL)")
+        if name not in self.key_fields():  # a typo would read as missing records
+            raise ValueError(f"The server has no collection {name!r}; it has "
+                             f"{', '.join(sorted(self.key_fields()))}.")
         return Collection(self, name)
 
     def request(self, method: str, path: str, *, json=None, params=None, headers=None,
@@ -121,21 +123,21 @@ class IngestClient:
              document_number: Optional[str] = None) -> dict:
         """Link a representative to an account or a document (linking twice is fine)."""
         kind, key = _target(account_number, document_number)
-        return self.request("PUT", f"/representatives/{quote(representative, safe='')}/{kind}/"
-                                   f"{quote(key, safe='')}")
+        return self.request("PUT", f"/representatives/{key_segment(representative)}/{kind}/"
+                                   f"{key_segment(key)}")
 
     def unlink(self, representative: str, *, account_number: Optional[str] = None,
                document_number: Optional[str] = None) -> None:
         """Remove a link; NotFound when there is none."""
         kind, key = _target(account_number, document_number)
-        self.request("DELETE", f"/representatives/{quote(representative, safe='')}/{kind}/"
-                               f"{quote(key, safe='')}")
+        self.request("DELETE", f"/representatives/{key_segment(representative)}/{kind}/"
+                               f"{key_segment(key)}")
 
     def linked(self, representative: str, kind: str = "accounts") -> Iterator[str]:
         """Every account number (or document number) a representative is linked to."""
         number = 1
         while True:
-            page = self.request("GET", f"/representatives/{quote(representative, safe='')}/"
+            page = self.request("GET", f"/representatives/{key_segment(representative)}/"
                                        f"{kind}", params={"page": number, "limit": 100})
             yield from page["items"]
             if number * page["limit"] >= page["total"]:
@@ -153,7 +155,7 @@ class IngestClient:
     # -- people without references -----------------------------------------------------------
     def _upsert(self, kind, account_number, person, dry_run):
         params = {"dry_run": "true"} if dry_run else None
-        return self.request("PUT", f"/accounts/{quote(account_number, safe='')}/{kind}/upsert",
+        return self.request("PUT", f"/accounts/{key_segment(account_number)}/{kind}/upsert",
                             json=person, params=params)
 
     def upsert_contact(self, account_number: str, person: dict, dry_run: bool = False) -> dict:

@@ -25,8 +25,20 @@ def item_errors(index, error):
     return [{"pointer": prefix, "detail": error.detail}]
 
 
+def _echoed(value):
+    """A key of a refused item as its result repeats it: a string, unless no UTF-8 holds it (a
+    lone surrogate, which strict JSON parsers refuse in an answer); else null."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
 def _failure(status, key_field, key, errors):
-    return {key_field: key, "status": status, "version": None, "errors": errors}
+    return {key_field: _echoed(key), "status": status, "version": None, "errors": errors}
 
 
 def batch_upsert(resource, tenant_id, raw_items, atomic=False, sync_run=None):
@@ -119,7 +131,8 @@ def batch_links(tenant_id, raw_links, remove=False):
         try:
             link = _LINK_SCHEMA.load(raw)
         except ValidationError as error:
-            echo = {k: raw.get(k) for k in ("representative", "account_number", "document_number")
+            echo = {k: _echoed(raw.get(k)) for k in ("representative", "account_number",
+                                                     "document_number")
                     if k in raw} if isinstance(raw, dict) else {}
             results[index] = dict(echo, status=422, errors=field_errors(error.messages,
                                                                          f"#/links/{index}"))

@@ -168,7 +168,7 @@ class Email(fields.String):
     """
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("metadata", {}).update(format="email", maxLength=EMAIL_MAX_LENGTH)
+        kwargs.setdefault("metadata", {}).update(format="idn-email", maxLength=EMAIL_MAX_LENGTH)
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):

@@ -107,3 +107,24 @@ def test_the_document_explains_the_api(app):
     for topic in ("X-API-Key", "problem+json", "Idempotency-Key", "If-Match", "next_cursor",
                   "atomic=true", "Retry-After"):
         assert topic in info["description"], topic
+
+
+def test_email_fields_say_idn_email_as_the_server_takes_and_returns_them(app, api):
+    """`format: email` is ASCII only; the server stores internationalised addresses."""
+    spec = app.test_client().get("/api/v1/ingest/openapi.json").get_json()
+    found = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            if "format" in node and "mail" in node["format"]:
+                found.append((path, node["format"]))
+            for name, value in node.items():
+                walk(value, f"{path}/{name}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{path}/{index}")
+
+    walk(spec, "#")
+    assert found and {form for _, form in found} == {"idn-email"}, found
+    assert api.put("/contacts/IDN-1", json={"name": "Zoë", "email": "zoë@bücher.example"}
+                   ).get_json()["email"] == "zoë@bücher.example"

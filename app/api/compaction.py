@@ -16,6 +16,22 @@ def resource_of(name):
     return re.match(r"[A-Z][a-z]*", name).group()
 
 
+def _name_once(uses, shared, minimum_uses, base_name):
+    """{use key: component name} for each statement used `minimum_uses` times or more, each
+    added to `shared` under base_name(statement), numbered when the name is taken."""
+    names = {}
+    for key, found in uses.items():
+        if len(found) < minimum_uses:
+            continue
+        base = base_name(found[0])
+        name, number = base, 2
+        while name in shared:
+            name, number = f"{base}{number}", number + 1
+        shared[name] = dict(found[0])
+        names[key] = name
+    return names
+
+
 def share_parameters(document, minimum_uses=3):
     """Move each parameter stated the same way by `minimum_uses` operations or more into
     components/parameters, and refer to it there."""
@@ -26,18 +42,9 @@ def share_parameters(document, minimum_uses=3):
             for parameter in listed:
                 if "$ref" not in parameter:
                     uses.setdefault(json.dumps(parameter, sort_keys=True), []).append(parameter)
-    shared = document["components"].setdefault("parameters", {})
-    names = {}
-    for key, found in uses.items():
-        if len(found) < minimum_uses:
-            continue
-        parameter = found[0]
-        base = "".join(part.title() for part in parameter["name"].replace("-", "_").split("_"))
-        name, number = base, 2
-        while name in shared:
-            name, number = f"{base}{number}", number + 1
-        shared[name] = dict(parameter)
-        names[key] = name
+    names = _name_once(uses, document["components"].setdefault("parameters", {}), minimum_uses,
+                       lambda parameter: "".join(
+                           part.title() for part in parameter["name"].replace("-", "_").split("_")))
     for operations in document["paths"].values():
         for method, operation in operations.items():
             listed = operation if isinstance(operation, list) else operation.get("parameters")
@@ -149,17 +156,8 @@ def share_responses(document, minimum_uses=2):
                 for answer in operation.get("responses", {}).values():
                     if "$ref" not in answer and "content" in answer:
                         uses.setdefault(json.dumps(answer, sort_keys=True), []).append(answer)
-    shared = document["components"].setdefault("responses", {})
-    names = {}
-    for key, found in uses.items():
-        if len(found) < minimum_uses:
-            continue
-        base = _response_name(found[0])
-        name, number = base, 2
-        while name in shared:
-            name, number = f"{base}{number}", number + 1
-        shared[name] = dict(found[0])
-        names[key] = name
+    names = _name_once(uses, document["components"].setdefault("responses", {}), minimum_uses,
+                       _response_name)
     for operations in document["paths"].values():
         for method, operation in operations.items():
             if isinstance(operation, dict) and method != "get":

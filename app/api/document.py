@@ -65,9 +65,8 @@ def _request_parts(document):
                 yield operation  # path-level parameters
 
 
-def _directions(document):
+def _directions(document, components):
     """(components reachable from request parts, from answers), by name."""
-    components = document["components"]["schemas"]
     requests, answers = set(), set()
     for part in _request_parts(document):
         _walk_refs(part, requests, components)
@@ -123,7 +122,7 @@ def split_directions(document):
     """The document with each component in the form of its direction (see the module)."""
     document = copy.deepcopy(document)
     components = document["components"]["schemas"]
-    requests, answers = _directions(document)
+    requests, answers = _directions(document, components)
     renamed = {name: name + INPUT_SUFFIX for name in requests & answers
                if _request_form(components[name]) != _answer_form(components[name])}
     forms = {}
@@ -137,24 +136,13 @@ def split_directions(document):
     for part in _request_parts(document):
         _rename_refs(part, renamed)
     _merge_identical(forms, document)
-    compose_narrowed(forms, _request_only(document, forms))
+    requests, answers = _directions(document, forms)
+    compose_narrowed(forms, requests - answers)  # components only request bodies refer to
     share_properties(forms)
     document["components"]["schemas"] = dict(sorted(forms.items()))
     share_parameters(document)
     share_responses(document)
     return document
-
-
-def _request_only(document, forms):
-    """The components only request parts refer to, by name."""
-    requests, answers = set(), set()
-    for part in _request_parts(document):
-        _walk_refs(part, requests, forms)
-    for operations in document["paths"].values():
-        for operation in operations.values():
-            if isinstance(operation, dict):
-                _walk_refs(operation.get("responses", {}), answers, forms)
-    return requests - answers
 
 
 def _merge_identical(forms, document):

@@ -26,6 +26,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # waited up to 20 ms (the convoy effect). A 1 ms interval bounds that at a few ms; the batch
 # pays a handoff a millisecond.
 GIL_SWITCH_INTERVAL_S = float(os.environ.get("GUNICORN_GIL_SWITCH_MS", "1")) / 1000
+# The production deployment (deploy/serve.py) runs bulk routes in a pool of their own whose
+# workers are niced (GUNICORN_NICE=10): while batches fill every core, the kernel still
+# runs a quick read's worker first.
+WORKER_NICE = int(os.environ.get("GUNICORN_NICE", "0"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 20
@@ -61,7 +65,10 @@ os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
 def on_starting(server):
-    """Start from an empty metrics directory: samples of an earlier run must not count."""
+    """Start from an empty metrics directory: samples of an earlier run must not count (unless
+    the launcher emptied it for several pools that share it: METRICS_DIR_SHARED=1)."""
+    if os.environ.get("METRICS_DIR_SHARED") == "1":
+        return
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     for name in os.listdir(directory):
         path = os.path.join(directory, name)
@@ -124,5 +131,7 @@ def post_request(worker, req, environ, resp):
 
 
 def post_fork(server, worker):
-    """Each worker: the GIL switch interval above."""
+    """Each worker: the GIL switch interval and the niceness above."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    if WORKER_NICE:
+        os.nice(WORKER_NICE)

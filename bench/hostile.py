@@ -6,47 +6,29 @@
 - noisy: tenant A's three clients loop 1,000-contact batches while tenant B reads one
   record; B's latency against B alone.
 
-The load runs in processes of its own, so its client work never holds the measuring
-process's GIL. Production settings (gunicorn.conf.py as it is; --deployment nginx for make
+The load runs in processes of its own (tests/tenant_load.py, which tests/test_fairness.py
+shares). Production settings (gunicorn.conf.py as it is; --deployment nginx for make
 serve's nginx in front) and, for the figures before the change, the limits off (--before).
 """
 import argparse
 import json
-import multiprocessing
 import os
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests"), HERE]
 
-import requests  # noqa: E402
 from live_server import GunicornServer, ServedDeployment  # noqa: E402
-from load import percentile, worker_memory  # noqa: E402
+from load import worker_memory  # noqa: E402
+from tenant_load import latencies, load_while_reading, noisy_neighbour, summary  # noqa: E402
 
-PREFIX = "/api/v1/ingest"
+from tenant_load import PREFIX  # noqa: E402
+
 COSTLY_BODY = (b'{"items":[{"reference":"C-1","name":['
                + b",".join([b"1.0"] * 8_000_000) + b"]}]}")
-
-
-def _latencies(url, headers, stop=None, count=None):
-    """GET latencies in seconds, until `stop` is set or `count` are done."""
-    found, session = [], requests.Session()
-    while (stop is None or not stop.is_set()) and (count is None or len(found) < count):
-        started = time.perf_counter()
-        response = session.get(url, headers=headers, timeout=120)
-        found.append(time.perf_counter() - started)
-        assert response.status_code == 200, response.text
-    return found
-
-
-def _summary(latencies):
-    ordered = sorted(latencies)
-    return {"requests": len(ordered), "p50_ms": round(percentile(ordered, 0.5) * 1000, 1),
-            "p99_ms": round(percentile(ordered, 0.99) * 1000, 1)}
 
 
 def _peaks_mb(root_pid):
@@ -65,68 +47,21 @@ def _peaks_mb(root_pid):
     return leaves
 
 
-def _post_until(stop, results, url, key, body):
-    """One loading process: POST `body` back to back until `stop`; puts its status counts."""
-    session, statuses = requests.Session(), {}
-    while not stop.is_set():
-        response = session.post(url, data=body, timeout=600, headers={
-            "X-API-Key": key, "Content-Type": "application/json"})
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-        if response.status_code == 429:
-            time.sleep(float(response.headers.get("Retry-After", "1")))
-    results.put(statuses)
-
-
-def _load_while_reading(loads, probe, headers, seconds):
-    """Run each load (url, key, body) in a process of its own while this one measures
-    `probe` for `seconds`; the latencies and the loads' status counts."""
-    stop, results = multiprocessing.Event(), multiprocessing.Queue()
-    loaders = [multiprocessing.Process(target=_post_until, args=(stop, results, *load))
-               for load in loads]
-    for loader in loaders:
-        loader.start()
-    time.sleep(2)  # every loader is in its loop
-    reading = threading.Event()
-    threading.Timer(seconds, reading.set).start()
-    latencies = _latencies(probe, headers, reading)
-    stop.set()
-    statuses = {}
-    for _ in loaders:
-        for status, count in results.get(timeout=600).items():
-            statuses[str(status)] = statuses.get(str(status), 0) + count
-    for loader in loaders:
-        loader.join()
-    return latencies, statuses
-
-
 def costly(server, keys, seconds):
     """Three tenants' costly bodies (one tenant's third at once would be refused, 429)."""
     headers = {"X-API-Key": keys[0]}
     probe = f"{server.url}{PREFIX}/contacts"
-    idle = _latencies(probe, headers, count=300)
-    under_load, answers = _load_while_reading(
+    idle = latencies(probe, headers, count=300)
+    under_load, answers = load_while_reading(
         [(f"{server.url}{PREFIX}/contacts:batch", key, COSTLY_BODY) for key in keys],
         probe, headers, seconds)
     return {"answers": answers, "worker_peak_mb": _peaks_mb(server.process.pid),
-            "idle": _summary(idle), "meanwhile": _summary(under_load)}
+            "idle": summary(idle), "meanwhile": summary(under_load)}
 
 
 def noisy(server, key_a, key_b, seconds, clients=3):
     """Tenant A's clients loop 1,000-contact batches of their own keys; B reads one record."""
-    headers_b = {"X-API-Key": key_b}
-    assert requests.put(f"{server.url}{PREFIX}/contacts/B-1", json={"name": "B"},
-                        headers=headers_b, timeout=30).status_code in (200, 201)
-    probe = f"{server.url}{PREFIX}/contacts/B-1"
-    idle = _latencies(probe, headers_b, count=300)
-    bodies = [json.dumps({"items": [{"reference": f"A{client}-C-{number}",
-                                     "name": f"Contact {number}",
-                                     "email": f"c{number}@customer.example"}
-                                    for number in range(1000)]}).encode()
-              for client in range(clients)]
-    under_load, statuses = _load_while_reading(
-        [(f"{server.url}{PREFIX}/contacts:batch", key_a, body) for body in bodies],
-        probe, headers_b, seconds)
-    return {"idle": _summary(idle), "meanwhile": _summary(under_load), "a_statuses": statuses}
+    return noisy_neighbour(server.url, key_a, key_b, seconds, clients)
 
 
 def main():
@@ -136,6 +71,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--deployment", choices=("gunicorn", "nginx"), default="gunicorn",
                         help="gunicorn alone, or make serve's nginx in front of it")
+    parser.add_argument("--bulk-workers", type=int, default=None,
+                        help="nginx deployment: the bulk pool's workers (0: none, every route "
+                             "in one pool); else serve.py's default")
     parser.add_argument("--worker-class", default=None, help="else gunicorn.conf.py's")
     parser.add_argument("--threads", type=int, default=None, help="else gunicorn.conf.py's")
     parser.add_argument("--before", action="store_true",
@@ -163,7 +101,8 @@ def main():
         if args.deployment == "nginx":
             if args.worker_class:
                 env["GUNICORN_WORKER_CLASS"] = args.worker_class
-            server = ServedDeployment(url, workers=None, threads=args.threads, env=env)
+            server = ServedDeployment(url, workers=None, threads=args.threads, env=env,
+                                      bulk_workers=args.bulk_workers)
         else:
             server = GunicornServer(url, workers=None, threads=args.threads, env=env,
                                     worker_class=args.worker_class)

@@ -4,22 +4,30 @@
 
 1. `ar-ingest db upgrade`;
 2. renders deploy/nginx.conf into the runtime prefix (PREFIX/nginx.conf) and checks it;
-3. starts gunicorn (gunicorn.conf.py, BIND set to the upstream: a unix socket in the prefix
-   unless --upstream says otherwise) and waits until it answers /livez;
-4. starts nginx on the public address, not as a daemon.
+3. starts two gunicorn pools (gunicorn.conf.py), each on a unix socket in the prefix unless
+   --upstream / --bulk-upstream say otherwise: one for every route, and one of BULK_WORKERS
+   niced workers for the bulk routes (batches, matching upserts, link lists, email events),
+   so that one tenant's batches never share a worker, or its GIL, with another's quick
+   reads; waits until both answer /livez;
+4. starts nginx on the public address, not as a daemon; it sends the bulk routes' paths
+   (read off the app's route declarations) to the bulk pool.
 
 SIGTERM or SIGINT stops nginx gracefully (it finishes the requests it holds), then gunicorn;
-a second one stops both at once. When either exits on its own, the other is stopped and
+a second one stops all at once. When one exits on its own, the others are stopped and
 this exits nonzero. Without nginx it says so and exits 2. --print-config prints the
 rendered configuration instead, for an nginx run otherwise (a system service, a container).
 
 Settings (options, else the environment): LISTEN (default 127.0.0.1:8000), UPSTREAM,
-SERVE_PREFIX (default instance/serve), NGINX (the binary; else PATH, /usr/sbin), NGINX_USER
-(nginx's workers when started as root; default www-data). gunicorn and the app read theirs
-as always (WEB_CONCURRENCY, GUNICORN_THREADS, DATABASE_URL, ...); BIND is the upstream's.
+BULK_UPSTREAM, BULK_WORKERS (default: one per core; 0 runs no bulk pool, and every route
+goes to the one pool), BULK_NICE (default 10), SERVE_PREFIX (default instance/serve), NGINX
+(the binary; else PATH, /usr/sbin), NGINX_USER (nginx's workers when started as root;
+default www-data). gunicorn and the app read theirs as always (WEB_CONCURRENCY,
+GUNICORN_THREADS, DATABASE_URL, ...); BIND is each pool's upstream. Both pools write their
+metrics to PREFIX/metrics, which /metrics reads.
 """
 import argparse
 import ctypes
+import multiprocessing
 import os
 import pwd
 import re
@@ -75,6 +83,19 @@ def settings(environ=None):
     keepalive = int(environ.get("GUNICORN_KEEPALIVE", "5"))
     return {"max_body_bytes": int(config["MAX_BATCH_BODY_BYTES"]),
             "upstream_keepalive_timeout": f"{max(500, keepalive * 1000 - 500)}ms"}
+
+
+def bulk_paths_pattern():
+    """A regular expression of the bulk routes' paths, from the app's route declarations."""
+    sys.path.insert(0, ROOT)
+    from app import create_app
+    from app.api.policy import bulk_rules
+
+    # The routes do not depend on the database: an in-memory one is never opened.
+    rules = bulk_rules(create_app({"DATABASE_URL": "sqlite:///:memory:"}))
+    paths = ["[^/]+".join(re.escape(part) for part in re.split(r"<[^>]+>", rule))
+             for rule in rules]
+    return "^(?:" + "|".join(paths) + ")$"
 
 
 def _check_address(name, value):
@@ -151,15 +172,21 @@ def _die_with_parent():
         pass
 
 
-def _stop(process, sig, timeout):
-    """Send `sig`, wait up to `timeout`, then SIGKILL; the exit code."""
-    if process.poll() is None:
-        try:
+def _stop(processes, sig, timeout):
+    """Send `sig` to each process still running, wait up to `timeout` for all (they stop side
+    by side), then SIGKILL the rest; their exit codes."""
+    for process in processes:
+        if process.poll() is None:
             process.send_signal(sig)
-            return process.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    codes = []
+    for process in processes:
+        try:
+            codes.append(process.wait(timeout=max(0.0, deadline - time.monotonic())))
         except subprocess.TimeoutExpired:
             process.kill()
-    return process.wait()
+            codes.append(process.wait())
+    return codes
 
 
 def _kill_group(process):
@@ -171,31 +198,63 @@ def _kill_group(process):
         pass  # nothing left of it
 
 
-def rendered_config(listen, upstream):
+def template_values(listen, upstream, bulk_upstream=None):
+    """Every value deploy/nginx.conf takes; without a bulk pool its routes go to `upstream`."""
+    return dict(settings(), listen=_check_address("LISTEN", listen),
+                upstream=_check_address("UPSTREAM", upstream),
+                bulk_upstream=_check_address("BULK_UPSTREAM", bulk_upstream or upstream),
+                bulk_paths=bulk_paths_pattern())
+
+
+def rendered_config(listen, upstream, bulk_upstream=None):
     """deploy/nginx.conf with this deployment's values."""
     with open(TEMPLATE) as template:
-        return render(template.read(), dict(settings(), listen=_check_address("LISTEN", listen),
-                                            upstream=_check_address("UPSTREAM", upstream)))
+        return render(template.read(), template_values(listen, upstream, bulk_upstream))
 
 
-def serve(listen, upstream, prefix, nginx):
+def _empty_directory(directory):
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory)
+
+
+def pool_environments(upstream, bulk_upstream, bulk_workers, prefix, environ=None):
+    """{pool name: its gunicorn's environment}: every route's pool, and the bulk pool unless
+    `bulk_workers` is 0. Both write their metrics to one directory (emptied by serve)."""
+    environ = dict(os.environ if environ is None else environ,
+                   PROMETHEUS_MULTIPROC_DIR=os.path.join(prefix, "metrics"),
+                   METRICS_DIR_SHARED="1")
+    pools = {"gunicorn": dict(environ, BIND=upstream)}
+    if bulk_workers:
+        pools["gunicorn-bulk"] = dict(environ, BIND=bulk_upstream,
+                                      WEB_CONCURRENCY=str(bulk_workers),
+                                      GUNICORN_NICE=environ.get("BULK_NICE", "10"))
+    return pools
+
+
+def serve(listen, upstream, prefix, nginx, bulk_upstream=None, bulk_workers=0):
     user = _nginx_user()
     prefix = os.path.abspath(prefix)
     upstream = _check_address("UPSTREAM", upstream or f"unix:{prefix}/gunicorn.sock")
+    if bulk_workers:
+        bulk_upstream = _check_address(
+            "BULK_UPSTREAM", bulk_upstream or f"unix:{prefix}/gunicorn-bulk.sock")
+    else:
+        bulk_upstream = upstream
     listen = _check_address("LISTEN", listen)
     prepare_prefix(prefix, user)
     config = os.path.join(prefix, "nginx.conf")
     with open(config, "w") as rendered:
-        rendered.write(rendered_config(listen, upstream))
+        rendered.write(rendered_config(listen, upstream, bulk_upstream))
     checked = subprocess.run(_nginx_command(nginx, prefix, config, user, "-t", "-q"),
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if checked.returncode:
         raise ServeError(f"nginx refuses {config}:\n{checked.stderr.strip()}")
 
-    env = dict(os.environ, BIND=upstream)
+    pools = pool_environments(upstream, bulk_upstream, bulk_workers, prefix)
+    _empty_directory(pools["gunicorn"]["PROMETHEUS_MULTIPROC_DIR"])
     subprocess.run([sys.executable, "-c", "import sys; from app.cli import main; "
                     "sys.argv[0] = 'ar-ingest'; main()", "db", "upgrade"],
-                   cwd=ROOT, env=env, check=True)
+                   cwd=ROOT, env=pools["gunicorn"], check=True)
 
     stopping = []
     children = {}
@@ -203,41 +262,55 @@ def serve(listen, upstream, prefix, nginx):
     def on_signal(signum, frame):
         stopping.append(signum)
         if len(stopping) > 1:  # a second one: stop now
-            for process, sig in ((children.get("nginx"), signal.SIGTERM),
-                                 (children.get("gunicorn"), signal.SIGINT)):
-                if process is not None and process.poll() is None:
-                    process.send_signal(sig)
+            for name, process in children.items():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM if name == "nginx" else signal.SIGINT)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     common = {"cwd": ROOT, "start_new_session": True, "preexec_fn": _die_with_parent}
-    gunicorn = children["gunicorn"] = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", os.path.join(ROOT, "gunicorn.conf.py"),
-         "wsgi:app"], env=env, **common)
+    for name, env in pools.items():
+        children[name] = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", os.path.join(ROOT, "gunicorn.conf.py"),
+             "wsgi:app"], env=env, **common)
     try:
-        while not _answers_livez(upstream):
-            if stopping or gunicorn.poll() is not None:
-                return 0 if stopping and gunicorn.poll() in (None, 0) else 1
-            time.sleep(0.2)
+        waiting = dict(pools)
+        while waiting:
+            if stopping or any(process.poll() is not None for process in children.values()):
+                return 0 if stopping and all(process.poll() in (None, 0)
+                                             for process in children.values()) else 1
+            waiting = {name: env for name, env in waiting.items()
+                       if not _answers_livez(env["BIND"])}
+            if waiting:
+                time.sleep(0.2)
         nginx_process = children["nginx"] = subprocess.Popen(
-            _nginx_command(nginx, prefix, config, user), env=env, **common)
-        print(f"serve: http://{listen} (nginx, prefix {prefix}) -> gunicorn at {upstream}",
-              file=sys.stderr, flush=True)
-        while not stopping and nginx_process.poll() is None and gunicorn.poll() is None:
+            _nginx_command(nginx, prefix, config, user), env=pools["gunicorn"], **common)
+        bulk = f", bulk routes -> {bulk_upstream}" if bulk_workers else ""
+        print(f"serve: http://{listen} (nginx, prefix {prefix}) -> gunicorn at {upstream}"
+              f"{bulk}", file=sys.stderr, flush=True)
+        while not stopping and all(process.poll() is None for process in children.values()):
             time.sleep(0.2)
         if not stopping:
-            dead = "nginx" if nginx_process.poll() is not None else "gunicorn"
-            print(f"serve: {dead} exited with {children[dead].returncode}; stopping the other",
+            dead = next(name for name, process in children.items() if process.poll() is not None)
+            print(f"serve: {dead} exited with {children[dead].returncode}; stopping the others",
                   file=sys.stderr, flush=True)
         # nginx first, gracefully: the requests it holds still need gunicorn.
-        nginx_code = _stop(nginx_process, signal.SIGQUIT, timeout=40)
+        nginx_codes = _stop([nginx_process], signal.SIGQUIT, timeout=40)
         _kill_group(nginx_process)
     finally:
-        gunicorn_code = _stop(gunicorn, signal.SIGTERM, timeout=40)  # graceful_timeout: 20 s
-        _kill_group(gunicorn)
+        names = [name for name in children if name != "nginx"]
+        gunicorns = [children[name] for name in names]
+        # Each pool finishes its requests within graceful_timeout (20 s).
+        gunicorn_codes = _stop(gunicorns, signal.SIGTERM, timeout=40)
+        for name, code in zip(names, gunicorn_codes):
+            if code and stopping:
+                print(f"serve: {name} stopped with exit code {code}", file=sys.stderr,
+                      flush=True)
+        for process in gunicorns:
+            _kill_group(process)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-    return 0 if stopping and nginx_code == 0 and gunicorn_code == 0 else 1
+    return 0 if stopping and not any(nginx_codes + gunicorn_codes) else 1
 
 
 def main(argv=None):
@@ -247,6 +320,13 @@ def main(argv=None):
     parser.add_argument("--upstream", default=os.environ.get("UPSTREAM"),
                         help="where gunicorn listens for nginx (UPSTREAM; default "
                              "unix:PREFIX/gunicorn.sock)")
+    parser.add_argument("--bulk-upstream", default=os.environ.get("BULK_UPSTREAM"),
+                        help="where the bulk pool listens (BULK_UPSTREAM; default "
+                             "unix:PREFIX/gunicorn-bulk.sock)")
+    parser.add_argument("--bulk-workers", type=int,
+                        default=int(os.environ.get("BULK_WORKERS", multiprocessing.cpu_count())),
+                        help="workers of the bulk pool (BULK_WORKERS; default one per core; "
+                             "0: no bulk pool)")
     parser.add_argument("--prefix", default=os.environ.get("SERVE_PREFIX")
                         or os.path.join(ROOT, "instance", "serve"),
                         help="nginx's runtime directory (SERVE_PREFIX; default instance/serve)")
@@ -255,9 +335,12 @@ def main(argv=None):
                         help="print the rendered nginx.conf (for an nginx of your own) and exit")
     args = parser.parse_args(argv)
     if args.print_config:
-        upstream = args.upstream or f"unix:{os.path.abspath(args.prefix)}/gunicorn.sock"
+        prefix = os.path.abspath(args.prefix)
+        upstream = args.upstream or f"unix:{prefix}/gunicorn.sock"
+        bulk_upstream = (args.bulk_upstream or f"unix:{prefix}/gunicorn-bulk.sock"
+                         if args.bulk_workers else None)
         try:
-            sys.stdout.write(rendered_config(args.listen, upstream))
+            sys.stdout.write(rendered_config(args.listen, upstream, bulk_upstream))
         except ServeError as error:
             print(f"serve: {error}", file=sys.stderr)
             return 2
@@ -269,7 +352,8 @@ def main(argv=None):
               "`make run` serves without it, for development only.", file=sys.stderr)
         return 2
     try:
-        return serve(args.listen, args.upstream, args.prefix, nginx)
+        return serve(args.listen, args.upstream, args.prefix, nginx,
+                     bulk_upstream=args.bulk_upstream, bulk_workers=max(0, args.bulk_workers))
     except ServeError as error:
         print(f"serve: {error}", file=sys.stderr)
         return 2

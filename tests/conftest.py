@@ -11,6 +11,7 @@ from app.models import ChangeClock
 from app.resources.registry import ALL_MODELS
 from app.services import tenants as tenant_service
 from helpers import ApiClient
+from live_server import serve
 
 
 # pytest's own handlers, read before any test module builds a Singer plugin in this process.
@@ -28,6 +29,16 @@ def _pytests_own_signal_handlers():
     yield
     for number, handler in _PYTEST_SIGNAL_HANDLERS.items():
         signal.signal(number, handler)
+
+
+@pytest.fixture(scope="session")
+def nginx():
+    """The nginx binary. Missing, the tests fail rather than skip: this is the deployment the
+    README gives, and CI (.ci/run) installs nginx when it is not there."""
+    binary = serve.find_nginx()
+    if binary is None:
+        pytest.fail("nginx is not installed: apt-get install nginx (.ci/run does it)")
+    return binary
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """Start the real app under gunicorn on a free local port (used by tests and benchmarks)."""
+import importlib.util
 import os
 import shutil
 import signal
@@ -11,6 +12,10 @@ import time
 import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# deploy/serve.py, the production launcher, as a module (deploy/ is not a package).
+_spec = importlib.util.spec_from_file_location("serve", os.path.join(ROOT, "deploy", "serve.py"))
+serve = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(serve)
 
 
 def free_port():
@@ -113,12 +118,12 @@ class ServedDeployment:
     """The production deployment as `make serve` runs it (deploy/serve.py): nginx on a free
     port in front of gunicorn (gunicorn.conf.py) on a unix socket in a fresh runtime prefix."""
 
-    def __init__(self, database_url, workers=2, threads=4, env=None):
+    def __init__(self, database_url, workers=2, threads=4, env=None, bulk_workers=None):
         # Short, under the temporary directory: the socket's path must fit a sun_path, and as
         # root nginx's workers (www-data) must reach it.
         self.prefix = tempfile.mkdtemp(prefix="ar-serve-")
         self.env = server_environment(database_url, env or {}, WEB_CONCURRENCY=workers,
-                                      GUNICORN_THREADS=threads)
+                                      GUNICORN_THREADS=threads, BULK_WORKERS=bulk_workers)
         self.process = self.log = None
         self.port = self.url = None
 

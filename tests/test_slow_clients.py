@@ -7,9 +7,9 @@ threads, left a client that opens a connection per request 4 answers out of 10 i
 each slow socket when client_header_timeout (10 s) runs out; gunicorn never sees them.
 """
 import contextlib
-import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,28 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from live_server import ROOT, ServedDeployment, free_port
+from live_server import ROOT, ServedDeployment, free_port, serve
 from slow_sockets import SlowSockets, normal_traffic, prepare_normal_records
 
 pytestmark = pytest.mark.slow
 BASE = "/api/v1/ingest"
 HEADER_TIMEOUT = 10  # client_header_timeout in deploy/nginx.conf
 MAX_BODY = 32 * 1024 * 1024  # MAX_BATCH_BODY_BYTES, nginx's client_max_body_size
-
-_spec = importlib.util.spec_from_file_location("serve", os.path.join(ROOT, "deploy", "serve.py"))
-serve = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(serve)
-
-
-@pytest.fixture(scope="module")
-def nginx():
-    """The nginx binary. Missing, the tests fail rather than skip: this is the deployment the
-    README gives, and CI (.ci/run) installs nginx when it is not there."""
-    binary = serve.find_nginx()
-    if binary is None:
-        pytest.fail("nginx is not installed: apt-get install nginx (.ci/run does it)")
-    return binary
-
 
 @pytest.fixture(scope="module")
 def deployment(nginx, database_url, _schema):
@@ -206,8 +191,8 @@ def _nginx_alone(nginx, upstream):
     port = free_port()
     config = os.path.join(prefix, "nginx.conf")
     with open(serve.TEMPLATE) as template, open(config, "w") as rendered:
-        rendered.write(serve.render(template.read(), dict(
-            serve.settings(), listen=f"127.0.0.1:{port}", upstream=upstream)))
+        rendered.write(serve.render(template.read(),
+                                    serve.template_values(f"127.0.0.1:{port}", upstream)))
     process = subprocess.Popen(serve._nginx_command(nginx, prefix, config, user),
                                stderr=subprocess.PIPE)
     try:
@@ -322,9 +307,23 @@ def test_template_placeholders():
         "listen 1;\n# {{anything}}\n"
     with pytest.raises(serve.ServeError, match="no value for {{upstream}}"):
         serve.render("server {{upstream}};\n", {})
-    with open(serve.TEMPLATE) as template:
-        rendered = serve.render(template.read(), dict(serve.settings({}), listen="1",
-                                                      upstream="2"))
+    rendered = serve.rendered_config("1", "unix:/run/a.sock", "unix:/run/bulk.sock")
     assert "{{" not in "".join(line for line in rendered.splitlines()
                                if not line.lstrip().startswith("#"))
     assert f"client_max_body_size {MAX_BODY};" in rendered
+    assert "server unix:/run/a.sock;" in rendered and "server unix:/run/bulk.sock;" in rendered
+    # Without a bulk pool, its routes go to the one pool.
+    assert serve.rendered_config("1", "unix:/run/a.sock").count("server unix:/run/a.sock;") == 2
+
+
+def test_bulk_routes_and_only_they_go_to_the_bulk_pool():
+    """nginx's bulk location is made from the app's own route declarations."""
+    pattern = re.compile(serve.bulk_paths_pattern())  # PCRE and Python agree on this subset
+    for path in ("contacts:batch", "accounts:batch", "documents:batch", "representatives:batch",
+                 "contacts:upsert", "representatives:upsert", "representatives:link",
+                 "representatives:unlink", "email-events", "email-events/sendgrid",
+                 "email-events/postmark"):
+        assert pattern.match(f"{BASE}/{path}"), path
+    for path in ("contacts", "contacts/C-1", "contacts/C:batch", "contacts:batchx",
+                 "contacts:sync-runs", "email-events/sendgrid/x", "x/contacts:batch"):
+        assert not pattern.match(f"{BASE}/{path}"), path

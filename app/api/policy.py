@@ -35,6 +35,20 @@ def declare(view, **policy):
     return view
 
 
+def bulk_rules(app):
+    """The URL rules of `app`'s bulk routes, e.g. "/api/v1/ingest/contacts:batch" (the
+    production deployment gives them workers of their own)."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        view_class = getattr(view, "view_class", None)
+        views = ([getattr(view_class, method.lower(), None) for method in rule.methods]
+                 if view_class is not None else [view])
+        if any(getattr(each, "route_policy", DEFAULT_POLICY).bulk for each in views):
+            found.append(rule.rule)
+    return sorted(found)
+
+
 def is_api_request():
     """True for a request under the API prefix that needs a key (not the OpenAPI document)."""
     return request.path.startswith(API_PREFIX + "/") and request.path not in PUBLIC_PATHS

@@ -18,15 +18,16 @@ this exits nonzero. Without nginx it says so and exits 2. --print-config prints 
 rendered configuration instead, for an nginx run otherwise (a system service, a container).
 
 Settings (options, else the environment): LISTEN (default 127.0.0.1:8000), UPSTREAM,
-BULK_UPSTREAM, BULK_WORKERS (default: one per core; 0 runs no bulk pool, and every route
-goes to the one pool), BULK_NICE (default 10), SERVE_PREFIX (default instance/serve), NGINX
-(the binary; else PATH, /usr/sbin), NGINX_USER (nginx's workers when started as root;
-default www-data). gunicorn and the app read theirs as always (WEB_CONCURRENCY,
+BULK_UPSTREAM (not UPSTREAM's), BULK_WORKERS (default one per core; 0: one pool for every
+route), BULK_NICE (0 to 19, default 10), SERVE_PREFIX (default instance/serve; one launcher
+each), NGINX (the binary; else PATH, /usr/sbin), NGINX_USER (nginx's workers when started as
+root; default www-data). gunicorn and the app read theirs as always (WEB_CONCURRENCY,
 GUNICORN_THREADS, DATABASE_URL, ...); BIND is each pool's upstream. Both pools write their
 metrics to PREFIX/metrics, which /metrics reads.
 """
 import argparse
 import ctypes
+import fcntl
 import multiprocessing
 import os
 import pwd
@@ -141,6 +142,30 @@ def prepare_prefix(prefix, user):
         directory = parent
 
 
+def lock_prefix(prefix):
+    """Hold PREFIX/serve.lock while this launcher runs (the kernel lets go when it dies): a
+    second launcher on the same prefix would take over the first one's sockets."""
+    descriptor = os.open(os.path.join(prefix, "serve.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise ServeError(f"another deploy/serve.py is running with the prefix {prefix}: stop "
+                         "it, or give this one a --prefix of its own") from None
+    return descriptor
+
+
+def integer_setting(name, value, low, high):
+    """A whole number from an option or the environment, within [low, high]."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise ServeError(f"{name}={value!r}: expected a whole number from {low} to {high}")
+    return number
+
+
 def _nginx_command(nginx, prefix, config, user, *extra):
     directives = "daemon off;" + (f" user {user};" if user else "")
     return [nginx, "-p", prefix + os.sep, "-c", config, "-g", directives, *extra]
@@ -217,7 +242,8 @@ def _empty_directory(directory):
     os.makedirs(directory)
 
 
-def pool_environments(upstream, bulk_upstream, bulk_workers, prefix, environ=None):
+def pool_environments(upstream, bulk_upstream, bulk_workers, prefix, environ=None,
+                      bulk_nice=10):
     """{pool name: its gunicorn's environment}: every route's pool, and the bulk pool unless
     `bulk_workers` is 0. Both write their metrics to one directory (emptied by serve)."""
     environ = dict(os.environ if environ is None else environ,
@@ -227,21 +253,31 @@ def pool_environments(upstream, bulk_upstream, bulk_workers, prefix, environ=Non
     if bulk_workers:
         pools["gunicorn-bulk"] = dict(environ, BIND=bulk_upstream,
                                       WEB_CONCURRENCY=str(bulk_workers),
-                                      GUNICORN_NICE=environ.get("BULK_NICE", "10"))
+                                      GUNICORN_NICE=str(bulk_nice))
     return pools
 
 
-def serve(listen, upstream, prefix, nginx, bulk_upstream=None, bulk_workers=0):
+def upstreams(prefix, upstream, bulk_upstream, bulk_workers):
+    """(every route's upstream, the bulk pool's): the prefix's sockets unless given; without a
+    bulk pool both are the first. Two pools on one address would split its connections."""
+    upstream = _check_address("UPSTREAM", upstream or f"unix:{prefix}/gunicorn.sock")
+    if not bulk_workers:
+        return upstream, upstream
+    bulk_upstream = _check_address("BULK_UPSTREAM",
+                                   bulk_upstream or f"unix:{prefix}/gunicorn-bulk.sock")
+    if bulk_upstream == upstream:
+        raise ServeError(f"UPSTREAM and BULK_UPSTREAM are both {upstream}: each pool needs an "
+                         "address of its own (or BULK_WORKERS=0 for one pool)")
+    return upstream, bulk_upstream
+
+
+def serve(listen, upstream, prefix, nginx, bulk_upstream=None, bulk_workers=0, bulk_nice=10):
     user = _nginx_user()
     prefix = os.path.abspath(prefix)
-    upstream = _check_address("UPSTREAM", upstream or f"unix:{prefix}/gunicorn.sock")
-    if bulk_workers:
-        bulk_upstream = _check_address(
-            "BULK_UPSTREAM", bulk_upstream or f"unix:{prefix}/gunicorn-bulk.sock")
-    else:
-        bulk_upstream = upstream
+    upstream, bulk_upstream = upstreams(prefix, upstream, bulk_upstream, bulk_workers)
     listen = _check_address("LISTEN", listen)
     prepare_prefix(prefix, user)
+    prefix_lock = lock_prefix(prefix)
     config = os.path.join(prefix, "nginx.conf")
     with open(config, "w") as rendered:
         rendered.write(rendered_config(listen, upstream, bulk_upstream))
@@ -250,7 +286,8 @@ def serve(listen, upstream, prefix, nginx, bulk_upstream=None, bulk_workers=0):
     if checked.returncode:
         raise ServeError(f"nginx refuses {config}:\n{checked.stderr.strip()}")
 
-    pools = pool_environments(upstream, bulk_upstream, bulk_workers, prefix)
+    pools = pool_environments(upstream, bulk_upstream, bulk_workers, prefix,
+                              bulk_nice=bulk_nice)
     _empty_directory(pools["gunicorn"]["PROMETHEUS_MULTIPROC_DIR"])
     subprocess.run([sys.executable, "-c", "import sys; from app.cli import main; "
                     "sys.argv[0] = 'ar-ingest'; main()", "db", "upgrade"],
@@ -310,6 +347,7 @@ def serve(listen, upstream, prefix, nginx, bulk_upstream=None, bulk_workers=0):
             _kill_group(process)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.close(prefix_lock)
     return 0 if stopping and not any(nginx_codes + gunicorn_codes) else 1
 
 
@@ -323,10 +361,13 @@ def main(argv=None):
     parser.add_argument("--bulk-upstream", default=os.environ.get("BULK_UPSTREAM"),
                         help="where the bulk pool listens (BULK_UPSTREAM; default "
                              "unix:PREFIX/gunicorn-bulk.sock)")
-    parser.add_argument("--bulk-workers", type=int,
-                        default=int(os.environ.get("BULK_WORKERS", multiprocessing.cpu_count())),
+    parser.add_argument("--bulk-workers",
+                        default=os.environ.get("BULK_WORKERS", str(multiprocessing.cpu_count())),
                         help="workers of the bulk pool (BULK_WORKERS; default one per core; "
                              "0: no bulk pool)")
+    parser.add_argument("--bulk-nice", default=os.environ.get("BULK_NICE", "10"),
+                        help="niceness of the bulk pool's workers (BULK_NICE, 0 to 19; "
+                             "default 10)")
     parser.add_argument("--prefix", default=os.environ.get("SERVE_PREFIX")
                         or os.path.join(ROOT, "instance", "serve"),
                         help="nginx's runtime directory (SERVE_PREFIX; default instance/serve)")
@@ -334,26 +375,22 @@ def main(argv=None):
     parser.add_argument("--print-config", action="store_true",
                         help="print the rendered nginx.conf (for an nginx of your own) and exit")
     args = parser.parse_args(argv)
-    if args.print_config:
-        prefix = os.path.abspath(args.prefix)
-        upstream = args.upstream or f"unix:{prefix}/gunicorn.sock"
-        bulk_upstream = (args.bulk_upstream or f"unix:{prefix}/gunicorn-bulk.sock"
-                         if args.bulk_workers else None)
-        try:
-            sys.stdout.write(rendered_config(args.listen, upstream, bulk_upstream))
-        except ServeError as error:
-            print(f"serve: {error}", file=sys.stderr)
-            return 2
-        return 0
-    nginx = find_nginx(args.nginx)
-    if nginx is None:
-        print("serve: nginx is not installed (looked for NGINX, then nginx on PATH, "
-              "/usr/sbin and /usr/local/sbin). On Debian: apt-get install nginx. "
-              "`make run` serves without it, for development only.", file=sys.stderr)
-        return 2
     try:
+        bulk_workers = integer_setting("BULK_WORKERS", args.bulk_workers, 0, 256)
+        bulk_nice = integer_setting("BULK_NICE", args.bulk_nice, 0, 19)
+        if args.print_config:
+            sys.stdout.write(rendered_config(args.listen, *upstreams(
+                os.path.abspath(args.prefix), args.upstream, args.bulk_upstream, bulk_workers)))
+            return 0
+        nginx = find_nginx(args.nginx)
+        if nginx is None:
+            print("serve: nginx is not installed (looked for NGINX, then nginx on PATH, "
+                  "/usr/sbin and /usr/local/sbin). On Debian: apt-get install nginx. "
+                  "`make run` serves without it, for development only.", file=sys.stderr)
+            return 2
         return serve(args.listen, args.upstream, args.prefix, nginx,
-                     bulk_upstream=args.bulk_upstream, bulk_workers=max(0, args.bulk_workers))
+                     bulk_upstream=args.bulk_upstream, bulk_workers=bulk_workers,
+                     bulk_nice=bulk_nice)
     except ServeError as error:
         print(f"serve: {error}", file=sys.stderr)
         return 2

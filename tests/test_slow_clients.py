@@ -302,6 +302,54 @@ def test_serve_without_nginx_says_so():
     assert "server 127.0.0.1:8001;" in printed.stdout
 
 
+def test_a_prefix_in_use_is_refused_and_the_running_deployment_keeps_serving(deployment):
+    """A second launcher on a live prefix would take over its sockets: it exits 2, saying so."""
+    second = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "deploy", "serve.py"), "--prefix", deployment.prefix,
+         "--listen", f"127.0.0.1:{free_port()}"], env=deployment.env, capture_output=True,
+        text=True, timeout=60)
+    assert second.returncode == 2, second.stderr
+    assert "another deploy/serve.py is running with the prefix" in second.stderr
+    assert requests.get(deployment.url + "/readyz", timeout=10).status_code == 200
+    assert os.path.exists(os.path.join(deployment.prefix, "gunicorn.sock"))
+
+
+def test_redirects_keep_the_port_and_the_access_log_the_method(deployment, tenant, api_key):
+    """The app's redirect of a doubled slash names the address the client used, and nginx's
+    own answer to a POST is logged as a POST."""
+    response = requests.get(f"{deployment.url}/api/v1//ingest/accounts/A", allow_redirects=False,
+                            headers={"X-API-Key": api_key}, timeout=10)
+    assert response.status_code == 308
+    assert response.headers["Location"] == f"{deployment.url}{BASE}/accounts/A"
+    status, _, _ = _exchange(deployment.port, (
+        f"POST {BASE}/contacts:batch HTTP/1.1\r\nHost: test\r\nX-Request-Id: logged-post-413\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n").encode())
+    assert status == 413
+    log, deadline = os.path.join(deployment.prefix, "logs", "access.log"), time.monotonic() + 15
+    while True:  # nginx writes its access lines every 5 s (flush=5s)
+        with open(log) as lines:
+            found = [json.loads(line) for line in lines if "logged-post-413" in line]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert [(line["method"], line["status"]) for line in found] == [("POST", 413)], found
+
+
+def test_settings_the_launcher_refuses(capsys):
+    """Wrong settings are one line and exit 2, before anything starts."""
+    for argv, message in (
+            (["--bulk-workers", "abc"], "BULK_WORKERS='abc': expected a whole number"),
+            (["--bulk-workers", "-1"], "BULK_WORKERS='-1'"),
+            (["--bulk-nice", "50"], "BULK_NICE='50': expected a whole number from 0 to 19"),
+            (["--upstream", "unix:/tmp/ar.sock", "--bulk-upstream", "unix:/tmp/ar.sock"],
+             "UPSTREAM and BULK_UPSTREAM are both unix:/tmp/ar.sock")):
+        assert serve.main(argv + ["--print-config"]) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert serve.main(["--bulk-workers", "0", "--upstream", "unix:/tmp/ar.sock",
+                       "--bulk-upstream", "unix:/tmp/ar.sock", "--print-config"]) == 0
+    assert "server unix:/tmp/ar.sock;" in capsys.readouterr().out
+
+
 def test_template_placeholders():
     assert serve.render("listen {{listen}};\n# {{anything}}\n", {"listen": "1"}) == \
         "listen 1;\n# {{anything}}\n"

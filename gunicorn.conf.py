@@ -81,7 +81,7 @@ def on_starting(server):
 def child_exit(server, worker):
     from prometheus_client import multiprocess
     multiprocess.mark_process_dead(worker.pid)
-# No request-line limit in gunicorn, whose own 414 answer is HTML: the app
+# No request-line limit in gunicorn, whose own 414 answer says less than the app's: the app
 # refuses long URLs itself with problem+json (auth.py, MAX_URL_LENGTH).
 limit_request_line = 0
 # A body the app refuses unread (413) is not drained by gunicorn past 64 KiB, and a chunked
@@ -100,7 +100,7 @@ def pre_request(worker, req):
 
 
 # Header fields: the app answers too many or too long ones itself with problem+json (431);
-# only past these far larger bounds does gunicorn answer with its own HTML page.
+# only past these far larger bounds does gunicorn answer itself (problem+json too: post_fork).
 limit_request_fields = 1000
 limit_request_field_size = 65536
 
@@ -131,7 +131,12 @@ def post_request(worker, req, environ, resp):
 
 
 def post_fork(server, worker):
-    """Each worker: the GIL switch interval and the niceness above."""
+    """Each worker: the GIL switch interval and the niceness above, and gunicorn's own answers
+    to requests it cannot parse in problem+json, like every other error."""
+    from app.errors import server_refusal_answer
+    from app.library_internals import answer_gunicorn_refusals_with
+
+    answer_gunicorn_refusals_with(server_refusal_answer)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     if WORKER_NICE:
         os.nice(WORKER_NICE)

@@ -2,6 +2,7 @@
 import json
 import logging
 import traceback
+import uuid
 from urllib.parse import quote as url_quote
 
 from flask import g, request
@@ -165,6 +166,33 @@ def parameter_errors(messages):
     """marshmallow's messages for a query string, as parameter errors."""
     return [parameter_error(name, str(detail)) for name, details in sorted(messages.items())
             for detail in (details if isinstance(details, (list, tuple)) else [details])]
+
+
+# What gunicorn refuses before the app sees a request (its HTTP parser's errors), and says.
+_SERVER_REFUSALS = {
+    400: "The request is not valid HTTP/1.1 (its request line, a header field or the body's "
+         "framing).",
+    403: "The request was refused.",
+    414: "The request line is longer than the server accepts.",
+    417: "The request's Expect header field is not supported.",
+    431: "A request header field, or all of them together, is larger than the server accepts.",
+    501: "The request's transfer coding is not supported.",
+}
+
+
+def server_refusal_answer(status, reason):
+    """A whole HTTP/1.1 answer, as bytes, in problem+json for a request the WSGI server could
+    not parse and the app never saw (nothing of the request is repeated in it)."""
+    code = {414: "payload-too-large", 431: "payload-too-large", 417: "malformed-json"}.get(
+        status) or _CODE_BY_STATUS.get(status, "internal-error")
+    request_id = uuid.uuid4().hex
+    body = json.dumps({"type": f"/problems/{code}", "title": _TITLES[code], "status": status,
+                       "detail": _SERVER_REFUSALS.get(status, "The server could not complete "
+                                                              "the request."),
+                       "instance": None, "code": code, "request_id": request_id}).encode()
+    return (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: {PROBLEM_MIMETYPE}\r\nContent-Length: {len(body)}\r\n"
+            f"X-Request-Id: {request_id}\r\n\r\n").encode("latin-1") + body
 
 
 def instance_uri():

@@ -12,6 +12,9 @@ each, so an upgrade that moves one fails there rather than somewhere far away.
   Api's registration of the standard responses (`_register_responses`),
   through which errors are documented as problem+json.
 
+- gunicorn: the function its workers answer a request they cannot parse with
+  (`gunicorn.util.write_error`, an HTML page), replaced so that answer is problem+json.
+
 The Singer SDK's are in app/singer/sdk_internals.py, so that the server never imports the SDK.
 """
 from copy import deepcopy
@@ -60,3 +63,15 @@ class StandardResponsesApi(flask_smorest.Api):
 
     def _register_responses(self):
         self.register_standard_responses()
+
+
+def answer_gunicorn_refusals_with(answer):
+    """gunicorn answers a request it cannot parse (400, 414, 431, 501) itself, as HTML, through
+    `gunicorn.util.write_error(sock, status, reason, message)`: send `answer(status, reason)`
+    (bytes) instead. Called in each worker, after the fork."""
+    from gunicorn import util
+
+    def write_error(sock, status_int, reason, mesg):
+        util.write_nonblock(sock, answer(status_int, reason))
+
+    util.write_error = write_error

@@ -52,3 +52,24 @@ def test_a_malformed_chunked_body_is_400_and_never_logged(app, database_url, api
     assert b"jane.doe" not in answer
     assert b"jane.doe" not in logs and b"customer.com" not in logs, logs[-3000:]
     assert Account.select().count() == 0
+
+
+@pytest.mark.parametrize("header", [
+    b"Content-Type: application/json\r\nContent-Type: application/json\r\n",  # twice
+    b"X-Note: a\x01b\r\n",                                                    # a control byte
+], ids=["content type twice", "control byte"])
+def test_what_gunicorn_cannot_parse_is_problem_json_too(database_url, _schema, header):
+    """gunicorn refuses these heads itself, before the app: in the app's shape, not HTML."""
+    with GunicornServer(database_url, workers=1, threads=1) as server:
+        answer = _exchange(server.port, b"PUT /api/v1/ingest/accounts/A HTTP/1.1\r\nHost: t\r\n"
+                                        + header + b"Content-Length: 2\r\n\r\n{}")
+    status_line, _, rest = answer.partition(b"\r\n")
+    head, _, body = rest.partition(b"\r\n\r\n")
+    headers = dict(line.split(b": ", 1) for line in head.split(b"\r\n"))
+    assert status_line.split()[1] == b"400", answer[:300]
+    assert headers[b"Content-Type"] == b"application/problem+json"
+    problem = json.loads(body)
+    assert problem == {"type": "/problems/malformed-json", "title": "Malformed JSON",
+                       "status": 400, "detail": problem["detail"], "instance": None,
+                       "code": "malformed-json", "request_id": headers[b"X-Request-Id"].decode()}
+    assert "not valid HTTP/1.1" in problem["detail"]

@@ -66,3 +66,27 @@ def test_the_api_registers_its_standard_responses_through_the_hook():
     app.config.update(API_TITLE="t", API_VERSION="1", OPENAPI_VERSION="3.1.0")
     responses = Responses(app).spec.to_dict()["components"]["responses"]
     assert responses == {"ONLY_THIS": {"description": "mine"}}
+
+
+def test_gunicorn_answers_what_it_cannot_parse_through_util_write_error(monkeypatch):
+    """A worker's handle_error sends its answer with gunicorn.util.write_error (looked up at
+    the call): replacing it replaces every such answer."""
+    import inspect
+    import socket
+
+    from gunicorn import util
+    from gunicorn.http.errors import InvalidHeader
+    from gunicorn.workers.base import Worker
+
+    from app.library_internals import answer_gunicorn_refusals_with
+
+    assert list(inspect.signature(util.write_error).parameters) == ["sock", "status_int",
+                                                                    "reason", "mesg"]
+    monkeypatch.setattr(util, "write_error", util.write_error)  # given back after the test
+    answer_gunicorn_refusals_with(lambda status, reason: f"{status} {reason}".encode())
+    worker = Worker.__new__(Worker)
+    worker.log = type("Log", (), {"warning": lambda *a: None, "debug": lambda *a: None})()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        Worker.handle_error(worker, None, ours, ("127.0.0.1", 1), InvalidHeader("CONTENT-TYPE"))
+        assert theirs.recv(100) == b"400 Bad Request"

@@ -335,6 +335,17 @@ def test_redirects_keep_the_port_and_the_access_log_the_method(deployment, tenan
     assert [(line["method"], line["status"]) for line in found] == [("POST", 413)], found
 
 
+def test_heads_gunicorn_refuses_behind_nginx_are_problem_json(deployment, api_key):
+    """nginx passes on a head gunicorn cannot parse (Content-Type twice): its 400 is
+    problem+json, like nginx's own."""
+    status, headers, body = _exchange(deployment.port, (
+        f"PUT {BASE}/accounts/A HTTP/1.1\r\nHost: test\r\nX-API-Key: {api_key}\r\n"
+        "Content-Type: application/json\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2\r\nConnection: close\r\n\r\n{}").encode())
+    assert status == 400 and headers["content-type"] == "application/problem+json", body
+    assert json.loads(body)["code"] == "malformed-json"
+
+
 def test_settings_the_launcher_refuses(capsys):
     """Wrong settings are one line and exit 2, before anything starts."""
     for argv, message in (

@@ -17,7 +17,8 @@ from live_server import ServedDeployment
 from tenant_load import noisy_neighbour
 
 pytestmark = pytest.mark.slow
-LOAD_SECONDS = 15
+LOAD_SECONDS = 20
+IDLE_SAMPLES = 2000  # a p99 of 1,000 samples moved by 2x between runs
 
 
 @pytest.fixture
@@ -65,7 +66,8 @@ def test_the_bulk_pool_has_workers_of_its_own_and_they_are_niced(production):
 def test_one_tenants_batches_leave_another_tenants_reads_fast(production):
     key_a = tenant_service.create_api_key(tenant_service.create_tenant("tenant-a"))[1]
     key_b = tenant_service.create_api_key(tenant_service.create_tenant("tenant-b"))[1]
-    figures = noisy_neighbour(production.url, key_a, key_b, LOAD_SECONDS)
+    figures = noisy_neighbour(production.url, key_a, key_b, LOAD_SECONDS,
+                              idle_samples=IDLE_SAMPLES)
     idle, meanwhile = figures["idle"], figures["meanwhile"]
     # A's batches went through, and its third client was told to wait its turn.
     assert int(figures["a_statuses"].get("200", 0)) >= 6, figures

@@ -5,7 +5,8 @@ Both get the same 1,000-contact batches of 20,000 stored contacts, each changing
 over 1 and over 4 connections with keys of their own: this service's `POST
 /contacts:batch` (gunicorn.conf.py, no rate limit or bulk cap) and Datasette's
 `POST /<db>/<table>/-/upsert` (`datasette serve --root`, a table of the same columns keyed
-by the reference, custom fields as JSON text, `max_insert_rows` raised to 1,000). Datasette lives in a virtualenv of its own:
+by the reference, custom fields as JSON text, `max_insert_rows` raised to 1,000).
+Datasette lives in a virtualenv of its own:
 
     python -m venv /tmp/ds && /tmp/ds/bin/pip install --pre 'datasette>=1.0a0'
     python bench/datasette.py --datasette /tmp/ds/bin/datasette
@@ -57,8 +58,8 @@ def datasette_replaces(datasette, scratch, connections, rows=BATCH_SIZE):
                            check=True, capture_output=True, text=True).stdout.strip()
     port = free_port()
     server = subprocess.Popen([datasette, "serve", path, "--port", str(port), "--secret",
-                               _SECRET, "--root", "--setting", "max_insert_rows", str(rows)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                               _SECRET, "--root", "--setting", "max_insert_rows", str(rows)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
